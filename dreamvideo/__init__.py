@@ -1,0 +1,56 @@
+"""dreamvideo: DeepDream for images and videos.
+
+The public API; heavy modules (torch) load on first use, so `import dreamvideo` and `dreamvideo --help`
+stay instant.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = ["dream_image", "load_style", "get_model", "list_models", "Dreamer", "Style", "visualize",
+           "DreamVideoError", "ConfigError", "ModelError", "LayerError", "MediaError"]
+
+from dreamvideo.errors import ConfigError, DreamVideoError, LayerError, MediaError, ModelError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from dreamvideo.config import Style, load_style
+    from dreamvideo.dreamer import Dreamer
+    from dreamvideo.features import get_model
+    from dreamvideo.models import list_models
+    from dreamvideo.visualize import visualize
+
+_LAZY = {
+    "load_style": "dreamvideo.config", "Style": "dreamvideo.config", "Dreamer": "dreamvideo.dreamer",
+    "get_model": "dreamvideo.features", "list_models": "dreamvideo.models", "visualize": "dreamvideo.visualize",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'dreamvideo' has no attribute {name!r}")
+
+
+def dream_image(image: "str | np.ndarray", style: "Style | str | None" = None, *, dreamer: "Dreamer | None" = None,
+                progress=None) -> "np.ndarray":
+    """Dream one image (a path or an (H, W, 3) uint8 array) with a style (object, preset name or path).
+
+    Returns an (H, W, 3) uint8 array at the style's output size. Pass ``dreamer`` to reuse a built model.
+    """
+    from dreamvideo.config import Style, load_style
+    from dreamvideo.dreamer import Dreamer
+    from dreamvideo.images import read_image
+
+    if dreamer is None:
+        if not isinstance(style, Style):
+            style = load_style(style)
+        dreamer = Dreamer(style)
+    array = read_image(image) if isinstance(image, str) or hasattr(image, "__fspath__") else image
+    return dreamer.dream_array(array, progress=progress)

@@ -1,0 +1,192 @@
+"""The command line: thin Typer commands over the library. Heavy imports live inside the commands."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from typer.core import TyperGroup
+
+from dreamvideo.errors import ConfigError, DreamVideoError
+
+
+class _Group(TyperGroup):
+    """Turns library errors into one red line per problem and exit code 2, in one place."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except DreamVideoError as exc:
+            lines = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
+            prefix = f"style {exc.source}: " if isinstance(exc, ConfigError) and exc.source else ""
+            for line in lines:
+                typer.secho(f"error: {prefix}{line}", fg="red", err=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            typer.secho("interrupted", fg="yellow", err=True)
+            raise typer.Exit(130) from None
+
+
+app = typer.Typer(
+    cls=_Group,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="DeepDream for images and videos. Styles are YAML files or preset names (`dreamvideo presets`).",
+)
+
+ConfigOpt = Annotated[Optional[str], typer.Option("--config", "-c", help="Style: a YAML file or a preset name.")]
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override a style key, e.g. --set tile.size=256 (repeatable).")]
+ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="Model name (`dreamvideo models`).")]
+WeightsOpt = Annotated[Optional[Path], typer.Option("--weights", help="Load the model's weights from this file.")]
+LayerOpt = Annotated[Optional[list[str]], typer.Option("--layer", "-l", help="Layer to dream on, 'name' or 'name:channel' (repeatable).")]
+SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Random seed; the same seed repeats a result.")]
+DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+
+
+def _style(config, sets, **flags):
+    from dreamvideo.config import load_style
+
+    if flags.get("layers"):
+        flags["layers"] = list(flags["layers"])
+    return load_style(config, sets or [], {k.replace("__", "."): v for k, v in flags.items()})
+
+
+@contextmanager
+def _progress(label: str, quiet: bool = False):
+    """A rich progress bar; yields a ``progress(done, total)`` callback for the library."""
+    if quiet:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("eta"), TimeRemainingColumn())
+    with Progress(*columns, transient=False, console=None) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+@app.command()
+def dream(
+    image: Annotated[Path, typer.Argument(help="The image to dream.", show_default=False)],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Where to write (.png, .jpg, .webp…); default IMAGE_dream.png.")] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    model: ModelOpt = None,
+    weights: WeightsOpt = None,
+    layer: LayerOpt = None,
+    iterations: Annotated[Optional[int], typer.Option(help="Ascent steps per octave.")] = None,
+    octaves: Annotated[Optional[int], typer.Option(help="Number of octaves.")] = None,
+    step_size: Annotated[Optional[float], typer.Option(help="Step size (image range is 0..1).")] = None,
+    max_side: Annotated[Optional[int], typer.Option(help="Shrink the image so its longer side fits.")] = None,
+    width: Annotated[Optional[int], typer.Option(help="Resize the image to this width.")] = None,
+    guide: Annotated[Optional[Path], typer.Option(help="Dream towards the features of this image.")] = None,
+    seed: SeedOpt = None,
+    device: DeviceOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Dream one image."""
+    from dreamvideo.dreamer import Dreamer
+    from dreamvideo.images import check_output, read_image, write_image
+
+    output = output or image.with_name(f"{image.stem}_dream.png")
+    style = _style(config, set_, model=model, weights=str(weights) if weights else None, layers=layer,
+                   iterations=iterations, octaves=octaves, step_size=step_size, output__max_side=max_side,
+                   output__width=width, guide__image=str(guide) if guide else None, seed=seed, device=device)
+    check_output(output, inputs=(image,))
+    picture = read_image(image)
+    dreamer = Dreamer(style)
+    with _progress(f"dreaming {image.name}", quiet) as progress:
+        result = dreamer.dream_array(picture, progress=progress)
+    write_image(output, result)
+    typer.echo(f"wrote {output} ({result.shape[1]}x{result.shape[0]})")
+
+
+@app.command()
+def models() -> None:
+    """List the models."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from dreamvideo.models.registry import get_spec, list_models
+
+    table = Table("model", "default layers", "weights", "description", box=None)
+    # "download" weights go to the torch hub cache on first use; offline, pass --weights FILE.
+    for name in list_models():
+        spec = get_spec(name)
+        table.add_row(name, ", ".join(spec.default_layers), spec.weights.source, spec.description)
+    Console().print(table)
+    typer.echo("also: timm:<name> for any timm model, e.g. timm:resnet18")
+
+
+@app.command()
+def layers(model: Annotated[str, typer.Argument(help="Model name, e.g. efficientnet_lite0 or timm:resnet18.")]) -> None:
+    """List a model's dreamable layers (name, module, channels, stride)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from dreamvideo.models.registry import get_spec
+
+    spec = get_spec(model)
+    table = Table("layer", "module", "channels", "stride", box=None)
+    for layer in spec.layers:
+        mark = " (default)" if layer.name in spec.default_layers else ""
+        table.add_row(layer.name + mark, layer.path, str(layer.channels), str(layer.stride))
+    Console().print(table)
+    typer.echo(f"any module path of the network works too; input normalised with mean {spec.mean}, std {spec.std}")
+
+
+@app.command()
+def presets() -> None:
+    """List the shipped styles (use them with --config NAME)."""
+    from dreamvideo.config import list_presets, preset_dir, read_yaml
+
+    for name in list_presets():
+        about = read_yaml(preset_dir() / f"{name}.yaml")
+        typer.echo(f"{name:20} {about.get('model', 'efficientnet_lite0')}")
+
+
+@app.command()
+def visualize(
+    model: Annotated[str, typer.Argument(help="Model name.")],
+    layer: Annotated[str, typer.Argument(help="Layer name (`dreamvideo layers MODEL`).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the picture.")] = Path("visualize.png"),
+    channel: Annotated[Optional[int], typer.Option(help="One channel of the layer (default: the whole layer).")] = None,
+    size: Annotated[int, typer.Option(min=32, max=4096, help="Side of the square picture.")] = 256,
+    iterations: Annotated[int, typer.Option(min=1, max=1000, help="Ascent steps per octave.")] = 32,
+    octaves: Annotated[int, typer.Option(min=1, max=12)] = 4,
+    weights: WeightsOpt = None,
+    seed: Annotated[int, typer.Option(min=0)] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    quiet: QuietOpt = False,
+) -> None:
+    """Show what a layer or a channel responds to, dreamed from noise."""
+    from dreamvideo.dreamer import resolve_device
+    from dreamvideo.features import get_model
+    from dreamvideo.images import check_output, to_array, write_image
+    from dreamvideo.visualize import visualize as run
+
+    check_output(output)
+    net = get_model(model, weights, resolve_device(device))
+    with _progress(f"visualising {layer}" + (f":{channel}" if channel is not None else ""), quiet) as progress:
+        picture = run(net, layer, channel, size=size, octaves=octaves, iterations=iterations, seed=seed,
+                      progress=progress)
+    write_image(output, to_array(picture))
+    typer.echo(f"wrote {output}")
+
+
+def main() -> None:
+    app(prog_name="dreamvideo")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,356 @@
+"""The style schema and ``load_style``: defaults < YAML < --set key=value < flags, validated all at once."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import typing
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from dreamvideo.errors import ConfigError, DreamVideoError
+
+PRESET_SUFFIX = ".yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LayerTerm(_Strict):
+    """A layer to dream on: all of it (mean of squares) or chosen channels, with a weight."""
+
+    name: str = Field(min_length=1)
+    weight: float = 1.0
+    channels: list[int] | None = Field(default=None, min_length=1)
+
+    @field_validator("channels")
+    @classmethod
+    def _non_negative(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and min(v) < 0:
+            raise ValueError("channels are numbered from 0")
+        return v
+
+
+class GuideConfig(_Strict):
+    """Dream towards the features of a guide image."""
+
+    image: Path
+    layer: str | None = Field(default=None, description="defaults to the style's first layer")
+    weight: float = 1.0
+    size: int = Field(default=256, ge=32, le=2048, description="the guide's longer side in pixels")
+
+
+class TileConfig(_Strict):
+    size: int = Field(default=512, ge=0, le=8192, description="0 disables tiling")
+    overlap: int = Field(default=64, ge=0, le=1024)
+    batch: int = Field(default=4, ge=1, le=64)
+
+    @model_validator(mode="after")
+    def _sizes(self) -> "TileConfig":
+        if 0 < self.size < 64:
+            raise ValueError(f"tile.size {self.size} is too small: use 0 (no tiling) or 64 and more")
+        if self.size and self.overlap * 2 >= self.size:
+            raise ValueError(f"tile.overlap {self.overlap} must be less than half of tile.size {self.size}")
+        return self
+
+
+class OutputConfig(_Strict):
+    max_side: int | None = Field(default=None, ge=32, le=16384, description="shrink so the longer side fits")
+    width: int | None = Field(default=None, ge=32, le=16384, description="resize to this width")
+
+
+class Style(_Strict):
+    """A dream style. Every key has a default; a YAML file or --set changes some of them."""
+
+    model: str = "efficientnet_lite0"
+    weights: Path | None = None
+    layers: list[LayerTerm] | None = Field(default=None, description="default: the model's default layers")
+    guide: GuideConfig | None = None
+    octaves: int = Field(default=4, ge=1, le=12)
+    octave_scale: float = Field(default=1.4, gt=1.0, le=4.0)
+    iterations: int = Field(default=10, ge=1, le=1000)
+    step_size: float = Field(default=0.012, gt=0.0, le=1.0)
+    jitter: int = Field(default=32, ge=0, le=1024)
+    tile: TileConfig = TileConfig()
+    seed: int = Field(default=0, ge=0, le=2**63 - 1)
+    device: str = "auto"
+    precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
+    output: OutputConfig = OutputConfig()
+
+    @field_validator("layers", mode="before")
+    @classmethod
+    def _shorthand(cls, v: Any) -> Any:
+        """Accept "blocks.4", "blocks.4:17,30" and {"blocks.4": 0.5} besides full mappings."""
+        items = [v] if isinstance(v, (str, dict)) and not (isinstance(v, dict) and "name" in v) else v
+        if not isinstance(items, list):
+            return v
+        out = []
+        for item in items:
+            if isinstance(item, str):
+                name, _, chans = item.partition(":")
+                try:
+                    out.append({"name": name, "channels": [int(c) for c in chans.split(",")]} if chans
+                               else {"name": name})
+                except ValueError:
+                    raise ValueError(f"{item!r}: write a layer as 'name' or 'name:channel[,channel...]'") from None
+            elif isinstance(item, dict) and "name" not in item and len(item) == 1:
+                (name, weight), = item.items()
+                out.append({"name": name, "weight": weight})
+            else:
+                out.append(item)
+        return out
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", v):
+            raise ValueError("use auto, cpu, cuda, cuda:N or mps")
+        return v
+
+    @model_validator(mode="after")
+    def _has_objective(self) -> "Style":
+        if self.layers == [] and self.guide is None:
+            raise ValueError("give at least one layer, or a guide image")
+        if self.guide is not None and self.guide.layer is None and not self.layers:
+            raise ValueError("guide.layer is needed when the style has no layers")
+        return self
+
+
+# --- loading -------------------------------------------------------------------------------------------
+
+
+def preset_dir() -> Path:
+    """The folder of shipped presets (inside the package when installed, pipelines/ in a checkout)."""
+    packaged = Path(str(resources.files("dreamvideo"))) / "pipelines"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "pipelines"
+
+
+def list_presets() -> list[str]:
+    return sorted(p.stem for p in preset_dir().glob(f"*{PRESET_SUFFIX}") if _is_style_file(p))
+
+
+def _is_style_file(path: Path) -> bool:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and "jobs" not in data
+
+
+def resolve_style_path(config: str | Path) -> Path:
+    """A style file given by path, or a preset given by name."""
+    path = Path(config)
+    if path.is_file():
+        return path
+    preset = preset_dir() / f"{config}{PRESET_SUFFIX}"
+    if preset.is_file() and not path.suffix:
+        return preset
+    presets = list_presets()
+    close = difflib.get_close_matches(str(config), presets, n=3, cutoff=0.5)
+    hint = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
+    raise ConfigError(f"no style file or preset named {str(config)!r}: {hint}presets are {', '.join(presets)}")
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{path}: not valid YAML{where}: {problem}; fix the file's syntax") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a style must be a mapping of keys (e.g. `iterations: 10`), "
+                          f"not a {type(data).__name__}")
+    return data
+
+
+def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Relative file paths in a YAML file are relative to that file."""
+    data = dict(data)
+    if isinstance(data.get("weights"), str):
+        data["weights"] = str((base / data["weights"]).resolve()) if not Path(data["weights"]).is_absolute() \
+            else data["weights"]
+    guide = data.get("guide")
+    if isinstance(guide, dict) and isinstance(guide.get("image"), str) and not Path(guide["image"]).is_absolute():
+        data["guide"] = {**guide, "image": str((base / guide["image"]).resolve())}
+    return data
+
+
+def parse_set(item: str) -> tuple[list[str], Any]:
+    """'tile.size=256' -> (['tile', 'size'], 256); values are read as YAML."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {item!r}: write it as key=value, e.g. --set iterations=20")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def set_dotted(data: dict[str, Any], keys: list[str], value: Any) -> None:
+    node: Any = data
+    for i, key in enumerate(keys[:-1]):
+        if isinstance(node, list) and key.isdigit() and int(key) < len(node):
+            child = node[int(key)]
+            if isinstance(child, str):  # a shorthand layer becomes a mapping to set a field of it
+                child = node[int(key)] = {"name": child}
+            node = child
+            continue
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {'.'.join(keys)}: {'.'.join(keys[:i])} is not a mapping")
+        if not isinstance(node.get(key), (dict, list)):
+            node[key] = {}
+        node = node[key]
+    if isinstance(node, list) and keys[-1].isdigit() and int(keys[-1]) < len(node):
+        node[int(keys[-1])] = value
+    elif isinstance(node, dict):
+        node[keys[-1]] = value
+    else:
+        raise ConfigError(f"--set {'.'.join(keys)}: {'.'.join(keys[:-1])} is not a mapping")
+
+
+def merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in top.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_style(
+    config: str | Path | None = None,
+    sets: list[str] | None = None,
+    overrides: dict[str, Any] | None = None,
+    schema: type[Style] = Style,
+) -> Style:
+    """Build a Style from a file or preset name, ``--set`` items and flag overrides (dotted keys).
+
+    Every problem is reported at once in one ConfigError.
+    """
+    data: dict[str, Any] = schema().model_dump(mode="json", exclude_none=True)
+    source = None
+    if config is not None:
+        path = resolve_style_path(config)
+        source = str(path) if path.parent != preset_dir() else f"preset {path.stem!r}"
+        data = merge(data, _resolve_paths(read_yaml(path), path.parent))
+    for item in sets or []:
+        set_dotted(data, *parse_set(item))
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            set_dotted(data, key.split("."), value)
+    return validate_style(data, schema, source)
+
+
+def validate_style(data: dict[str, Any], schema: type[Style] = Style, source: str | None = None) -> Style:
+    try:
+        style = schema.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError([_describe(err, schema) for err in exc.errors()], source) from None
+    problems = check_references(style)
+    if problems:
+        raise ConfigError(problems, source)
+    if style.layers is None:
+        from dreamvideo.models.registry import get_spec
+
+        layers = [LayerTerm(name=name) for name in get_spec(style.model).default_layers]
+        style = style.model_copy(update={"layers": layers})
+    return style
+
+
+def check_references(style: Style) -> list[str]:
+    """What the schema cannot see: the model and its layers exist, files are there."""
+    from dreamvideo.models.registry import get_spec
+
+    problems = []
+    try:
+        spec = get_spec(style.model)
+    except DreamVideoError as exc:
+        return [f"model: {exc}"]
+    for i, term in enumerate(style.layers or []):
+        if not spec.has_layer(term.name) and not _looks_like_module_path(term.name):
+            problems.append(f"layers.{i}.name: " + _layer_problem(spec, term.name))
+        elif spec.has_layer(term.name) and term.channels:
+            n = spec.layer(term.name).channels
+            bad = [c for c in term.channels if c >= n]
+            if bad:
+                problems.append(f"layers.{i}.channels: {bad} out of range: {term.name!r} has channels 0..{n - 1}")
+    if style.guide is not None:
+        if style.guide.layer is not None and not spec.has_layer(style.guide.layer) \
+                and not _looks_like_module_path(style.guide.layer):
+            problems.append("guide.layer: " + _layer_problem(spec, style.guide.layer))
+        if not style.guide.image.is_file():
+            problems.append(f"guide.image: no such file {str(style.guide.image)!r}; give the path of a guide image")
+    if style.weights is not None and not style.weights.is_file():
+        problems.append(f"weights: no such file {str(style.weights)!r}; give the path of a .pth file")
+    return problems
+
+
+def _looks_like_module_path(name: str) -> bool:
+    # Undeclared dotted module paths (e.g. "blocks.4.1.conv_pw") are checked when the network is built.
+    return "." in name and not name.endswith(".") and "conv" in name or name.count(".") >= 2
+
+
+def _layer_problem(spec, name: str) -> str:
+    from dreamvideo.models.registry import unknown_layer_message
+
+    return unknown_layer_message(spec.name, name, [l.name for l in spec.layers])
+
+
+def _describe(err: dict[str, Any], schema: type[BaseModel]) -> str:
+    loc = [str(p) for p in err["loc"]]
+    key = ".".join(loc) or "style"
+    if err["type"] == "extra_forbidden":
+        known = _fields_at(schema, err["loc"][:-1])
+        close = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}?" if close else f"known keys here: {', '.join(sorted(known))}"
+        return f"{key}: unknown key; {hint}"
+    msg = err["msg"].removeprefix("Value error, ")
+    if msg.startswith("Input should"):
+        msg = "should" + msg[len("Input should"):]
+    if err["type"] == "missing":
+        return f"{key}: required but missing"
+    bad = err.get("input")
+    shown = f"got {bad!r}, " if not isinstance(bad, (dict, list)) else ""
+    return f"{key}: {shown}{msg}"
+
+
+def _fields_at(schema: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """Field names of the (nested) model found at ``loc``, for did-you-mean."""
+    model: Any = schema
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
+        if field is None:
+            return []
+        model = _model_in(field.annotation)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return list(model.model_fields)
+    return []
+
+
+def _model_in(annotation: Any) -> Any:
+    """The BaseModel inside Optional[...] or list[...], if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+__all__ = ["Style", "LayerTerm", "GuideConfig", "TileConfig", "OutputConfig", "load_style", "list_presets",
+           "preset_dir", "validate_style", "Union"]

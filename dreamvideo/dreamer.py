@@ -1,0 +1,110 @@
+"""A style made ready to run: the model built once, the objective, the ascent parameters, the device."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from dreamvideo.config import Style
+from dreamvideo.engine import DreamParams, Progress, dream
+from dreamvideo.errors import ConfigError
+from dreamvideo.features import DreamModel, get_model
+from dreamvideo.images import fit_size, read_image, resize_image, to_tensor
+from dreamvideo.objectives import Objective, Sum, channel, guide, layer
+from dreamvideo.transforms import jitter
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' is CUDA, then MPS, then the CPU; an explicit device must exist."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device: {name!r} asked for, but CUDA is not available here; use device: auto or cpu")
+        index = int(name.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise ConfigError(f"device: {name!r} does not exist; this machine has {torch.cuda.device_count()} "
+                              "CUDA device(s), numbered from 0")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("device: 'mps' asked for, but MPS is not available here; use device: auto or cpu")
+    return torch.device(name)
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """'auto' is bf16 on CUDA GPUs that support it, else fp16 on CUDA, fp32 elsewhere."""
+    if precision != "auto":
+        if precision != "fp32" and device.type == "cpu" and precision == "fp16":
+            raise ConfigError("precision: fp16 is not supported on the CPU; use fp32, bf16 or auto")
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "fp32"
+
+
+def build_objective(style: Style, model: DreamModel) -> Objective:
+    terms: list[Objective] = []
+    for term in style.layers:
+        model.resolve(term.name)  # unknown module paths fail here, before any dreaming
+        base = channel(term.name, term.channels) if term.channels else layer(term.name)
+        terms.append(base if term.weight == 1 else term.weight * base)
+    if style.guide is not None:
+        name = style.guide.layer or style.layers[0].name
+        picture = read_image(style.guide.image)
+        picture = resize_image(picture, fit_size(picture.shape[1], picture.shape[0], max_side=style.guide.size))
+        with torch.no_grad():
+            feats = model.features(to_tensor(picture).to(model.device), [name])[name]
+        g = guide(name, feats)
+        terms.append(g if style.guide.weight == 1 else style.guide.weight * g)
+    return terms[0] if len(terms) == 1 else Sum(terms)
+
+
+class Dreamer:
+    """Runs one style on many images or frames without rebuilding anything."""
+
+    def __init__(self, style: Style, model: DreamModel | None = None):
+        self.style = style
+        self.device = resolve_device(style.device)
+        precision = resolve_precision(style.precision, self.device)
+        if model is None:
+            model = get_model(style.model, style.weights, self.device)
+        self.model = model.to(self.device)
+        channels_last = self.device.type == "cuda"
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.objective = build_objective(style, self.model)
+        self.params = DreamParams(
+            octaves=style.octaves, octave_scale=style.octave_scale, iterations=style.iterations,
+            step_size=style.step_size, jitter=style.jitter, tile_size=style.tile.size,
+            tile_overlap=style.tile.overlap, tile_batch=style.tile.batch, precision=precision,
+            channels_last=channels_last,
+        )
+
+    def output_size(self, width: int, height: int, multiple: int = 1) -> tuple[int, int]:
+        out = self.style.output
+        return fit_size(width, height, out.max_side, out.width, multiple)
+
+    def dream(self, image: torch.Tensor, seed: int | None = None, params: DreamParams | None = None,
+              progress: Progress | None = None) -> torch.Tensor:
+        """Dream an (N, 3, H, W) tensor in [0, 1]; the same seed gives the same result on the same device."""
+        params = params or self.params
+        generator = torch.Generator().manual_seed(self.style.seed if seed is None else seed)
+        out = dream(image.to(self.device), self.model, self.objective, params, generator=generator,
+                    transform=jitter(params.jitter), progress=progress)
+        return out
+
+    def dream_array(self, image: np.ndarray, seed: int | None = None,
+                    progress: Progress | None = None) -> np.ndarray:
+        """Dream an (H, W, 3) uint8 array at the style's output size; returns uint8."""
+        from dreamvideo.images import to_array
+
+        image = resize_image(image, self.output_size(image.shape[1], image.shape[0]))
+        if min(image.shape[:2]) < self.model.spec.min_size:
+            from dreamvideo.errors import MediaError
+
+            raise MediaError(f"the image is {image.shape[1]}x{image.shape[0]} px, smaller than "
+                             f"{self.model.spec.name}'s minimum of {self.model.spec.min_size} px; use a larger image")
+        return to_array(self.dream(to_tensor(image), seed=seed, progress=progress))

@@ -1,0 +1,33 @@
+"""One error hierarchy. Every message names the problem and the fix; the CLI prints it as one line."""
+
+from __future__ import annotations
+
+
+class DreamVideoError(Exception):
+    """Base of every error dreamvideo raises on bad input."""
+
+
+class ConfigError(DreamVideoError):
+    """A style (YAML, --set, flags) is invalid. Holds every problem found, one line each."""
+
+    def __init__(self, problems: list[str] | str, source: str | None = None):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        self.source = source
+        where = f"style {source}: " if source else ""
+        if len(self.problems) == 1:
+            message = where + self.problems[0]
+        else:
+            message = where + f"{len(self.problems)} problems: " + "; ".join(self.problems)
+        super().__init__(message)
+
+
+class ModelError(DreamVideoError):
+    """An unknown model, or weights that cannot be found, downloaded or loaded."""
+
+
+class LayerError(ModelError):
+    """An unknown layer or channel for a model."""
+
+
+class MediaError(DreamVideoError):
+    """An image or video that cannot be read, or an output that cannot be written."""

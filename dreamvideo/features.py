@@ -1,0 +1,107 @@
+"""A network ready to dream: normalisation, frozen weights, activations by hooks on module paths.
+
+The forward pass stops as soon as every requested layer has produced its output, so a dream on a middle
+layer never pays for the rest of the network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from dreamvideo.errors import LayerError, ModelError
+from dreamvideo.models.registry import LayerSpec, ModelSpec, get_spec, unknown_layer_message
+from dreamvideo.models.weights import load_into, read_file
+
+
+class _Stop(Exception):
+    """Raised by the last hook needed, to end the forward pass early."""
+
+
+class DreamModel(nn.Module):
+    """A frozen network plus its preprocessing; ``features(x, layers)`` maps an RGB image in [0, 1]
+    (N, 3, H, W) to the activations of the named layers."""
+
+    def __init__(self, spec: ModelSpec, net: nn.Module):
+        super().__init__()
+        self.spec = spec
+        self.net = net.eval().requires_grad_(False)
+        self.register_buffer("mean", torch.tensor(spec.mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(spec.std).view(1, 3, 1, 1))
+        self._modules_by_path = dict(self.net.named_modules())
+
+    @property
+    def device(self) -> torch.device:
+        return self.mean.device
+
+    def resolve(self, name: str) -> LayerSpec:
+        """The layer called ``name``: a declared layer, or any module path of the network."""
+        if self.spec.has_layer(name):
+            return self.spec.layer(name)
+        if name in self._modules_by_path and name:
+            return LayerSpec(name, name, channels=-1, stride=-1)
+        raise LayerError(unknown_layer_message(self.spec.name, name, [l.name for l in self.spec.layers]))
+
+    def features(self, image: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
+        wanted = {name: self.resolve(name).path for name in layers}
+        if not wanted:
+            raise LayerError("no layers requested")
+        by_path: dict[str, list[str]] = {}
+        for name, path in wanted.items():
+            by_path.setdefault(path, []).append(name)
+        out: dict[str, torch.Tensor] = {}
+
+        def hook(path: str):
+            def fn(_module, _inputs, output):
+                if isinstance(output, (tuple, list)):
+                    output = output[0]
+                for name in by_path[path]:
+                    out.setdefault(name, output)
+                if len(out) == len(wanted):
+                    raise _Stop
+
+            return fn
+
+        handles = [self._modules_by_path[p].register_forward_hook(hook(p)) for p in by_path]
+        try:
+            self.net((image - self.mean) / self.std)
+        except _Stop:
+            pass
+        finally:
+            for h in handles:
+                h.remove()
+        missing = set(wanted) - set(out)
+        if missing:  # a module the forward pass never calls (e.g. a disabled auxiliary head)
+            raise LayerError(f"layer(s) {sorted(missing)} of {self.spec.name!r} were not reached by the forward pass")
+        return out
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """The network's own output (class logits) for an RGB image in [0, 1]."""
+        return self.net((image - self.mean) / self.std)
+
+
+def get_model(
+    name: str = "efficientnet_lite0",
+    weights: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    pretrained: bool = True,
+) -> DreamModel:
+    """Build a registered model with its weights (embedded, cached, downloaded, or from ``weights``).
+
+    ``pretrained=False`` keeps the random initialisation (tests, architecture checks).
+    """
+    spec = get_spec(name)
+    net = spec.build()
+    if weights is not None:
+        state = read_file(weights)
+        if spec.weights.convert is not None:
+            state = spec.weights.convert(state)
+        load_into(net, spec, state, origin=f"file {str(weights)!r}")
+    elif pretrained and spec.weights.load is not None:
+        load_into(net, spec, spec.weights.load(), origin=spec.weights.source)
+    elif pretrained and spec.weights.load is None and not spec.hidden:
+        raise ModelError(f"model {name!r} has no pretrained weights; pass them with --weights FILE")
+    return DreamModel(spec, net).to(device)
