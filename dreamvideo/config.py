@@ -162,9 +162,11 @@ def read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
+        mark, context = getattr(exc, "problem_mark", None), getattr(exc, "context_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
+        if context is not None and getattr(exc, "context", None):
+            problem += f" ({exc.context} at line {context.line + 1}, column {context.column + 1})"
         raise ConfigError(f"{path}: not valid YAML{where}: {problem}; fix the file's syntax") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None
@@ -246,11 +248,24 @@ def load_style(
         source = str(path) if path.parent != preset_dir() else f"preset {path.stem!r}"
         data = merge(data, _resolve_paths(read_yaml(path), path.parent))
     for item in sets or []:
-        set_dotted(data, *parse_set(item))
+        keys, value = parse_set(item)
+        if keys[0] == "layers" and len(keys) > 1 and data.get("layers") is None:
+            data["layers"] = _default_layers(data.get("model", schema().model))
+        set_dotted(data, keys, value)
     for key, value in (overrides or {}).items():
         if value is not None:
             set_dotted(data, key.split("."), value)
     return validate_style(data, schema, source)
+
+
+def _default_layers(model: Any) -> list[dict[str, Any]]:
+    """The model's default layers as style data, so that --set layers.0.weight=2 has something to change."""
+    from dreamvideo.models.registry import get_spec
+
+    try:
+        return [{"name": name} for name in get_spec(str(model)).default_layers]
+    except DreamVideoError:
+        return []  # the unknown model is reported by validation
 
 
 def validate_style(data: dict[str, Any], schema: type[Style] = Style, source: str | None = None) -> Style:

@@ -12,12 +12,16 @@ from collections.abc import Callable
 import torch
 
 
-def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Start offsets of equal tiles of size ``tile`` covering ``length`` with at least ``overlap``."""
+def tile_grid(length: int, tile: int, overlap: int) -> tuple[int, list[int]]:
+    """(size, starts) of the fewest equal tiles of at most ``tile`` px covering ``length`` with ``overlap``.
+
+    Tiles shrink to share the length evenly, so no pixel is computed more often than the overlap needs.
+    """
     if length <= tile:
-        return [0]
+        return length, [0]
     n = math.ceil((length - overlap) / (tile - overlap))
-    return [round(i * (length - tile) / (n - 1)) for i in range(n)]
+    size = math.ceil((length + (n - 1) * overlap) / n)
+    return size, [round(i * (length - size) / (n - 1)) for i in range(n)]
 
 
 def feather(height: int, width: int, overlap: int, device: torch.device) -> torch.Tensor:
@@ -47,13 +51,13 @@ def tiled_gradient(
     it were dreamed alone, whatever the batch it shared.
     """
     n, _, h, w = image.shape
-    th, tw = min(tile, h), min(tile, w)
-    overlap = min(overlap, th // 2, tw // 2)
+    th, ys = tile_grid(h, tile, overlap)
+    tw, xs = tile_grid(w, tile, overlap)
     dy = int(torch.randint(0, h, (1,), generator=generator))
     dx = int(torch.randint(0, w, (1,), generator=generator))
     rolled = torch.roll(image.detach(), shifts=(dy, dx), dims=(2, 3))
-    boxes = [(y, x) for y in tile_starts(h, th, overlap) for x in tile_starts(w, tw, overlap)]
-    window = feather(th, tw, overlap, image.device).to(image.dtype)
+    boxes = [(y, x) for y in ys for x in xs]
+    window = feather(th, tw, min(overlap, th // 2, tw // 2), image.device).to(image.dtype)
     grad = torch.zeros_like(rolled)
     weight = torch.zeros((1, 1, h, w), device=image.device, dtype=image.dtype)
     for i in range(0, len(boxes), batch):

@@ -16,9 +16,10 @@ def visualize(
     layer: str,
     channel: int | None = None,
     size: int = 256,
-    octaves: int = 4,
-    iterations: int = 32,
-    step_size: float = 0.03,
+    octaves: int = 6,
+    octave_scale: float = 1.8,
+    iterations: int = 30,
+    step_size: float = 0.01,
     seed: int = 0,
     progress: Progress | None = None,
 ) -> torch.Tensor:
@@ -38,7 +39,7 @@ def visualize(
     objective = layer_objective(layer) if channel is None else channel_objective(layer, channel)
     transform = compose(jitter(8), random_scale([0.9, 0.95, 1.0, 1.05, 1.1]),
                         random_rotate([-6, -3, 0, 3, 6]), jitter(4))
-    params = DreamParams(octaves=octaves, octave_scale=1.5, iterations=iterations, step_size=step_size,
+    params = DreamParams(octaves=octaves, octave_scale=octave_scale, iterations=iterations, step_size=step_size,
                          tile_size=0)
     return dream(start.to(model.device), model, objective, params, generator=generator, transform=transform,
                  progress=progress)

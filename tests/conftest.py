@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_caches(tmp_path_factory, monkeypatch):
+    """No test may find weights a developer downloaded earlier, nor write to their caches."""
+    cache = tmp_path_factory.getbasetemp() / "cache"
+    monkeypatch.setenv("TORCH_HOME", str(cache / "torch"))
+    monkeypatch.setenv("HF_HOME", str(cache / "hf"))
+
+
+@pytest.fixture(scope="session")
+def photo() -> np.ndarray:
+    """A real photo (scikit-image's chelsea), small."""
+    import skimage.data
+    from PIL import Image
+
+    im = Image.fromarray(skimage.data.chelsea())
+    im.thumbnail((96, 96))
+    return np.asarray(im)
+
+
+@pytest.fixture(scope="session")
+def lite0():
+    from dreamvideo.features import get_model
+
+    return get_model("efficientnet_lite0")
+
+
+@pytest.fixture(scope="session")
+def tiny():
+    from dreamvideo.features import get_model
+
+    return get_model("tiny")

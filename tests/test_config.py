@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dreamvideo.config import Style, list_presets, load_style
+from dreamvideo.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "style.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_use_the_models_default_layers():
+    assert [t.name for t in load_style().layers] == ["blocks.4"]
+    assert [t.name for t in load_style(overrides={"model": "googlenet"}).layers] == ["inception4c"]
+
+
+def test_precedence_defaults_yaml_set_flags(tmp_path):
+    path = write(tmp_path, "iterations: 5\noctaves: 2\nstep_size: 0.02\n")
+    style = load_style(path, ["octaves=3", "step_size=0.03"], {"step_size": 0.04})
+    assert (style.iterations, style.octaves, style.step_size) == (5, 3, 0.04)
+
+
+def test_layer_shorthands(tmp_path):
+    style = load_style(write(tmp_path, "layers: ['blocks.3', 'blocks.4:5,7', {blocks.5: 0.5}]"))
+    assert [(t.name, t.weight, t.channels) for t in style.layers] == [
+        ("blocks.3", 1.0, None), ("blocks.4", 1.0, [5, 7]), ("blocks.5", 0.5, None)]
+    assert load_style(sets=["layers.0.weight=2"]).layers[0].weight == 2
+
+
+def test_every_problem_is_reported_at_once_with_its_path(tmp_path):
+    path = write(tmp_path, "iterashuns: 3\noctaves: 0\ntile: {sise: 4}\nstep_size: big\n")
+    with pytest.raises(ConfigError) as info:
+        load_style(path)
+    problems = info.value.problems
+    assert len(problems) == 4
+    text = "\n".join(problems)
+    assert "iterashuns: unknown key; did you mean 'iterations'?" in text
+    assert "tile.sise: unknown key; did you mean 'size'?" in text
+    assert "octaves: got 0, should be greater than or equal to 1" in text
+    assert "step_size: got 'big'" in text
+
+
+def test_unknown_model_and_layer(tmp_path):
+    with pytest.raises(ConfigError, match="did you mean 'googlenet'"):
+        load_style(sets=["model=googlenett"])
+    with pytest.raises(ConfigError, match=r"layers.0.name: unknown layer 'block.4'.*dreamvideo layers"):
+        load_style(sets=["layers=[block.4]"])
+    with pytest.raises(ConfigError, match=r"layers.0.channels: \[500\] out of range.*0..111"):
+        load_style(sets=["layers=['blocks.4:500']"])
+
+
+def test_bad_yaml_names_the_line(tmp_path):
+    with pytest.raises(ConfigError, match=r"not valid YAML at line 3.*flow sequence at line 2"):
+        load_style(write(tmp_path, "iterations: 3\nlayers: [blocks.4\n"))
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        load_style(write(tmp_path, "- just\n- a list\n"))
+
+
+def test_missing_style_lists_presets():
+    with pytest.raises(ConfigError, match=r"did you mean 'classic'.*presets are"):
+        load_style("clasic")
+
+
+def test_presets_by_name_all_valid_and_distinct():
+    names = list_presets()
+    assert len(names) >= 5 and {"classic", "textures", "abstract", "dogs", "guided", "googlenet"} <= set(names)
+    styles = [load_style(n) for n in names]
+    assert len({s.model_dump_json() for s in styles}) == len(styles)
+
+
+def test_guide_path_is_relative_to_the_style_file():
+    style = load_style("guided")
+    assert style.guide is not None and style.guide.image.is_file()
+
+
+def test_out_of_range_values(tmp_path):
+    for bad, key in [("tile.size=16", "tile"), ("octave_scale=1", "octave_scale"), ("device=gpu", "device"),
+                     ("precision=fp8", "precision"), ("iterations=-1", "iterations")]:
+        with pytest.raises(ConfigError, match=key):
+            load_style(sets=[bad])
+
+
+def test_set_needs_key_value():
+    with pytest.raises(ConfigError, match="key=value"):
+        load_style(sets=["iterations"])
+
+
+def test_style_is_a_typed_value():
+    style = Style()
+    assert style.model == "efficientnet_lite0" and style.tile.size == 512
