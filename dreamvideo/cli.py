@@ -57,20 +57,23 @@ def _style(config, sets, **flags):
 
 
 @contextmanager
-def _progress(label: str, quiet: bool = False):
-    """A rich progress bar; yields a ``progress(done, total)`` callback for the library."""
+def _progress(label: str, quiet: bool = False, unit: str = "steps"):
+    """A rich progress bar (done/total, rate, elapsed, ETA); yields a ``progress(done, total)`` callback."""
     if quiet:
         yield None
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TextColumn("eta"), TimeRemainingColumn())
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[rate]}"),
+               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
     with Progress(*columns, transient=False, console=None) as bar:
-        task = bar.add_task(label, total=None)
+        task = bar.add_task(label, total=None, rate="")
 
         def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+            speed = bar.tasks[task].speed
+            rate = f"{speed:.2f} {unit}/s" if speed else ""
+            bar.update(task, completed=done, total=total, rate=rate)
 
         yield update
 
@@ -109,6 +112,45 @@ def dream(
         result = dreamer.dream_array(picture, progress=progress)
     write_image(output, result)
     typer.echo(f"wrote {output} ({result.shape[1]}x{result.shape[0]})")
+
+
+@app.command()
+def render(
+    video: Annotated[Path, typer.Argument(help="The video to dream.", show_default=False)],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="The MP4 to write; default VIDEO_dream.mp4.")] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    model: ModelOpt = None,
+    weights: WeightsOpt = None,
+    layer: LayerOpt = None,
+    iterations: Annotated[Optional[int], typer.Option(help="Ascent steps per octave on fresh frames.")] = None,
+    blend: Annotated[Optional[float], typer.Option(help="How much of the previous dream carries over (0..1; 0: independent frames).")] = None,
+    flow: Annotated[Optional[str], typer.Option(help="Optical flow: dis, farneback or none.")] = None,
+    max_side: Annotated[Optional[int], typer.Option(help="Shrink the video so its longer side fits.")] = None,
+    width: Annotated[Optional[int], typer.Option(help="Resize the video to this width.")] = None,
+    fps: Annotated[Optional[float], typer.Option(help="Output frame rate (default: the source's, exactly).")] = None,
+    start: Annotated[float, typer.Option(min=0, help="Start at this many seconds.")] = 0.0,
+    duration: Annotated[Optional[float], typer.Option(min=0.001, help="Render this many seconds.")] = None,
+    max_frames: Annotated[Optional[int], typer.Option(min=1, help="Render at most this many frames.")] = None,
+    restart: Annotated[bool, typer.Option("--restart", help="Discard an interrupted render instead of resuming it.")] = False,
+    preview: Annotated[int, typer.Option(min=0, help="Write every N-th dreamed frame as a small PNG (OUT_preview/).")] = 0,
+    seed: SeedOpt = None,
+    device: DeviceOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Dream a video: each frame starts from the previous dream moved along the optical flow; sound kept."""
+    from dreamvideo.video.render import RenderOptions, render_video
+
+    output = output or video.with_name(f"{video.stem}_dream.mp4")
+    style = _style(config, set_, model=model, weights=str(weights) if weights else None, layers=layer,
+                   iterations=iterations, blend=blend, flow=flow, output__max_side=max_side, output__width=width,
+                   output__fps=fps, seed=seed, device=device)
+    options = RenderOptions(start=start, duration=duration, max_frames=max_frames, restart=restart, preview=preview)
+    say = lambda message: typer.secho(message, fg="yellow", err=True)
+    with _progress(f"rendering {video.name}", quiet, unit="frames") as progress:
+        result = render_video(video, output, style, options, progress=progress, log=say)
+    typer.echo(f"wrote {result.output} ({result.frames} frames, {result.size[0]}x{result.size[1]}, "
+               f"{float(result.fps):.3f} fps, {result.seconds:.1f} s)")
 
 
 @app.command()

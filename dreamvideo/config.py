@@ -59,9 +59,15 @@ class TileConfig(_Strict):
         return self
 
 
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+
+
 class OutputConfig(_Strict):
     max_side: int | None = Field(default=None, ge=32, le=16384, description="shrink so the longer side fits")
     width: int | None = Field(default=None, ge=32, le=16384, description="resize to this width")
+    fps: float | None = Field(default=None, gt=0, le=1000, description="video frame rate (default: the source's)")
+    crf: int = Field(default=18, ge=0, le=51, description="H.264 quality: lower is better, 18 looks lossless")
+    preset: Literal[X264_PRESETS] = "medium"  # type: ignore[valid-type]
 
 
 class Style(_Strict):
@@ -81,6 +87,15 @@ class Style(_Strict):
     device: str = "auto"
     precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
     output: OutputConfig = OutputConfig()
+    # video: temporal coherence
+    flow: Literal["dis", "farneback", "none"] = "dis"
+    warp: Literal["detail", "frame"] = "detail"
+    blend: float = Field(default=0.8, ge=0.0, le=1.0, description="0: dream every frame independently")
+    decay: float = Field(default=0.9, ge=0.0, le=1.0, description="share of the carried dream detail kept per frame")
+    warm_iterations: int | None = Field(default=None, ge=1, le=1000,
+                                        description="iterations for frames that start from a warped dream")
+    scene_cut: float = Field(default=0.3, ge=0.0, le=1.0,
+                             description="a new shot starts when less than this share of pixels can be followed")
 
     @field_validator("layers", mode="before")
     @classmethod

@@ -1,0 +1,83 @@
+"""Optical flow on source frames, warping, and the masks that say where the flow can be trusted.
+
+Convention: ``backward = estimate(frame_t, frame_prev)`` gives, for every pixel x of frame t, the offset
+to where it was in the previous frame: frame_t(x) ~ frame_prev(x + backward(x)). ``warp(prev, backward)``
+therefore moves anything aligned with the previous frame onto frame t.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+
+FlowFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def to_gray(frame: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+
+
+def estimator(method: str, size: tuple[int, int]) -> FlowFn:
+    """A flow function ``(gray_a, gray_b) -> (H, W, 2) float32`` with a(x) ~ b(x + flow(x)).
+
+    DIS with its medium preset up to 720p and the fast preset above; Farneback as an alternative.
+    """
+    if method == "dis":
+        preset = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM if max(size) <= 1280 else cv2.DISOPTICAL_FLOW_PRESET_FAST
+        dis = cv2.DISOpticalFlow_create(preset)
+        return lambda a, b: dis.calc(a, b, None)
+    if method == "farneback":
+        return lambda a, b: cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 4, 21, 3, 7, 1.5, 0)
+    raise ValueError(f"unknown flow method {method!r}")
+
+
+def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return xs, ys
+
+
+def warp(image: np.ndarray, backward: np.ndarray) -> np.ndarray:
+    """Move ``image`` (aligned with the previous frame) onto the current frame: out(x) = image(x + flow(x))."""
+    h, w = backward.shape[:2]
+    xs, ys = _grid(h, w)
+    return cv2.remap(image, xs + backward[..., 0], ys + backward[..., 1], cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE)
+
+
+def reliable(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
+    """Pixels of frame t whose backward flow can be trusted (bool): inside the previous frame, consistent
+    with the forward flow and away from motion boundaries (Ruder, Dosovitskiy, Brox 2016, eqs. 4-5)."""
+    h, w = backward.shape[:2]
+    xs, ys = _grid(h, w)
+    px, py = xs + backward[..., 0], ys + backward[..., 1]
+    inside = (px >= 0) & (px <= w - 1) & (py >= 0) & (py <= h - 1)
+    fw = cv2.remap(forward, px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    total = backward + fw
+    consistent = (total**2).sum(-1) <= 0.01 * ((backward**2).sum(-1) + (fw**2).sum(-1)) + 0.5
+    # central differences (the ksize=1 Sobel kernel is [-1, 0, 1], twice the derivative)
+    grad2 = sum((cv2.Sobel(backward[..., i], cv2.CV_32F, dx, dy, ksize=1) / 2) ** 2
+                for i in range(2) for dx, dy in ((1, 0), (0, 1)))
+    boundary = grad2 > 0.01 * (backward**2).sum(-1) + 0.002
+    return inside & consistent & ~boundary
+
+
+def feather(valid: np.ndarray, radius: int = 3) -> np.ndarray:
+    """A soft (H, W) float32 mask in [0, 1]: invalid regions grown by ``radius`` and their edges blurred."""
+    mask = valid.astype(np.float32)
+    if radius > 0:
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+        mask = cv2.erode(mask, kernel)
+        mask = cv2.GaussianBlur(mask, (0, 0), sigmaX=radius)
+    return np.clip(mask, 0.0, 1.0)
+
+
+def histogram_similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Correlation of two frames' colour histograms (1 = same distribution)."""
+    hists = []
+    for frame in (a, b):
+        hsv = cv2.cvtColor(frame, cv2.COLOR_RGB2HSV)
+        h = cv2.calcHist([hsv], [0, 1], None, [32, 16], [0, 180, 0, 256])
+        hists.append(cv2.normalize(h, h).flatten())
+    return float(cv2.compareHist(hists[0], hists[1], cv2.HISTCMP_CORREL))

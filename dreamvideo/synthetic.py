@@ -1,0 +1,111 @@
+"""Clips with known motion: a camera path (pan, zoom, rotation) over a real photo, plus a textured object
+moving on its own. Exact backward flow and validity masks come with every frame, for tests and the
+coherence benchmark."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass
+class Clip:
+    frames: list[np.ndarray]  # (H, W, 3) uint8
+    flows: list[np.ndarray | None]  # exact backward flow of frame t (None for t = 0)
+    valid: list[np.ndarray | None]  # where that flow is defined (inside the previous frame, not occluded)
+    cameras: list[np.ndarray]  # 3x3: frame coordinates -> photo coordinates
+    objects: list[tuple[float, float]]  # top-left of the object in frame coordinates
+    photo: np.ndarray | None = None
+    patch: np.ndarray | None = None
+
+
+def camera(center: tuple[float, float], zoom: float, angle_deg: float, size: tuple[int, int]) -> np.ndarray:
+    """3x3 matrix mapping frame pixels to photo pixels: the frame shows the photo around ``center``, scaled
+    by ``zoom`` (2 = twice as close) and rotated by ``angle_deg``."""
+    w, h = size
+    a = math.radians(angle_deg)
+    rot = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]]) / zoom
+    m = np.eye(3)
+    m[:2, :2] = rot
+    m[:2, 2] = np.array(center) - rot @ np.array([(w - 1) / 2, (h - 1) / 2])
+    return m
+
+
+def render(photo: np.ndarray, cameras: list[np.ndarray], size: tuple[int, int],
+           patch: np.ndarray | None = None, objects: list[tuple[float, float]] | None = None) -> Clip:
+    """Frames of ``photo`` seen through ``cameras``, with ``patch`` (a square texture, shown as a disc)
+    pasted at ``objects``; and the exact backward flow of each frame."""
+    w, h = size
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64))
+    ones = np.ones_like(xs)
+    frames, flows, valids, inside_object = [], [], [], []
+    disc = None
+    if patch is not None:
+        r = patch.shape[0] / 2
+        yy, xx = np.mgrid[: patch.shape[0], : patch.shape[1]]
+        disc = ((yy + 0.5 - r) ** 2 + (xx + 0.5 - r) ** 2) <= r * r
+    for t, cam in enumerate(cameras):
+        frame = cv2.warpAffine(photo, cam[:2].astype(np.float64), (w, h),
+                               flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT)
+        obj = np.zeros((h, w), bool)
+        if patch is not None and objects is not None:
+            ox, oy = objects[t]
+            shift = np.float64([[1, 0, ox], [0, 1, oy]])
+            layer = cv2.warpAffine(patch, shift, (w, h), flags=cv2.INTER_LINEAR)
+            obj = cv2.warpAffine(disc.astype(np.uint8), shift, (w, h), flags=cv2.INTER_NEAREST).astype(bool)
+            frame[obj] = layer[obj]
+        frames.append(frame)
+        inside_object.append(obj)
+        if t == 0:
+            flows.append(None)
+            valids.append(None)
+            continue
+        # background: x' = C_{t-1}^-1 C_t x
+        move = np.linalg.inv(cameras[t - 1]) @ cam
+        px = move[0, 0] * xs + move[0, 1] * ys + move[0, 2] * ones
+        py = move[1, 0] * xs + move[1, 1] * ys + move[1, 2] * ones
+        flow = np.stack([px - xs, py - ys], -1)
+        if patch is not None and objects is not None:
+            dx, dy = objects[t - 1][0] - objects[t][0], objects[t - 1][1] - objects[t][1]
+            flow[obj] = (dx, dy)
+            px, py = xs + flow[..., 0], ys + flow[..., 1]
+        ix, iy = np.round(px).astype(int), np.round(py).astype(int)
+        valid = (px >= 0) & (px <= w - 1) & (py >= 0) & (py <= h - 1)
+        prev_obj = np.zeros_like(valid)
+        prev_obj[valid] = inside_object[t - 1][iy[valid], ix[valid]]
+        valid &= prev_obj == obj  # background that was hidden by the object, or the object's former place
+        flows.append(flow.astype(np.float32))
+        valids.append(valid)
+    return Clip(frames, flows, valids, cameras, objects or [], photo, patch)
+
+
+def camera_path(photo_size: tuple[int, int], size: tuple[int, int], frames: int, pan: float = 1.5,
+                zoom: float = 0.004, rotate: float = 0.15) -> list[np.ndarray]:
+    """A smooth camera move: ``pan`` px/frame to the right and down, ``zoom`` growth per frame, ``rotate``
+    degrees per frame, starting at the photo's centre."""
+    pw, ph = photo_size
+    cx, cy = pw / 2 - pan * frames / 2, ph / 2 - pan * frames / 4
+    return [camera((cx + pan * t, cy + pan * t / 2), (1 + zoom) ** t, rotate * t, size) for t in range(frames)]
+
+
+def object_path(size: tuple[int, int], patch: int, frames: int, speed: float = 2.0) -> list[tuple[float, float]]:
+    """A textured object crossing the frame right-to-left on a gentle wave."""
+    w, h = size
+    return [(w - patch - 4 - speed * t, h / 2 - patch / 2 + 0.15 * h * math.sin(t / 9)) for t in range(frames)]
+
+
+def demo_clip(size: tuple[int, int] = (256, 192), frames: int = 48, moving_object: bool = True) -> Clip:
+    """The standard clip: a camera path over scikit-image's astronaut, with a coffee-textured disc moving."""
+    import skimage.data
+
+    photo = cv2.resize(skimage.data.astronaut(), (int(size[0] * 2), int(size[0] * 2)), interpolation=cv2.INTER_AREA)
+    patch = None
+    if moving_object:
+        p = size[1] // 3
+        patch = cv2.resize(skimage.data.coffee()[100:300, 200:400], (p, p), interpolation=cv2.INTER_AREA)
+    cams = camera_path((photo.shape[1], photo.shape[0]), size, frames)
+    objs = object_path(size, patch.shape[0], frames) if patch is not None else None
+    return render(photo, cams, size, patch, objs)

@@ -1,0 +1,1 @@
+"""Video: streaming ffmpeg I/O, the render loop with temporal coherence."""

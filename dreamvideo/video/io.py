@@ -1,0 +1,263 @@
+"""Streaming video I/O through the ffmpeg binary of imageio-ffmpeg.
+
+Frames go through pipes one at a time: ``read_frames`` is a generator, ``VideoWriter`` a context manager.
+ffmpeg always gets an argument list; its stderr is drained by a thread so the pipes never stall; on exit
+we close, wait, then kill, so no ffmpeg outlives us; failures carry the command and the tail of the log.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import threading
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from dreamvideo.errors import MediaError
+
+# Audio codecs an MP4 holds as they are; anything else is re-encoded to AAC.
+MP4_AUDIO = {"aac", "mp3", "alac", "ac3", "eac3", "opus"}
+_NTSC = [Fraction(n * 1000, 1001) for n in (24, 30, 48, 60, 120, 240)]
+
+
+def ffmpeg_exe() -> str:
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What ``probe`` learns of a file. Width and height are as displayed (rotation applied)."""
+
+    path: Path
+    width: int
+    height: int
+    fps: Fraction
+    frames: int
+    duration: float
+    rotation: int
+    codec: str
+    audio_codec: str | None
+
+
+class _Drain(threading.Thread):
+    """Reads a pipe to its end in the background, keeping the last lines."""
+
+    def __init__(self, pipe, keep: int = 40):
+        super().__init__(daemon=True)
+        self.pipe, self.lines = pipe, deque(maxlen=keep)
+        self.start()
+
+    def run(self) -> None:
+        try:
+            for raw in iter(self.pipe.readline, b""):
+                self.lines.append(raw.decode("utf-8", "replace").rstrip())
+        except (OSError, ValueError):
+            pass
+
+    def tail(self) -> str:
+        self.join(timeout=2)
+        return " | ".join(line for line in self.lines if line.strip())[-800:]
+
+
+def _stop(proc: subprocess.Popen, timeout: float = 5.0) -> None:
+    """Close the pipes, wait, then kill: no ffmpeg outlives its reader or writer."""
+    for pipe in (proc.stdin, proc.stdout):
+        try:
+            if pipe is not None:
+                pipe.close()
+        except OSError:
+            pass
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def parse_rate(text: str) -> Fraction:
+    """'29.97' -> 30000/1001, '25' -> 25, '30000/1001' -> 30000/1001."""
+    rate = Fraction(text) if "/" in text else Fraction(text).limit_denominator(1001)
+    for ntsc in _NTSC:
+        if abs(float(rate) - float(ntsc)) < 0.006:
+            return ntsc
+    return rate
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """Size, exact frame rate, frame count, rotation and audio codec of a video file."""
+    path = Path(path)
+    if not path.is_file():
+        raise MediaError(f"no such file: {str(path)!r}; check the path" if not path.is_dir()
+                         else f"{str(path)!r} is a folder, not a video")
+    exe = ffmpeg_exe()
+    info = subprocess.run([exe, "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True, text=True,
+                          errors="replace").stderr
+    inputs = re.search(r"Input #0, ([^,\n]+)", info)
+    if inputs is None:
+        raise MediaError(f"{str(path)!r} is not a video ffmpeg can read ({_last_line(info)}); "
+                         "give an MP4, MOV, MKV, WebM or AVI file")
+    if inputs.group(1) in ("image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe"):
+        raise MediaError(f"{str(path)!r} is a still image; use `dreamvideo dream` for images")
+    video = re.search(r"Stream #0:\d+[^:]*: Video: (\w+).*?, (\d{2,5})x(\d{2,5})[, ].*?(?:([\d.]+) fps|([\d.k]+) tbr)",
+                      info)
+    if video is None:
+        raise MediaError(f"{str(path)!r} has no video stream; give a file with video")
+    audio = re.search(r"Stream #0:\d+[^:]*: Audio: (\w+)", info)
+    rotation = re.search(r"rotation of (-?[\d.]+) degrees", info)
+    rot = int(round(float(rotation.group(1)))) % 360 if rotation else 0
+    w, h = int(video.group(2)), int(video.group(3))
+    if rot in (90, 270):
+        w, h = h, w
+    fps_text = video.group(4) or video.group(5).replace("k", "000")
+    duration = re.search(r"Duration: (\d+):(\d+):([\d.]+)", info)
+    seconds = int(duration.group(1)) * 3600 + int(duration.group(2)) * 60 + float(duration.group(3)) if duration else 0.0
+    frames = count_frames(path)
+    if frames == 0:
+        raise MediaError(f"{str(path)!r} has no video frames; the file is empty or damaged")
+    return VideoInfo(path, w, h, parse_rate(fps_text), frames, seconds, rot, video.group(1),
+                     audio.group(1) if audio else None)
+
+
+def count_frames(path: Path) -> int:
+    """Frames in the first video stream, counted by demuxing without decoding."""
+    out = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:v:0", "-c", "copy",
+                          "-f", "null", "-"], capture_output=True, text=True, errors="replace").stderr
+    counts = re.findall(r"frame=\s*(\d+)", out)
+    return int(counts[-1]) if counts else 0
+
+
+def _last_line(log: str) -> str:
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    return lines[-1] if lines else "no output"
+
+
+def read_frames(
+    path: str | Path,
+    size: tuple[int, int],
+    fps: Fraction | None = None,
+    start: float = 0.0,
+    duration: float | None = None,
+    max_frames: int | None = None,
+    skip: int = 0,
+) -> Iterator[np.ndarray]:
+    """Yield (H, W, 3) uint8 RGB frames of ``size`` = (W, H), at a constant ``fps`` when given.
+
+    ``skip`` drops the first frames (decoded, not returned), e.g. to resume. Raises MediaError when
+    ffmpeg fails, with the tail of its log.
+    """
+    w, h = size
+    filters = ([f"fps={fps.numerator}/{fps.denominator}"] if fps else []) + [f"scale={w}:{h}:flags=area"]
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error"]
+    cmd += ["-ss", f"{start:.6f}"] if start else []
+    cmd += ["-i", str(path)]
+    cmd += ["-t", f"{duration:.6f}"] if duration else []
+    cmd += ["-map", "0:v:0", "-vf", ",".join(filters), "-sws_flags", "area"]
+    cmd += ["-frames:v", str(max_frames)] if max_frames else []
+    cmd += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    drain = _Drain(proc.stderr)
+    nbytes, index, finished = w * h * 3, 0, False
+    try:
+        while True:
+            buf = _read_exactly(proc.stdout, nbytes)
+            if buf is None:
+                break
+            if index >= skip:
+                yield np.frombuffer(buf, np.uint8).reshape(h, w, 3)
+            index += 1
+        finished = True
+    finally:
+        _stop(proc)
+        if finished and proc.returncode != 0:
+            raise MediaError(f"ffmpeg could not decode {str(path)!r}: {drain.tail() or 'exit code ' + str(proc.returncode)}"
+                             "; the file may be damaged")
+
+
+def _read_exactly(pipe, n: int) -> bytes | None:
+    buf = bytearray(n)
+    view, got = memoryview(buf), 0
+    while got < n:
+        k = pipe.readinto(view[got:])
+        if not k:
+            return None
+        got += k
+    return bytes(buf)
+
+
+class VideoWriter:
+    """Feed (H, W, 3) uint8 frames to an ffmpeg encoder; a context manager.
+
+    ``codec`` is a list of output arguments (see ``h264_args`` and ``lossless_args``); ``extra_inputs``
+    (e.g. the source, for its audio) are added after the piped video.
+    """
+
+    def __init__(self, path: str | Path, size: tuple[int, int], fps: Fraction, codec: Sequence[str],
+                 extra_inputs: Sequence[str] = (), maps: Sequence[str] = ("-map", "0:v:0")):
+        self.path, self.size = Path(path), size
+        w, h = size
+        self.cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+                    "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-framerate", f"{fps.numerator}/{fps.denominator}",
+                    "-i", "-", *extra_inputs, *maps, *codec, str(self.path)]
+        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.drain = _Drain(self.proc.stderr)
+        self.frames = 0
+
+    def write(self, frame: np.ndarray) -> None:
+        if frame.shape != (self.size[1], self.size[0], 3) or frame.dtype != np.uint8:
+            raise ValueError(f"expected a {self.size[0]}x{self.size[1]} uint8 RGB frame, got {frame.shape} {frame.dtype}")
+        try:
+            self.proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+        except (BrokenPipeError, OSError):
+            _stop(self.proc)
+            raise MediaError(f"ffmpeg stopped while writing {str(self.path)!r}: {self.drain.tail()}") from None
+        self.frames += 1
+
+    def close(self) -> None:
+        _stop(self.proc, timeout=600)
+        if self.proc.returncode != 0:
+            raise MediaError(f"ffmpeg failed writing {str(self.path)!r} (exit {self.proc.returncode}): {self.drain.tail()}")
+
+    def abort(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        _stop(self.proc)
+
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def h264_args(crf: int, preset: str, metadata: dict[str, str] | None = None) -> list[str]:
+    """H.264 in MP4 that plays everywhere: yuv420p, +faststart, optional metadata tags."""
+    args = ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
+            "-movflags", "+faststart", "-f", "mp4"]
+    for key, value in (metadata or {}).items():
+        args += ["-metadata", f"{key}={value}"]
+    return args
+
+
+def lossless_args() -> list[str]:
+    """FFV1 in Matroska: lossless RGB, with per-slice CRCs."""
+    return ["-c:v", "ffv1", "-level", "3", "-slicecrc", "1", "-pix_fmt", "bgr0", "-f", "matroska"]
+
+
+def audio_inputs(source: Path, audio_codec: str | None, start: float, duration: float) -> tuple[list[str], list[str]]:
+    """Extra inputs and output arguments that mux ``source``'s first audio stream in sync with the video."""
+    if audio_codec is None:
+        return [], ["-map", "0:v:0"]
+    inputs = (["-ss", f"{start:.6f}"] if start else []) + ["-t", f"{duration:.6f}", "-i", str(source)]
+    copy = audio_codec in MP4_AUDIO and not start
+    codec = ["-c:a", "copy"] if copy else ["-c:a", "aac", "-b:a", "192k"]
+    return inputs, ["-map", "0:v:0", "-map", "1:a:0", *codec, "-t", f"{duration:.6f}"]

@@ -1,0 +1,304 @@
+"""`dreamvideo render`: dream a video frame by frame, each frame starting from the previous dreamed frame
+moved along the optical flow, then encode H.264 with the original sound. Interrupted renders resume.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from dreamvideo.config import Style
+from dreamvideo.errors import MediaError
+from dreamvideo.flow import estimator, feather, histogram_similarity, reliable, to_gray, warp
+from dreamvideo.images import check_output, fit_size
+from dreamvideo.video.io import (VideoWriter, audio_inputs, h264_args, lossless_args, parse_rate, probe,
+                                 read_frames)
+from dreamvideo.video.pipeline import Sink, prefetch
+
+VIDEO_OUT = {".mp4": "MP4", ".m4v": "MP4", ".mov": "MOV"}
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    start: float = 0.0
+    duration: float | None = None
+    max_frames: int | None = None
+    restart: bool = False
+    preview: int = 0  # write every N-th frame as a small PNG beside the output; 0: none
+    chunk_frames: int = 16  # frames per lossless state chunk (what a crash can cost)
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    output: Path
+    frames: int
+    resumed_from: int
+    fps: Fraction
+    size: tuple[int, int]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Motion:
+    """What the flow says about a frame: the backward flow, the soft mask where it holds, a scene cut."""
+
+    backward: np.ndarray | None
+    mask: np.ndarray | None
+    cut: bool
+
+
+def frame_seed(seed: int, index: int) -> int:
+    """A fresh jitter seed per frame, derived from the style's seed (a fixed jitter sticks to the screen)."""
+    return (seed * 1_000_003 + index * 7919 + 1) % (2**63)
+
+
+def analyse(frames: Iterator[np.ndarray], style: Style, size: tuple[int, int] | None) -> Iterator[tuple[np.ndarray, Motion]]:
+    """Pair each source frame with its motion from the previous one (the first starts a chain)."""
+    flow = None
+    prev = prev_gray = None
+    for frame in frames:
+        if flow is None and style.flow != "none":
+            flow = estimator(style.flow, size or (frame.shape[1], frame.shape[0]))
+        gray = to_gray(frame)
+        if prev is None:
+            motion = Motion(None, None, True)
+        elif flow is None:
+            cut = style.scene_cut > 0 and histogram_similarity(frame, prev) < 0.5
+            motion = Motion(None, np.ones(gray.shape, np.float32), cut)
+        else:
+            backward, forward = flow(gray, prev_gray), flow(prev_gray, gray)
+            valid = reliable(backward, forward)
+            motion = Motion(backward, feather(valid), bool(valid.mean() < style.scene_cut))
+        prev, prev_gray = frame, gray
+        yield frame, motion
+
+
+def start_image(source: np.ndarray, prev_source: np.ndarray | None, prev_dream: np.ndarray | None,
+                motion: Motion, style: Style) -> tuple[np.ndarray, bool]:
+    """The image to dream for this frame, in [0, 1] float32, and whether it starts from a carried dream."""
+    s = source.astype(np.float32) / 255
+    if prev_dream is None or prev_source is None or motion.cut or style.blend == 0:
+        return s, False
+    mask = motion.mask[..., None] * style.blend
+    if style.warp == "detail":
+        detail = (prev_dream.astype(np.float32) - prev_source.astype(np.float32)) / 255
+        carried = warp(detail, motion.backward) if motion.backward is not None else detail
+        start = s + mask * style.decay * carried
+    else:
+        dream = prev_dream.astype(np.float32) / 255
+        carried = warp(dream, motion.backward) if motion.backward is not None else dream
+        start = s * (1 - mask) + carried * mask
+    return np.clip(start, 0.0, 1.0), True
+
+
+class Chain:
+    """The coherence chain: dreams frame after frame, each from the previous dream carried by the flow.
+
+    Its state is the previous source and dreamed frames as uint8, so a resumed chain equals an
+    uninterrupted one.
+    """
+
+    def __init__(self, dreamer, style: Style):
+        self.dreamer, self.style = dreamer, style
+        self.full = dreamer.params
+        self.warm = replace(self.full, iterations=style.warm_iterations or max(1, self.full.iterations // 2))
+        self.prev_source: np.ndarray | None = None
+        self.prev_dream: np.ndarray | None = None
+
+    def step(self, index: int, frame: np.ndarray, motion: Motion) -> np.ndarray:
+        import torch
+
+        from dreamvideo.images import to_array
+
+        start, carried = start_image(frame, self.prev_source, self.prev_dream, motion, self.style)
+        tensor = torch.from_numpy(start).permute(2, 0, 1)[None]
+        dreamed = to_array(self.dreamer.dream(tensor, seed=frame_seed(self.style.seed, index),
+                                              params=self.warm if carried else self.full))
+        self.prev_source, self.prev_dream = frame, dreamed
+        return dreamed
+
+
+def dream_frames(frames: Iterator[np.ndarray], dreamer, style: Style) -> Iterator[np.ndarray]:
+    """Dream an in-memory sequence of frames with the render's coherence (no files, no resume)."""
+    chain = Chain(dreamer, style)
+    for index, (frame, motion) in enumerate(analyse(frames, style, None)):
+        yield chain.step(index, frame, motion)
+
+
+class RenderState:
+    """Resume state beside the output: completed frames in lossless chunks, and the key of what made them."""
+
+    def __init__(self, output: Path, key: str, chunk_frames: int, log: Callable[[str], None]):
+        self.dir = output.parent / f".{output.name}.dreamvideo"
+        self.key, self.chunk_frames, self.log = key, chunk_frames, log
+        self.writer: VideoWriter | None = None
+        self.first = 0
+
+    def chunks(self) -> list[tuple[Path, int, int]]:
+        out = []
+        for path in sorted(self.dir.glob("chunk_*.mkv")):
+            _, first, count = path.stem.split("_")
+            out.append((path, int(first), int(count)))
+        return out
+
+    def open(self, restart: bool) -> int:
+        """Prepare the folder; returns how many frames are already done."""
+        state = self.dir / "state.json"
+        if self.dir.exists():
+            old = json.loads(state.read_text()).get("key") if state.exists() else None
+            if restart:
+                self.log("--restart: discarding the interrupted render")
+                self.remove()
+            elif old != self.key:
+                self.log("the style, options or source changed since the interrupted render: starting afresh")
+                self.remove()
+        self.dir.mkdir(exist_ok=True)
+        state.write_text(json.dumps({"key": self.key}))
+        for stale in self.dir.glob("*.part*"):
+            stale.unlink()
+        done = 0
+        for path, first, count in self.chunks():
+            if first != done:  # a gap: keep what is contiguous
+                path.unlink()
+                continue
+            done += count
+        return done
+
+    def frames(self, size: tuple[int, int]) -> Iterator[np.ndarray]:
+        for path, _, count in self.chunks():
+            n = 0
+            for frame in read_frames(path, size):
+                n += 1
+                yield frame
+            if n != count:
+                raise MediaError(f"resume state {str(path)!r} holds {n} frames, not {count}; run again with --restart")
+
+    def write(self, index: int, frame: np.ndarray) -> None:
+        if self.writer is None:
+            self.first = index
+            self.writer = VideoWriter(self.dir / f"chunk_{index:08d}.part.mkv", (frame.shape[1], frame.shape[0]),
+                                      Fraction(25), lossless_args())
+        self.writer.write(frame)
+        if self.writer.frames >= self.chunk_frames:
+            self.finish_chunk()
+
+    def finish_chunk(self) -> None:
+        if self.writer is None:
+            return
+        self.writer.close()
+        os.replace(self.writer.path, self.dir / f"chunk_{self.first:08d}_{self.writer.frames:05d}.mkv")
+        self.writer = None
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            self.writer.abort()
+            self.writer.path.unlink(missing_ok=True)
+            self.writer = None
+
+    def remove(self) -> None:
+        # only ever our own folder, and only what we put there
+        for path in list(self.dir.glob("chunk_*")) + list(self.dir.glob("*.part*")) + [self.dir / "state.json"]:
+            path.unlink(missing_ok=True)
+        try:
+            self.dir.rmdir()
+        except OSError:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def render_video(
+    source: str | Path,
+    output: str | Path,
+    style: Style,
+    options: RenderOptions = RenderOptions(),
+    *,
+    dreamer=None,
+    progress: Callable[[int, int], None] | None = None,
+    log: Callable[[str], None] = lambda message: None,
+) -> RenderResult:
+    """Render ``source`` dreamed into ``output`` (MP4). Running it again after an interruption resumes."""
+    from dreamvideo.dreamer import Dreamer
+    from dreamvideo.images import resize_image, write_image
+
+    began = time.perf_counter()
+    source, output = Path(source), Path(output)
+    check_output(output, VIDEO_OUT, inputs=(source,))
+    info = probe(source)
+    if info.duration and options.start >= info.duration:
+        raise MediaError(f"--start {options.start:g} s is past the end of {str(source)!r} ({info.duration:.2f} s)")
+    fps = parse_rate(str(style.output.fps)) if style.output.fps else info.fps
+    size = fit_size(info.width, info.height, style.output.max_side, style.output.width, multiple=2)
+    span = float(options.duration or max(info.duration - options.start, 1 / fps))
+    if options.max_frames:
+        span = min(span, options.max_frames / float(fps))
+    expected = max(1, round(span * fps))
+    if options.max_frames:
+        expected = min(expected, options.max_frames)
+
+    key = hashlib.sha256(json.dumps({
+        "style": style.model_dump(mode="json"), "source": [str(source.resolve()), source.stat().st_size,
+                                                           source.stat().st_mtime_ns],
+        "start": options.start, "duration": options.duration, "max_frames": options.max_frames,
+        "fps": str(fps), "size": size, "version": 1}, sort_keys=True).encode()).hexdigest()
+    dreamer = dreamer or Dreamer(style)
+    chain = Chain(dreamer, style)
+    extra, maps = audio_inputs(source, info.audio_codec, options.start, span)
+    meta = {"comment": "dreamvideo style " + json.dumps(style.model_dump(mode="json"), separators=(",", ":"))}
+    preview_dir = output.parent / f"{output.stem}_preview"
+    if options.preview:
+        preview_dir.mkdir(exist_ok=True)
+    state = RenderState(output, key, options.chunk_frames, log)
+    done = state.open(options.restart)
+    if done:
+        log(f"resuming after frame {done}")
+    part = state.dir / f"output.part{output.suffix}"
+    encoder = VideoWriter(part, size, fps, h264_args(style.output.crf, style.output.preset, meta), extra, maps)
+
+    def emit(item: tuple[int, np.ndarray, bool]) -> None:
+        index, frame, new = item
+        encoder.write(frame)
+        if new:
+            state.write(index, frame)
+            if options.preview and index % options.preview == 0:
+                small = resize_image(frame, fit_size(frame.shape[1], frame.shape[0], max_side=320))
+                write_image(preview_dir / f"{index:06d}.png", small)
+
+    sink = Sink(emit)
+    index = 0
+    try:
+        for frame in state.frames(size):
+            sink.put((index, frame, False))
+            chain.prev_dream, index = frame, index + 1
+        reader = read_frames(source, size, fps, options.start, options.duration, options.max_frames,
+                             skip=max(0, done - 1))
+        for position, (frame, motion) in enumerate(prefetch(analyse(reader, style, size))):
+            if done and position == 0:  # the source frame before the resume point: only its motion matters
+                chain.prev_source = frame
+                continue
+            sink.put((index, chain.step(index, frame, motion), True))
+            index += 1
+            if progress is not None:
+                progress(index, max(expected, index))
+        sink.close()
+        state.finish_chunk()
+        if index == 0:
+            raise MediaError(f"no frames could be decoded from {str(source)!r} in the chosen range")
+        encoder.close()
+    except BaseException:
+        encoder.abort()
+        part.unlink(missing_ok=True)
+        state.abort()
+        if not state.chunks():  # nothing worth resuming: leave nothing behind
+            state.remove()
+        raise
+    os.replace(part, output)
+    state.remove()
+    return RenderResult(output, index, done, fps, size, time.perf_counter() - began)

@@ -1,0 +1,204 @@
+from __future__ import annotations
+
+import os
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from dreamvideo.cli import app
+from dreamvideo.config import load_style
+from dreamvideo.errors import MediaError
+from dreamvideo.video.io import VideoWriter, ffmpeg_exe, lossless_args, probe, read_frames
+from dreamvideo.video.render import RenderOptions, render_video
+
+runner = CliRunner()
+FAST = ["output.max_side=64", "octaves=1", "iterations=2"]
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *map(str, args)], check=True)
+
+
+def ffmpeg_children() -> list[int]:
+    """Live ffmpeg processes started by this test process."""
+    me, found = os.getpid(), []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                name, ppid = stat[stat.index("(") + 1 : stat.rindex(")")], int(stat[stat.rindex(")") + 2 :].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == me and "ffmpeg" in name and " Z " not in stat:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    """A real-looking clip: a camera path over a photo with a moving object, 29.97 fps, with sound."""
+    from dreamvideo.synthetic import demo_clip
+
+    folder = tmp_path_factory.mktemp("clips")
+    frames = demo_clip((96, 72), 12).frames
+    raw = folder / "clip.mkv"
+    with VideoWriter(raw, (96, 72), Fraction(30000, 1001), lossless_args()) as w:
+        for f in frames:
+            w.write(f)
+    path = folder / "clip.mp4"
+    ffmpeg("-i", raw, "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-map", "0:v", "-map", "1:a",
+           "-c:v", "libx264", "-crf", "12", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def silent(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("clips") / "silent.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=80x60:rate=25", "-frames:v", "8", "-pix_fmt", "yuv420p", path)
+    return path
+
+
+def test_probe_keeps_the_exact_rate_and_counts_frames(clip):
+    info = probe(clip)
+    assert info.fps == Fraction(30000, 1001)
+    assert (info.width, info.height, info.frames, info.audio_codec) == (96, 72, 12, "aac")
+
+
+def test_rotation_metadata_is_applied(clip, tmp_path):
+    rotated = tmp_path / "phone.mp4"
+    ffmpeg("-display_rotation", "90", "-i", clip, "-c", "copy", rotated)
+    info = probe(rotated)
+    assert (info.rotation, info.width, info.height) == (90, 72, 96)
+    assert next(read_frames(rotated, (info.width, info.height))).shape == (96, 72, 3)
+
+
+def test_lossless_round_trip_and_no_ffmpeg_left(tmp_path):
+    frames = [np.random.default_rng(i).integers(0, 256, (24, 32, 3), dtype=np.uint8) for i in range(5)]
+    with VideoWriter(tmp_path / "x.mkv", (32, 24), Fraction(25), lossless_args()) as w:
+        for f in frames:
+            w.write(f)
+    back = list(read_frames(tmp_path / "x.mkv", (32, 24)))
+    assert len(back) == 5 and all(np.array_equal(a, b) for a, b in zip(frames, back))
+    reader = read_frames(tmp_path / "x.mkv", (32, 24))
+    next(reader)
+    reader.close()  # stopped early
+    with pytest.raises(RuntimeError):
+        with VideoWriter(tmp_path / "y.mkv", (32, 24), Fraction(25), lossless_args()) as w:
+            w.write(frames[0])
+            raise RuntimeError("interrupted")
+    assert ffmpeg_children() == []
+
+
+def test_render_keeps_count_rate_sound_and_style(clip, tmp_path):
+    out = tmp_path / "out.mp4"
+    result = runner.invoke(app, ["render", str(clip), "-o", str(out), "-q", *sum((["--set", s] for s in FAST), [])])
+    assert result.exit_code == 0, result.output
+    info = probe(out)
+    assert (info.frames, info.fps, info.audio_codec, info.codec) == (12, Fraction(30000, 1001), "aac", "h264")
+    assert (info.width, info.height) == (64, 48)
+    meta = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(out)], capture_output=True, text=True).stderr
+    assert "dreamvideo style" in meta and '"iterations":2' in meta
+    assert not (tmp_path / ".out.mp4.dreamvideo").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]
+    assert ffmpeg_children() == []
+
+
+def test_render_without_sound_and_with_preview(silent, tmp_path):
+    out = tmp_path / "silent_out.mp4"
+    style = load_style(None, FAST)
+    result = render_video(silent, out, style, RenderOptions(preview=4))
+    assert result.frames == 8 and probe(out).audio_codec is None
+    assert sorted(p.name for p in (tmp_path / "silent_out_preview").iterdir()) == ["000000.png", "000004.png"]
+
+
+def test_start_duration_and_max_frames(clip, tmp_path):
+    style = load_style(None, FAST)
+    r = render_video(clip, tmp_path / "a.mp4", style, RenderOptions(max_frames=5))
+    assert r.frames == 5 and probe(tmp_path / "a.mp4").frames == 5
+    r = render_video(clip, tmp_path / "b.mp4", style, RenderOptions(start=0.2, duration=0.2))
+    assert r.frames == 6
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_interrupted_render_resumes_to_the_same_result(clip, tmp_path):
+    style = load_style(None, FAST)
+    whole = render_video(clip, tmp_path / "whole.mp4", style, RenderOptions(chunk_frames=3))
+
+    def stop_after_7(done, total):
+        if done == 7:
+            raise Interrupt
+
+    out = tmp_path / "resumed.mp4"
+    with pytest.raises(Interrupt):
+        render_video(clip, out, style, RenderOptions(chunk_frames=3), progress=stop_after_7)
+    state = tmp_path / ".resumed.mp4.dreamvideo"
+    assert not out.exists() and len(list(state.glob("chunk_*.mkv"))) == 2  # frames 0-5 kept, 6 lost
+    assert ffmpeg_children() == []
+    logs = []
+    resumed = render_video(clip, out, style, RenderOptions(chunk_frames=3), log=logs.append)
+    assert resumed.resumed_from == 6 and any("resuming" in m for m in logs)
+    a = list(read_frames(tmp_path / "whole.mp4", whole.size))
+    b = list(read_frames(out, resumed.size))
+    assert len(a) == len(b) == 12 and all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not state.exists()
+
+
+def test_changed_style_starts_afresh(clip, tmp_path):
+    out = tmp_path / "o.mp4"
+
+    def stop(done, total):
+        if done == 4:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        render_video(clip, out, load_style(None, FAST), RenderOptions(chunk_frames=2), progress=stop)
+    logs = []
+    result = render_video(clip, out, load_style(None, FAST + ["seed=5"]), RenderOptions(chunk_frames=2), log=logs.append)
+    assert result.resumed_from == 0 and any("starting afresh" in m for m in logs)
+
+
+@pytest.mark.parametrize("case", ["text", "truncated", "no_video", "still_image", "same_as_input", "unwritable",
+                                  "empty"])
+def test_bad_videos_are_one_line_and_exit_2(case, clip, tmp_path):
+    out = tmp_path / "out.mp4"
+    if case == "text":
+        src = tmp_path / "notes.mp4"
+        src.write_text("not a video")
+        match = "not a video"
+    elif case == "truncated":
+        src = tmp_path / "cut.mp4"
+        src.write_bytes(clip.read_bytes()[: len(clip.read_bytes()) // 3])
+        match = str(src.name)
+    elif case == "no_video":
+        src = tmp_path / "sound.m4a"
+        ffmpeg("-f", "lavfi", "-i", "sine=frequency=300", "-t", "0.5", src)
+        match = "no video stream"
+    elif case == "still_image":
+        src = Path(__file__).resolve().parent.parent / "samples" / "chelsea.jpg"
+        match = "still image"
+    elif case == "same_as_input":
+        src = tmp_path / "same.mp4"
+        src.write_bytes(clip.read_bytes())
+        out = src
+        match = "is the input"
+    elif case == "unwritable":
+        src, out, match = clip, tmp_path / "missing" / "o.mp4", "does not exist"
+    else:
+        src = tmp_path / "empty.mp4"
+        src.write_bytes(b"")
+        match = "not a video"
+    result = runner.invoke(app, ["render", str(src), "-o", str(out), "-q", "--set", "output.max_side=64",
+                                 "--set", "iterations=1", "--set", "octaves=1"])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and match in result.output, result.output
+    if case != "same_as_input":
+        assert not out.exists()
+    assert not list(tmp_path.glob(".*.dreamvideo")) and not list(tmp_path.glob("*.part*"))
+    assert ffmpeg_children() == []
