@@ -90,10 +90,12 @@ class Style(_Strict):
     # video: temporal coherence
     flow: Literal["dis", "farneback", "none"] = "dis"
     warp: Literal["detail", "frame"] = "detail"
-    blend: float = Field(default=0.8, ge=0.0, le=1.0, description="0: dream every frame independently")
-    decay: float = Field(default=0.9, ge=0.0, le=1.0, description="share of the carried dream detail kept per frame")
-    warm_iterations: int | None = Field(default=None, ge=1, le=1000,
+    blend: float = Field(default=0.95, ge=0.0, le=1.0, description="0: dream every frame independently")
+    decay: float = Field(default=0.97, ge=0.0, le=1.0, description="share of the carried dream detail kept per frame")
+    warm_iterations: int | None = Field(default=3, ge=1, le=1000,
                                         description="iterations for frames that start from a warped dream")
+    warm_octaves: int | None = Field(default=2, ge=1, le=12,
+                                     description="octaves for frames that start from a warped dream")
     scene_cut: float = Field(default=0.3, ge=0.0, le=1.0,
                              description="a new shot starts when less than this share of pixels can be followed")
 
@@ -309,7 +311,7 @@ def check_references(style: Style) -> list[str]:
     except DreamVideoError as exc:
         return [f"model: {exc}"]
     for i, term in enumerate(style.layers or []):
-        if not spec.has_layer(term.name) and not _looks_like_module_path(term.name):
+        if not _known_layer(spec, term.name):
             problems.append(f"layers.{i}.name: " + _layer_problem(spec, term.name))
         elif spec.has_layer(term.name) and term.channels:
             n = spec.layer(term.name).channels
@@ -317,8 +319,7 @@ def check_references(style: Style) -> list[str]:
             if bad:
                 problems.append(f"layers.{i}.channels: {bad} out of range: {term.name!r} has channels 0..{n - 1}")
     if style.guide is not None:
-        if style.guide.layer is not None and not spec.has_layer(style.guide.layer) \
-                and not _looks_like_module_path(style.guide.layer):
+        if style.guide.layer is not None and not _known_layer(spec, style.guide.layer):
             problems.append("guide.layer: " + _layer_problem(spec, style.guide.layer))
         if not style.guide.image.is_file():
             problems.append(f"guide.image: no such file {str(style.guide.image)!r}; give the path of a guide image")
@@ -327,9 +328,9 @@ def check_references(style: Style) -> list[str]:
     return problems
 
 
-def _looks_like_module_path(name: str) -> bool:
-    # Undeclared dotted module paths (e.g. "blocks.4.1.conv_pw") are checked when the network is built.
-    return "." in name and not name.endswith(".") and "conv" in name or name.count(".") >= 2
+def _known_layer(spec, name: str) -> bool:
+    """A declared layer, or a module inside one (e.g. "blocks.4.1.conv_pw"), checked when the net is built."""
+    return spec.has_layer(name) or any(name.startswith(layer.path + ".") for layer in spec.layers)
 
 
 def _layer_problem(spec, name: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from dreamvideo.config import Style
+from dreamvideo.config import LayerTerm, Style
 from dreamvideo.engine import DreamParams, Progress, dream
 from dreamvideo.errors import ConfigError
 from dreamvideo.features import DreamModel, get_model
@@ -37,7 +37,7 @@ def resolve_device(name: str) -> torch.device:
 def resolve_precision(precision: str, device: torch.device) -> str:
     """'auto' is bf16 on CUDA GPUs that support it, else fp16 on CUDA, fp32 elsewhere."""
     if precision != "auto":
-        if precision != "fp32" and device.type == "cpu" and precision == "fp16":
+        if precision == "fp16" and device.type == "cpu":
             raise ConfigError("precision: fp16 is not supported on the CPU; use fp32, bf16 or auto")
         return precision
     if device.type == "cuda":
@@ -47,12 +47,13 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 
 def build_objective(style: Style, model: DreamModel) -> Objective:
     terms: list[Objective] = []
-    for term in style.layers:
+    layers = style.layers if style.layers is not None else [LayerTerm(name=n) for n in model.spec.default_layers]
+    for term in layers:
         model.resolve(term.name)  # unknown module paths fail here, before any dreaming
         base = channel(term.name, term.channels) if term.channels else layer(term.name)
         terms.append(base if term.weight == 1 else term.weight * base)
     if style.guide is not None:
-        name = style.guide.layer or style.layers[0].name
+        name = style.guide.layer or layers[0].name
         picture = read_image(style.guide.image)
         picture = resize_image(picture, fit_size(picture.shape[1], picture.shape[0], max_side=style.guide.size))
         with torch.no_grad():

@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
+from dreamvideo.errors import LayerError
+
 Activations = Mapping[str, torch.Tensor]
 
 
@@ -91,8 +93,6 @@ class Channel(Objective):
     def __call__(self, acts: Activations) -> torch.Tensor:
         a = acts[self.name]
         if max(self.channels) >= a.shape[1]:
-            from dreamvideo.errors import LayerError
-
             raise LayerError(f"layer {self.name!r} has {a.shape[1]} channels (0..{a.shape[1] - 1}); "
                              f"channel {max(self.channels)} does not exist")
         return a[:, list(self.channels)].float().mean()

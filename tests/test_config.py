@@ -93,3 +93,10 @@ def test_set_needs_key_value():
 def test_style_is_a_typed_value():
     style = Style()
     assert style.model == "efficientnet_lite0" and style.tile.size == 512
+
+
+def test_a_style_built_in_code_runs(photo):
+    import dreamvideo
+
+    out = dreamvideo.dream_image(photo, Style(octaves=1, iterations=1, device="cpu"))
+    assert out.shape == photo.shape and out.dtype.name == "uint8"

@@ -202,3 +202,18 @@ def test_bad_videos_are_one_line_and_exit_2(case, clip, tmp_path):
         assert not out.exists()
     assert not list(tmp_path.glob(".*.dreamvideo")) and not list(tmp_path.glob("*.part*"))
     assert ffmpeg_children() == []
+
+
+def test_variable_frame_rate_becomes_constant(tmp_path):
+    import re
+
+    vfr = tmp_path / "vfr.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=80x60:rate=30", "-t", "1", "-vf", r"select=lt(mod(n\,10)\,5)",
+           "-fps_mode", "vfr", "-pix_fmt", "yuv420p", vfr)
+    source = probe(vfr)
+    out = tmp_path / "cfr.mp4"
+    result = render_video(vfr, out, load_style(None, FAST), RenderOptions())
+    log = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(out)], capture_output=True, text=True).stderr
+    fps, tbr = re.search(r"([\d.]+) fps, ([\d.]+) tbr", log).groups()
+    assert float(fps) == float(tbr)  # every frame lasts the same
+    assert result.fps == source.fps and probe(out).frames == result.frames

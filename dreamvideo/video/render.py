@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -110,7 +109,8 @@ class Chain:
     def __init__(self, dreamer, style: Style):
         self.dreamer, self.style = dreamer, style
         self.full = dreamer.params
-        self.warm = replace(self.full, iterations=style.warm_iterations or max(1, self.full.iterations // 2))
+        self.warm = replace(self.full, iterations=style.warm_iterations or self.full.iterations,
+                            octaves=style.warm_octaves or self.full.octaves)
         self.prev_source: np.ndarray | None = None
         self.prev_dream: np.ndarray | None = None
 
@@ -211,7 +211,7 @@ class RenderState:
         try:
             self.dir.rmdir()
         except OSError:
-            shutil.rmtree(self.dir, ignore_errors=True)
+            pass  # something we did not write is in there: leave it to its owner
 
 
 def render_video(

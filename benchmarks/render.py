@@ -1,0 +1,63 @@
+"""Render benchmark: frames per second of `dreamvideo render`, and its overhead over the dreaming alone.
+
+    python benchmarks/render.py                                  # samples/clip.mp4, default style
+    python benchmarks/render.py --video clip.mp4 --set output.max_side=480 --frames 48
+
+Decoding, optical flow, and the two encoders (lossless resume chunks, H.264) run on other threads and
+processes; the overhead is the wall time of the whole render minus the time spent inside the dream calls,
+over the latter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from dreamvideo.config import load_style
+from dreamvideo.dreamer import Dreamer
+from dreamvideo.video.render import RenderOptions, render_video
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--video", type=Path, default=ROOT / "samples" / "clip.mp4")
+    parser.add_argument("--style", default=None)
+    parser.add_argument("--set", dest="sets", action="append", default=[])
+    parser.add_argument("--frames", type=int, default=None)
+    args = parser.parse_args()
+    style = load_style(args.style, args.sets)
+    dreamer = Dreamer(style)
+    inner = dreamer.dream
+    spent = []
+
+    def timed(*a, **k):
+        t = time.perf_counter()
+        out = inner(*a, **k)
+        if out.is_cuda:
+            import torch
+
+            torch.cuda.synchronize()
+        spent.append(time.perf_counter() - t)
+        return out
+
+    dreamer.dream = timed
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        result = render_video(args.video, Path(tmp) / "out.mp4", style, RenderOptions(max_frames=args.frames),
+                              dreamer=dreamer)
+        total = time.perf_counter() - t
+    dream = sum(spent)
+    print(json.dumps({
+        "video": str(args.video), "frames": result.frames, "size": f"{result.size[0]}x{result.size[1]}",
+        "device": str(dreamer.device), "seconds_total": round(total, 2), "seconds_dreaming": round(dream, 2),
+        "fps": round(result.frames / total, 3), "overhead": round((total - dream) / dream, 4),
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import skimage.data
+
+from dreamvideo.config import load_style
+from dreamvideo.flow import estimator, feather, reliable, to_gray, warp
+from dreamvideo.synthetic import camera_path, demo_clip, render
+from dreamvideo.video.render import Motion, analyse, start_image
+
+PHOTO = skimage.data.astronaut()
+
+
+def mse(a, b, mask=None) -> float:
+    d = (a.astype(np.float32) - b.astype(np.float32)) ** 2
+    return float(d[mask].mean() if mask is not None else d.mean())
+
+
+def test_warp_with_a_known_translation():
+    prev, cur = PHOTO[100:280, 100:340], PHOTO[102:282, 103:343]  # cur(x) = prev(x + (3, 2))
+    flow = np.zeros(cur.shape[:2] + (2,), np.float32)
+    flow[...] = (3, 2)
+    inner = (slice(0, -4), slice(0, -5))
+    assert mse(warp(prev, flow)[inner], cur[inner]) < 1e-6
+    assert mse(warp(prev, -flow)[inner], cur[inner]) > 100  # the flipped sign must fail
+    estimated = estimator("dis", (240, 180))(to_gray(cur), to_gray(prev))
+    assert np.allclose(estimated[10:-10, 10:-10].mean((0, 1)), (3, 2), atol=0.1)
+
+
+@pytest.mark.parametrize("method", ["dis", "farneback"])
+def test_warp_with_zoom_and_rotation(method):
+    size = (200, 150)
+    cams = camera_path((512, 512), size, 3, pan=2.0, zoom=0.02, rotate=1.0)
+    clip = render(PHOTO, cams, size)
+    prev, cur, exact, valid = clip.frames[1], clip.frames[2], clip.flows[2], clip.valid[2]
+    assert mse(warp(prev, exact), cur, valid) < 15
+    assert mse(warp(prev, -exact), cur, valid) > 10 * mse(warp(prev, exact), cur, valid)
+    flow = estimator(method, size)
+    estimated = flow(to_gray(cur), to_gray(prev))
+    assert np.median(np.linalg.norm(estimated - exact, axis=-1)[valid]) < 0.5
+    assert mse(warp(prev, estimated), cur, valid) < 0.2 * mse(prev, cur, valid)
+
+
+def test_reliability_mask_finds_out_of_frame_and_occluded_pixels():
+    clip = demo_clip((160, 120), 6)
+    flow = estimator("dis", (160, 120))
+    agree = []
+    for t in range(1, 6):
+        g0, g1 = to_gray(clip.frames[t - 1]), to_gray(clip.frames[t])
+        ok = reliable(flow(g1, g0), flow(g0, g1))
+        agree.append((ok & clip.valid[t]).sum() / clip.valid[t].sum())
+        assert (~ok[~clip.valid[t]]).mean() > 0.5  # most of what cannot be followed is caught
+    assert np.mean(agree) > 0.85  # and most of what can, is kept
+    soft = feather(np.ones((20, 20), bool) & (np.arange(20) < 10)[None, :])
+    assert soft.min() == 0 and soft.max() > 0.95 and 0 < soft[10, 7] < 1
+    assert (np.diff(soft[10]) <= 1e-6).all()  # falls off smoothly towards the invalid side
+
+
+def test_scene_cut_starts_a_fresh_chain():
+    size = (128, 96)
+    a = render(PHOTO, camera_path((512, 512), size, 5), size).frames
+    b = render(skimage.data.coffee(), camera_path((600, 400), size, 5), size).frames
+    cuts = [motion.cut for _, motion in analyse(iter(a + b), load_style(), size)]
+    assert cuts == [True, False, False, False, False, True, False, False, False, False]
+
+
+def test_start_image():
+    style = load_style(None, ["blend=0.5", "decay=0.8"])
+    src = np.full((4, 4, 3), 100, np.uint8)
+    prev_src = np.full((4, 4, 3), 90, np.uint8)
+    prev_dream = np.full((4, 4, 3), 140, np.uint8)
+    moved = Motion(np.zeros((4, 4, 2), np.float32), np.ones((4, 4), np.float32), False)
+    start, carried = start_image(src, prev_src, prev_dream, moved, style)
+    assert carried and np.allclose(start, (100 + 0.5 * 0.8 * 50) / 255)
+    start, carried = start_image(src, prev_src, prev_dream, Motion(None, None, True), style)
+    assert not carried and np.allclose(start, 100 / 255)
+    independent = style.model_copy(update={"blend": 0.0})
+    assert not start_image(src, prev_src, prev_dream, moved, independent)[1]
