@@ -154,6 +154,54 @@ def render(
 
 
 @app.command()
+def zoom(
+    image: Annotated[Optional[Path], typer.Argument(help="The image to start from (or use --from noise / color).", show_default=False)] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The MP4 to write.")] = Path("zoom.mp4"),
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    frames: Annotated[Optional[int], typer.Option(min=1, help="Length in frames.")] = None,
+    seconds: Annotated[Optional[float], typer.Option(help="Length in seconds.")] = None,
+    audio: Annotated[Optional[Path], typer.Option(help="Length of this audio file, which is muxed in.")] = None,
+    start: Annotated[str, typer.Option("--from", help="Start from: image, noise or color.")] = "image",
+    color: Annotated[str, typer.Option(help="Starting colour for --from color, as #RRGGBB.")] = "#204060",
+    scale: Annotated[Optional[float], typer.Option(help="Zoom factor per second (1.5: 50% closer each second).")] = None,
+    rotate: Annotated[Optional[float], typer.Option(help="Degrees per second, counter-clockwise.")] = None,
+    fps: Annotated[Optional[float], typer.Option(help="Frames per second (motion is per second, so speed is kept).")] = None,
+    cadence: Annotated[Optional[int], typer.Option(help="Dream every k-th frame; the others only move.")] = None,
+    loop: Annotated[bool, typer.Option("--loop", help="Crossfade the end into the beginning so the video loops.")] = False,
+    max_side: Annotated[Optional[int], typer.Option(help="Shrink the image so its longer side fits.")] = None,
+    model: ModelOpt = None,
+    layer: LayerOpt = None,
+    restart: Annotated[bool, typer.Option("--restart", help="Discard an interrupted zoom instead of resuming it.")] = False,
+    preview: Annotated[int, typer.Option(min=0, help="Write every N-th frame as a small PNG (OUT_preview/).")] = 0,
+    seed: SeedOpt = None,
+    device: DeviceOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Infinite zoom: dream a little, zoom (and turn, and drift), feed back, repeat."""
+    from dreamvideo.errors import ConfigError
+    from dreamvideo.video.zoom import ZoomOptions, zoom_video
+
+    if start not in ("image", "noise", "color"):
+        raise ConfigError(f"--from {start!r}: use image, noise or color")
+    if seconds is not None and seconds <= 0:
+        raise ConfigError(f"--seconds {seconds:g}: the length must be positive")
+    hexa = color.lstrip("#")
+    if len(hexa) != 6 or any(c not in "0123456789abcdefABCDEF" for c in hexa):
+        raise ConfigError(f"--color {color!r}: write a colour as #RRGGBB, e.g. #204060")
+    rgb = tuple(int(hexa[i : i + 2], 16) for i in (0, 2, 4))
+    style = _style(config, set_, model=model, layers=layer, zoom__scale=scale, zoom__rotate=rotate, zoom__fps=fps,
+                   zoom__cadence=cadence, output__max_side=max_side, seed=seed, device=device)
+    options = ZoomOptions(frames=frames, seconds=seconds, audio=audio, start=start, color=rgb, loop=loop,
+                          restart=restart, preview=preview)
+    say = lambda message: typer.secho(message, fg="yellow", err=True)
+    with _progress(f"zooming {image.name if image else start}", quiet, unit="frames") as progress:
+        result = zoom_video(image if start == "image" else None, output, style, options, progress=progress, log=say)
+    typer.echo(f"wrote {result.output} ({result.frames} frames, {result.size[0]}x{result.size[1]}, "
+               f"{float(result.fps):g} fps, {result.seconds:.1f} s)")
+
+
+@app.command()
 def models() -> None:
     """List the models."""
     from rich.console import Console

@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dreamvideo.errors import ConfigError, DreamVideoError
+from dreamvideo.schedule import schedule
 
 PRESET_SUFFIX = ".yaml"
 
@@ -70,6 +71,46 @@ class OutputConfig(_Strict):
     preset: Literal[X264_PRESETS] = "medium"  # type: ignore[valid-type]
 
 
+class ZoomConfig(_Strict):
+    """`dreamvideo zoom`: motion per second (so a change of frame rate keeps the speed) and per-frame dreaming.
+
+    Any value marked as a schedule is a number or {seconds: value}, interpolated between keys.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    scale: schedule(0.0, 100.0, low_open=True) = 1.5  # zoom factor per second (>1 dives in, <1 pulls out)
+    rotate: schedule(-3600.0, 3600.0) = 0.0  # degrees per second, counter-clockwise
+    translate: tuple[schedule(-10.0, 10.0), schedule(-10.0, 10.0)] = (0.0, 0.0)  # frame fractions per second (x, y)
+    center: tuple[float, float] = Field(default=(0.5, 0.5), description="zoom centre as fractions of the frame")
+    border: Literal["reflect", "replicate", "wrap"] = "reflect"
+    interpolation: Literal["linear", "smooth"] = "linear"
+    fps: float = Field(default=24.0, gt=0, le=240)
+    size: tuple[int, int] = Field(default=(640, 360), description="frame size when starting from noise or a colour")
+    cadence: int = Field(default=1, ge=1, le=100, description="dream every k-th frame, only move the others")
+    octaves: int = Field(default=2, ge=1, le=12, description="octaves per dreamed frame after the first")
+    iterations: schedule(1, 1000) = 3  # ascent steps per octave on each dreamed frame after the first
+    step_size: schedule(0.0, 1.0, low_open=True) | None = None  # default: the style's step_size
+    layer_weights: dict[str, schedule(-100.0, 100.0)] | None = None  # layer name -> weight over time
+    color_hold: float = Field(default=0.3, ge=0.0, le=1.0,
+                              description="pull colour statistics (LAB mean, spread) towards the first frame's")
+    loop_seconds: float = Field(default=1.0, gt=0, le=60, description="crossfade length for --loop")
+
+    @field_validator("center")
+    @classmethod
+    def _center(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not all(0.0 <= c <= 1.0 for c in v):
+            raise ValueError("the centre is given as fractions of the frame, each in 0..1")
+        return v
+
+    @field_validator("size")
+    @classmethod
+    def _size(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if not all(32 <= c <= 8192 for c in v):
+            raise ValueError("width and height must be 32..8192 pixels")
+        return (v[0] // 2 * 2, v[1] // 2 * 2)
+
+
 class Style(_Strict):
     """A dream style. Every key has a default; a YAML file or --set changes some of them."""
 
@@ -96,6 +137,7 @@ class Style(_Strict):
                                         description="iterations for frames that start from a warped dream")
     warm_octaves: int | None = Field(default=2, ge=1, le=12,
                                      description="octaves for frames that start from a warped dream")
+    zoom: ZoomConfig = ZoomConfig()
     scene_cut: float = Field(default=0.3, ge=0.0, le=1.0,
                              description="a new shot starts when less than this share of pixels can be followed")
 
@@ -318,6 +360,9 @@ def check_references(style: Style) -> list[str]:
             bad = [c for c in term.channels if c >= n]
             if bad:
                 problems.append(f"layers.{i}.channels: {bad} out of range: {term.name!r} has channels 0..{n - 1}")
+    for name in style.zoom.layer_weights or {}:
+        if not _known_layer(spec, name):
+            problems.append(f"zoom.layer_weights.{name}: " + _layer_problem(spec, name))
     if style.guide is not None:
         if style.guide.layer is not None and not _known_layer(spec, style.guide.layer):
             problems.append("guide.layer: " + _layer_problem(spec, style.guide.layer))

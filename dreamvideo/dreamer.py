@@ -89,11 +89,11 @@ class Dreamer:
         return fit_size(width, height, out.max_side, out.width, multiple)
 
     def dream(self, image: torch.Tensor, seed: int | None = None, params: DreamParams | None = None,
-              progress: Progress | None = None) -> torch.Tensor:
+              progress: Progress | None = None, objective: Objective | None = None) -> torch.Tensor:
         """Dream an (N, 3, H, W) tensor in [0, 1]; the same seed gives the same result on the same device."""
         params = params or self.params
         generator = torch.Generator().manual_seed(self.style.seed if seed is None else seed)
-        out = dream(image.to(self.device), self.model, self.objective, params, generator=generator,
+        out = dream(image.to(self.device), self.model, objective or self.objective, params, generator=generator,
                     transform=jitter(params.jitter), progress=progress)
         return out
 

@@ -125,6 +125,30 @@ def probe(path: str | Path) -> VideoInfo:
                      audio.group(1) if audio else None)
 
 
+@dataclass(frozen=True)
+class AudioInfo:
+    path: Path
+    codec: str
+    duration: float
+
+
+def probe_audio(path: str | Path) -> AudioInfo:
+    """Codec and duration of the first audio stream of a file (a song, or a video's soundtrack)."""
+    path = Path(path)
+    if not path.is_file():
+        raise MediaError(f"no such audio file: {str(path)!r}; check the path")
+    info = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True,
+                          text=True, errors="replace").stderr
+    audio = re.search(r"Stream #0:\d+[^:]*: Audio: (\w+)", info)
+    if re.search(r"Input #0, ", info) is None or audio is None:
+        raise MediaError(f"{str(path)!r} holds no audio ffmpeg can read; give a WAV, MP3, M4A, FLAC or OGG file")
+    duration = re.search(r"Duration: (\d+):(\d+):([\d.]+)", info)
+    seconds = int(duration.group(1)) * 3600 + int(duration.group(2)) * 60 + float(duration.group(3)) if duration else 0.0
+    if seconds <= 0:
+        raise MediaError(f"{str(path)!r} has no duration; the audio is empty or damaged")
+    return AudioInfo(path, audio.group(1), seconds)
+
+
 def count_frames(path: Path) -> int:
     """Frames in the first video stream, counted by demuxing without decoding."""
     out = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:v:0", "-c", "copy",

@@ -85,3 +85,11 @@ class Sink:
         self.thread.join()
         if self.error is not None:
             raise self.error
+
+    def finish_quietly(self, timeout: float = 60.0) -> None:
+        """After an error elsewhere: let the queued items through, stop, and swallow errors."""
+        try:
+            self.q.put(_END, timeout=timeout)
+        except queue.Full:
+            return
+        self.thread.join(timeout=timeout)

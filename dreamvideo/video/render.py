@@ -7,7 +7,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import time
+from contextlib import closing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -19,9 +21,9 @@ from dreamvideo.config import Style
 from dreamvideo.errors import MediaError
 from dreamvideo.flow import estimator, feather, histogram_similarity, reliable, to_gray, warp
 from dreamvideo.images import check_output, fit_size
-from dreamvideo.video.io import (VideoWriter, audio_inputs, h264_args, lossless_args, parse_rate, probe,
-                                 read_frames)
+from dreamvideo.video.io import VideoWriter, audio_inputs, h264_args, parse_rate, probe, read_frames
 from dreamvideo.video.pipeline import Sink, prefetch
+from dreamvideo.video.state import RenderState
 
 VIDEO_OUT = {".mp4": "MP4", ".m4v": "MP4", ".mov": "MOV"}
 
@@ -134,86 +136,6 @@ def dream_frames(frames: Iterator[np.ndarray], dreamer, style: Style) -> Iterato
         yield chain.step(index, frame, motion)
 
 
-class RenderState:
-    """Resume state beside the output: completed frames in lossless chunks, and the key of what made them."""
-
-    def __init__(self, output: Path, key: str, chunk_frames: int, log: Callable[[str], None]):
-        self.dir = output.parent / f".{output.name}.dreamvideo"
-        self.key, self.chunk_frames, self.log = key, chunk_frames, log
-        self.writer: VideoWriter | None = None
-        self.first = 0
-
-    def chunks(self) -> list[tuple[Path, int, int]]:
-        out = []
-        for path in sorted(self.dir.glob("chunk_*.mkv")):
-            _, first, count = path.stem.split("_")
-            out.append((path, int(first), int(count)))
-        return out
-
-    def open(self, restart: bool) -> int:
-        """Prepare the folder; returns how many frames are already done."""
-        state = self.dir / "state.json"
-        if self.dir.exists():
-            old = json.loads(state.read_text()).get("key") if state.exists() else None
-            if restart:
-                self.log("--restart: discarding the interrupted render")
-                self.remove()
-            elif old != self.key:
-                self.log("the style, options or source changed since the interrupted render: starting afresh")
-                self.remove()
-        self.dir.mkdir(exist_ok=True)
-        state.write_text(json.dumps({"key": self.key}))
-        for stale in self.dir.glob("*.part*"):
-            stale.unlink()
-        done = 0
-        for path, first, count in self.chunks():
-            if first != done:  # a gap: keep what is contiguous
-                path.unlink()
-                continue
-            done += count
-        return done
-
-    def frames(self, size: tuple[int, int]) -> Iterator[np.ndarray]:
-        for path, _, count in self.chunks():
-            n = 0
-            for frame in read_frames(path, size):
-                n += 1
-                yield frame
-            if n != count:
-                raise MediaError(f"resume state {str(path)!r} holds {n} frames, not {count}; run again with --restart")
-
-    def write(self, index: int, frame: np.ndarray) -> None:
-        if self.writer is None:
-            self.first = index
-            self.writer = VideoWriter(self.dir / f"chunk_{index:08d}.part.mkv", (frame.shape[1], frame.shape[0]),
-                                      Fraction(25), lossless_args())
-        self.writer.write(frame)
-        if self.writer.frames >= self.chunk_frames:
-            self.finish_chunk()
-
-    def finish_chunk(self) -> None:
-        if self.writer is None:
-            return
-        self.writer.close()
-        os.replace(self.writer.path, self.dir / f"chunk_{self.first:08d}_{self.writer.frames:05d}.mkv")
-        self.writer = None
-
-    def abort(self) -> None:
-        if self.writer is not None:
-            self.writer.abort()
-            self.writer.path.unlink(missing_ok=True)
-            self.writer = None
-
-    def remove(self) -> None:
-        # only ever our own folder, and only what we put there
-        for path in list(self.dir.glob("chunk_*")) + list(self.dir.glob("*.part*")) + [self.dir / "state.json"]:
-            path.unlink(missing_ok=True)
-        try:
-            self.dir.rmdir()
-        except OSError:
-            pass  # something we did not write is in there: leave it to its owner
-
-
 def render_video(
     source: str | Path,
     output: str | Path,
@@ -264,35 +186,43 @@ def render_video(
 
     def emit(item: tuple[int, np.ndarray, bool]) -> None:
         index, frame, new = item
-        encoder.write(frame)
         if new:
             state.write(index, frame)
-            if options.preview and index % options.preview == 0:
-                small = resize_image(frame, fit_size(frame.shape[1], frame.shape[0], max_side=320))
-                write_image(preview_dir / f"{index:06d}.png", small)
+        if stopping.is_set():
+            return
+        encoder.write(frame)
+        if new and options.preview and index % options.preview == 0:
+            small = resize_image(frame, fit_size(frame.shape[1], frame.shape[0], max_side=320))
+            write_image(preview_dir / f"{index:06d}.png", small)
 
     sink = Sink(emit)
+    stopping = threading.Event()
     index = 0
     try:
-        for frame in state.frames(size):
-            sink.put((index, frame, False))
-            chain.prev_dream, index = frame, index + 1
+        with closing(state.frames(size)) as kept:
+            for frame in kept:
+                sink.put((index, frame, False))
+                chain.prev_dream, index = frame, index + 1
         reader = read_frames(source, size, fps, options.start, options.duration, options.max_frames,
                              skip=max(0, done - 1))
-        for position, (frame, motion) in enumerate(prefetch(analyse(reader, style, size))):
-            if done and position == 0:  # the source frame before the resume point: only its motion matters
-                chain.prev_source = frame
-                continue
-            sink.put((index, chain.step(index, frame, motion), True))
-            index += 1
-            if progress is not None:
-                progress(index, max(expected, index))
+        # closed explicitly, so that an exception here stops the decoder now, not when garbage is collected
+        with closing(reader), closing(prefetch(analyse(reader, style, size))) as stream:
+            for position, (frame, motion) in enumerate(stream):
+                if done and position == 0:  # the source frame before the resume point: only its motion matters
+                    chain.prev_source = frame
+                    continue
+                sink.put((index, chain.step(index, frame, motion), True))
+                index += 1
+                if progress is not None:
+                    progress(index, max(expected, index))
         sink.close()
         state.finish_chunk()
         if index == 0:
             raise MediaError(f"no frames could be decoded from {str(source)!r} in the chosen range")
         encoder.close()
     except BaseException:
+        stopping.set()  # keep what was dreamed (the lossless state), skip the encoder
+        sink.finish_quietly()
         encoder.abort()
         part.unlink(missing_ok=True)
         state.abort()

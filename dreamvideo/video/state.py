@@ -1,0 +1,94 @@
+"""Resume state beside an output: completed frames in lossless chunks, and the key of what made them."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from dreamvideo.errors import MediaError
+from dreamvideo.video.io import VideoWriter, lossless_args, read_frames
+
+
+class RenderState:
+    """Resume state beside the output: completed frames in lossless chunks, and the key of what made them."""
+
+    def __init__(self, output: Path, key: str, chunk_frames: int, log: Callable[[str], None]):
+        self.dir = output.parent / f".{output.name}.dreamvideo"
+        self.key, self.chunk_frames, self.log = key, chunk_frames, log
+        self.writer: VideoWriter | None = None
+        self.first = 0
+
+    def chunks(self) -> list[tuple[Path, int, int]]:
+        out = []
+        for path in sorted(self.dir.glob("chunk_*.mkv")):
+            _, first, count = path.stem.split("_")
+            out.append((path, int(first), int(count)))
+        return out
+
+    def open(self, restart: bool) -> int:
+        """Prepare the folder; returns how many frames are already done."""
+        state = self.dir / "state.json"
+        if self.dir.exists():
+            old = json.loads(state.read_text()).get("key") if state.exists() else None
+            if restart:
+                self.log("--restart: discarding the interrupted render")
+                self.remove()
+            elif old != self.key:
+                self.log("the style, options or source changed since the interrupted render: starting afresh")
+                self.remove()
+        self.dir.mkdir(exist_ok=True)
+        state.write_text(json.dumps({"key": self.key}))
+        for stale in self.dir.glob("*.part*"):
+            stale.unlink()
+        done = 0
+        for path, first, count in self.chunks():
+            if first != done:  # a gap: keep what is contiguous
+                path.unlink()
+                continue
+            done += count
+        return done
+
+    def frames(self, size: tuple[int, int]) -> Iterator[np.ndarray]:
+        for path, _, count in self.chunks():
+            n = 0
+            for frame in read_frames(path, size):
+                n += 1
+                yield frame
+            if n != count:
+                raise MediaError(f"resume state {str(path)!r} holds {n} frames, not {count}; run again with --restart")
+
+    def write(self, index: int, frame: np.ndarray) -> None:
+        if self.writer is None:
+            self.first = index
+            self.writer = VideoWriter(self.dir / f"chunk_{index:08d}.part.mkv", (frame.shape[1], frame.shape[0]),
+                                      Fraction(25), lossless_args())
+        self.writer.write(frame)
+        if self.writer.frames >= self.chunk_frames:
+            self.finish_chunk()
+
+    def finish_chunk(self) -> None:
+        if self.writer is None:
+            return
+        self.writer.close()
+        os.replace(self.writer.path, self.dir / f"chunk_{self.first:08d}_{self.writer.frames:05d}.mkv")
+        self.writer = None
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            self.writer.abort()
+            self.writer.path.unlink(missing_ok=True)
+            self.writer = None
+
+    def remove(self) -> None:
+        # only ever our own folder, and only what we put there
+        for path in list(self.dir.glob("chunk_*")) + list(self.dir.glob("*.part*")) + [self.dir / "state.json"]:
+            path.unlink(missing_ok=True)
+        try:
+            self.dir.rmdir()
+        except OSError:
+            pass  # something we did not write is in there: leave it to its owner

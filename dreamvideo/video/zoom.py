@@ -1,0 +1,271 @@
+"""`dreamvideo zoom`: the endless dive. Each frame is moved (zoom, rotation, shift about a centre) and fed
+back to be dreamed a little more; colour statistics are held near the first frame's."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from contextlib import closing
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from dreamvideo.config import LayerTerm, Style
+from dreamvideo.errors import MediaError
+from dreamvideo.images import check_output, fit_size, read_image, resize_image, write_image
+from dreamvideo.video.io import VideoWriter, audio_inputs, h264_args, probe_audio
+from dreamvideo.video.pipeline import Sink
+from dreamvideo.video.render import VIDEO_OUT, frame_seed
+from dreamvideo.video.state import RenderState
+
+BORDERS = {"reflect": cv2.BORDER_REFLECT101, "replicate": cv2.BORDER_REPLICATE, "wrap": cv2.BORDER_WRAP}
+
+
+@dataclass(frozen=True)
+class ZoomOptions:
+    frames: int | None = None
+    seconds: float | None = None
+    audio: Path | None = None
+    start: str = "image"  # image | noise | color
+    color: tuple[int, int, int] = (32, 64, 96)
+    loop: bool = False
+    restart: bool = False
+    preview: int = 0
+    chunk_frames: int = 16
+
+
+@dataclass(frozen=True)
+class ZoomResult:
+    output: Path
+    frames: int
+    resumed_from: int
+    fps: Fraction
+    size: tuple[int, int]
+    seconds: float
+
+
+def motion_matrix(size: tuple[int, int], scale: float, degrees: float, shift: tuple[float, float],
+                  center: tuple[float, float]) -> np.ndarray:
+    """2x3 matrix taking a frame to the next: scale and rotate about ``center`` (fractions), then move the
+    view by ``shift`` pixels (the picture moves the other way)."""
+    w, h = size
+    cx, cy = center[0] * (w - 1), center[1] * (h - 1)
+    m = cv2.getRotationMatrix2D((cx, cy), degrees, scale)
+    m[:, 2] -= shift
+    return m
+
+
+def step_motion(style: Style, t: float, fps: float, size: tuple[int, int]) -> np.ndarray:
+    """The motion from the frame at ``t`` seconds to the next, from the per-second schedules."""
+    z, smooth = style.zoom, style.zoom.interpolation == "smooth"
+    scale = z.scale.at(t, smooth) ** (1 / fps)
+    degrees = z.rotate.at(t, smooth) / fps
+    shift = (z.translate[0].at(t, smooth) * size[0] / fps, z.translate[1].at(t, smooth) * size[1] / fps)
+    return motion_matrix(size, scale, degrees, shift, z.center)
+
+
+def move(frame: np.ndarray, matrix: np.ndarray, border: str) -> np.ndarray:
+    h, w = frame.shape[:2]
+    return cv2.warpAffine(frame, matrix, (w, h), flags=cv2.INTER_CUBIC, borderMode=BORDERS[border])
+
+
+def lab_stats(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    lab = cv2.cvtColor(frame.astype(np.float32) / 255, cv2.COLOR_RGB2LAB).reshape(-1, 3)
+    return lab.mean(0), lab.std(0) + 1e-6
+
+
+def hold_colour(frame: np.ndarray, reference: tuple[np.ndarray, np.ndarray], strength: float) -> np.ndarray:
+    """Move the frame's LAB mean and spread a share ``strength`` of the way towards ``reference``."""
+    if strength <= 0:
+        return frame
+    lab = cv2.cvtColor(frame.astype(np.float32) / 255, cv2.COLOR_RGB2LAB)
+    mean, std = lab.reshape(-1, 3).mean(0), lab.reshape(-1, 3).std(0) + 1e-6
+    ref_mean, ref_std = reference
+    target_mean = mean + strength * (ref_mean - mean)
+    target_std = std + strength * (ref_std - std)
+    lab = (lab - mean) / std * target_std + target_mean
+    rgb = cv2.cvtColor(lab.astype(np.float32), cv2.COLOR_LAB2RGB)
+    return np.clip(rgb * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+def first_frame(style: Style, image: Path | None, options: ZoomOptions) -> np.ndarray:
+    """The starting picture: an image at the style's output size, or noise / a colour at zoom.size."""
+    rng = np.random.default_rng(style.seed)
+    if options.start == "image":
+        if image is None:
+            raise MediaError("zoom needs an image to start from, or --from noise / --from color")
+        picture = read_image(image)
+        return resize_image(picture, fit_size(picture.shape[1], picture.shape[0], style.output.max_side,
+                                              style.output.width, multiple=2))
+    w, h = style.zoom.size
+    if options.start == "noise":
+        return (128 + rng.normal(0, 24, (h, w, 3))).clip(0, 255).astype(np.uint8)
+    base = np.array(options.color, np.float32)
+    return (base + rng.normal(0, 6, (h, w, 3))).clip(0, 255).astype(np.uint8)  # a little grain to dream on
+
+
+def frame_count(options: ZoomOptions, fps: Fraction) -> int:
+    if options.frames is not None:
+        n = options.frames
+    elif options.seconds is not None:
+        n = round(options.seconds * fps)
+    elif options.audio is not None:
+        n = round(probe_audio(options.audio).duration * fps)
+    else:
+        raise MediaError("give the length with --frames, --seconds or --audio")
+    if n < 1:
+        raise MediaError(f"the length comes to {n} frames; give a positive --frames, --seconds or a longer --audio")
+    return n
+
+
+class ZoomDreamer:
+    """Dreams the frames of a zoom with the schedules of the style evaluated at each frame's time."""
+
+    def __init__(self, dreamer, style: Style):
+        self.dreamer, self.style = dreamer, style
+        self.base_layers = list(style.layers or [])
+        self.guide = None
+        if style.guide is not None and style.zoom.layer_weights:
+            from dreamvideo.dreamer import build_objective
+
+            self.guide = build_objective(style.model_copy(update={"layers": []}), dreamer.model)
+
+    def __call__(self, frame: np.ndarray, index: int, t: float, first: bool) -> np.ndarray:
+        from dreamvideo.dreamer import build_objective
+        from dreamvideo.images import to_array, to_tensor
+
+        z, smooth = self.style.zoom, self.style.zoom.interpolation == "smooth"
+        params = self.dreamer.params
+        if not first:
+            params = replace(params, octaves=z.octaves, iterations=max(1, round(z.iterations.at(t, smooth))))
+        if z.step_size is not None:
+            params = replace(params, step_size=z.step_size.at(t, smooth))
+        objective = None
+        if z.layer_weights:
+            weights = {name: s.at(t, smooth) for name, s in z.layer_weights.items()}
+            layers = [LayerTerm(name=term.name, weight=weights.pop(term.name, term.weight), channels=term.channels)
+                      for term in self.base_layers]
+            layers += [LayerTerm(name=name, weight=w) for name, w in weights.items()]
+            layers = [term for term in layers if term.weight != 0] or layers[:1]
+            objective = build_objective(self.style.model_copy(update={"layers": layers, "guide": None}),
+                                        self.dreamer.model)
+            if self.style.guide is not None:  # the guide's features are computed once
+                objective = objective + self.guide
+        out = self.dreamer.dream(to_tensor(frame), seed=frame_seed(self.style.seed, index), params=params,
+                                 objective=objective)
+        return to_array(out)
+
+
+def zoom_video(
+    image: str | Path | None,
+    output: str | Path,
+    style: Style,
+    options: ZoomOptions = ZoomOptions(),
+    *,
+    dreamer=None,
+    progress: Callable[[int, int], None] | None = None,
+    log: Callable[[str], None] = lambda message: None,
+) -> ZoomResult:
+    """Render an infinite-zoom MP4. Running it again after an interruption resumes."""
+    from dreamvideo.dreamer import Dreamer
+
+    began = time.perf_counter()
+    output = Path(output)
+    image = Path(image) if image is not None else None
+    check_output(output, VIDEO_OUT, inputs=tuple(p for p in (image, options.audio) if p is not None))
+    fps = Fraction(style.zoom.fps).limit_denominator(1001)
+    total = frame_count(options, fps)
+    audio = probe_audio(options.audio) if options.audio is not None else None
+    start = first_frame(style, image, options)
+    size = (start.shape[1], start.shape[0])
+    fade = min(round(style.zoom.loop_seconds * fps), total // 2) if options.loop else 0
+    key = hashlib.sha256(json.dumps({
+        "style": style.model_dump(mode="json"), "image": [str(image.resolve()), image.stat().st_mtime_ns] if image else None,
+        "frames": total, "start": options.start, "color": options.color, "loop": options.loop,
+        "audio": str(options.audio.resolve()) if options.audio else None, "version": 1}, sort_keys=True).encode()).hexdigest()
+
+    dreamer = dreamer or Dreamer(style)
+    step = ZoomDreamer(dreamer, style)
+    extra, maps = audio_inputs(options.audio, audio.codec, 0.0, total / float(fps)) if audio else ([], ["-map", "0:v:0"])
+    meta = {"comment": "dreamvideo style " + json.dumps(style.model_dump(mode="json"), separators=(",", ":"))}
+    preview_dir = output.parent / f"{output.stem}_preview"
+    if options.preview:
+        preview_dir.mkdir(exist_ok=True)
+    state = RenderState(output, key, options.chunk_frames, log)
+    done = state.open(options.restart)
+    if done:
+        log(f"resuming after frame {done}")
+    part = state.dir / f"output.part{output.suffix}"
+    encoder = VideoWriter(part, size, fps, h264_args(style.output.crf, style.output.preset, meta), extra, maps)
+    head: list[np.ndarray] = []  # the first frames, crossfaded into the end with --loop
+
+    def emit(item: tuple[int, np.ndarray, bool]) -> None:
+        index, frame, new = item
+        if new:
+            state.write(index, frame)
+        if stopping.is_set():
+            return
+        if new:
+            if options.preview and index % options.preview == 0:
+                write_image(preview_dir / f"{index:06d}.png",
+                            resize_image(frame, fit_size(size[0], size[1], max_side=320)))
+        # with --loop the video starts at frame `fade`, and its last `fade` frames dissolve into 0..fade-1
+        if index < fade:
+            head.append(frame)
+        elif index < total:
+            encoder.write(frame)
+        else:
+            j = index - total
+            w = (j + 1) / (fade + 1)
+            encoder.write(np.clip(frame * (1 - w) + head[j] * w + 0.5, 0, 255).astype(np.uint8))
+
+    sink = Sink(emit)
+    stopping = threading.Event()
+    index = 0
+    try:
+        frame = None
+        with closing(state.frames(size)) as kept:
+            for frame in kept:
+                if index == 0:
+                    reference = lab_stats(frame)
+                sink.put((index, frame, False))
+                index += 1
+        if index == 0:
+            frame = step(start, 0, 0.0, first=True)
+            reference = lab_stats(frame)
+            sink.put((0, frame, True))
+            index = 1
+            if progress is not None:
+                progress(1, total + fade)
+        cadence = style.zoom.cadence
+        while index < total + fade:
+            t = (index - 1) / float(fps)
+            moved = move(frame, step_motion(style, t, float(fps), size), style.zoom.border)
+            frame = step(moved, index, index / float(fps), first=False) if index % cadence == 0 else moved
+            frame = hold_colour(frame, reference, style.zoom.color_hold)
+            sink.put((index, frame, True))
+            index += 1
+            if progress is not None:
+                progress(index, total + fade)
+        sink.close()
+        state.finish_chunk()
+        encoder.close()
+    except BaseException:
+        stopping.set()  # keep what was dreamed (the lossless state), skip the encoder
+        sink.finish_quietly()
+        encoder.abort()
+        part.unlink(missing_ok=True)
+        state.abort()
+        if not state.chunks():
+            state.remove()
+        raise
+    os.replace(part, output)
+    state.remove()
+    return ZoomResult(output, total, done, fps, size, time.perf_counter() - began)
