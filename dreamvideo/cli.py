@@ -132,6 +132,7 @@ def render(
     start: Annotated[float, typer.Option(min=0, help="Start at this many seconds.")] = 0.0,
     duration: Annotated[Optional[float], typer.Option(min=0.001, help="Render this many seconds.")] = None,
     max_frames: Annotated[Optional[int], typer.Option(min=1, help="Render at most this many frames.")] = None,
+    audio: Annotated[Optional[Path], typer.Option(help="Replace the soundtrack with this file (it also drives react:).")] = None,
     restart: Annotated[bool, typer.Option("--restart", help="Discard an interrupted render instead of resuming it.")] = False,
     preview: Annotated[int, typer.Option(min=0, help="Write every N-th dreamed frame as a small PNG (OUT_preview/).")] = 0,
     seed: SeedOpt = None,
@@ -145,7 +146,8 @@ def render(
     style = _style(config, set_, model=model, weights=str(weights) if weights else None, layers=layer,
                    iterations=iterations, blend=blend, flow=flow, output__max_side=max_side, output__width=width,
                    output__fps=fps, seed=seed, device=device)
-    options = RenderOptions(start=start, duration=duration, max_frames=max_frames, restart=restart, preview=preview)
+    options = RenderOptions(start=start, duration=duration, max_frames=max_frames, restart=restart, preview=preview,
+                            audio=audio)
     say = lambda message: typer.secho(message, fg="yellow", err=True)
     with _progress(f"rendering {video.name}", quiet, unit="frames") as progress:
         result = render_video(video, output, style, options, progress=progress, log=say)

@@ -111,6 +111,31 @@ class ZoomConfig(_Strict):
         return (v[0] // 2 * 2, v[1] // 2 * 2)
 
 
+REACT_TARGETS = ("step_size", "iterations", "blend", "zoom.scale", "zoom.rotate")
+
+
+class ReactConfig(_Strict):
+    """Map an audio feature onto a parameter: a range (min..max) or a pulse (base x up to `pulse`)."""
+
+    source: Literal["loudness", "onset", "beat"]
+    min: float | None = None
+    max: float | None = None
+    pulse: float | None = Field(default=None, gt=0, le=100)
+
+    @model_validator(mode="after")
+    def _one_mapping(self) -> "ReactConfig":
+        if (self.min is None) != (self.max is None):
+            raise ValueError("give both min and max")
+        if (self.min is None) == (self.pulse is None):
+            raise ValueError("give either min and max, or pulse")
+        return self
+
+    def value(self, feature: float, base: float) -> float:
+        if self.pulse is not None:
+            return base * (1 + (self.pulse - 1) * feature)
+        return self.min + (self.max - self.min) * feature
+
+
 class Style(_Strict):
     """A dream style. Every key has a default; a YAML file or --set changes some of them."""
 
@@ -138,6 +163,11 @@ class Style(_Strict):
     warm_octaves: int | None = Field(default=2, ge=1, le=12,
                                      description="octaves for frames that start from a warped dream")
     zoom: ZoomConfig = ZoomConfig()
+    # audio-reactive: {parameter: {source, min, max} or {source, pulse}}; parameters are step_size,
+    # iterations, blend, zoom.scale, zoom.rotate and layers.<name> (a layer's weight)
+    react: dict[str, ReactConfig] = Field(default_factory=dict)
+    react_attack: float = Field(default=0.01, ge=0.0, le=10.0, description="seconds for a feature to rise")
+    react_release: float = Field(default=0.25, ge=0.0, le=10.0, description="seconds for a feature to fall")
     scene_cut: float = Field(default=0.3, ge=0.0, le=1.0,
                              description="a new shot starts when less than this share of pixels can be followed")
 
@@ -360,6 +390,14 @@ def check_references(style: Style) -> list[str]:
             bad = [c for c in term.channels if c >= n]
             if bad:
                 problems.append(f"layers.{i}.channels: {bad} out of range: {term.name!r} has channels 0..{n - 1}")
+    for target in style.react:
+        if target.startswith("layers."):
+            if not _known_layer(spec, target[len("layers."):]):
+                problems.append(f"react.{target}: " + _layer_problem(spec, target[len("layers."):]))
+        elif target not in REACT_TARGETS:
+            close = difflib.get_close_matches(target, REACT_TARGETS, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            problems.append(f"react.{target}: cannot react; {hint}use {', '.join(REACT_TARGETS)} or layers.<name>")
     for name in style.zoom.layer_weights or {}:
         if not _known_layer(spec, name):
             problems.append(f"zoom.layer_weights.{name}: " + _layer_problem(spec, name))

@@ -77,12 +77,30 @@ class Dreamer:
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.objective = build_objective(style, self.model)
+        self._guide: Objective | None = None
         self.params = DreamParams(
             octaves=style.octaves, octave_scale=style.octave_scale, iterations=style.iterations,
             step_size=style.step_size, jitter=style.jitter, tile_size=style.tile.size,
             tile_overlap=style.tile.overlap, tile_batch=style.tile.batch, precision=precision,
             channels_last=channels_last,
         )
+
+    def weighted_objective(self, weights: dict[str, float]) -> Objective:
+        """The style's objective with layer weights replaced (or layers added) by ``weights``; the guide's
+        features are reused, not recomputed."""
+        base = self.style.layers if self.style.layers is not None else [
+            LayerTerm(name=n) for n in self.model.spec.default_layers]
+        weights = dict(weights)
+        layers = [LayerTerm(name=t.name, weight=weights.pop(t.name, t.weight), channels=t.channels) for t in base]
+        layers += [LayerTerm(name=name, weight=w) for name, w in weights.items()]
+        layers = [t for t in layers if t.weight != 0]
+        terms = [build_objective(self.style.model_copy(update={"layers": layers, "guide": None}), self.model)] \
+            if layers else []
+        if self.style.guide is not None:
+            if self._guide is None:
+                self._guide = build_objective(self.style.model_copy(update={"layers": []}), self.model)
+            terms.append(self._guide)
+        return Sum(terms) if len(terms) > 1 else terms[0] if terms else self.objective
 
     def output_size(self, width: int, height: int, multiple: int = 1) -> tuple[int, int]:
         out = self.style.output

@@ -109,3 +109,24 @@ def demo_clip(size: tuple[int, int] = (256, 192), frames: int = 48, moving_objec
     cams = camera_path((photo.shape[1], photo.shape[0]), size, frames)
     objs = object_path(size, patch.shape[0], frames) if patch is not None else None
     return render(photo, cams, size, patch, objs)
+
+
+def beat_track(path, seconds: float = 8.0, bpm: float = 120.0, rate: int = 22050) -> None:
+    """Write a WAV with clear beats: a kick drum every beat over a quiet pad that gets louder and softer
+    (a slow swell), so loudness, onsets and beats are all known."""
+    import wave
+
+    t = np.arange(int(rate * seconds)) / rate
+    swell = 0.5 - 0.5 * np.cos(2 * np.pi * t / seconds)  # quiet, loud in the middle, quiet
+    x = 0.25 * np.sin(2 * np.pi * 220 * t) * (0.1 + 0.9 * swell)
+    n = int(0.12 * rate)
+    tt = np.arange(n) / rate
+    kick = 0.7 * np.exp(-tt * 30) * np.sin(2 * np.pi * (60 + 80 * np.exp(-tt * 40)) * tt)
+    for beat in np.arange(0, seconds, 60 / bpm):
+        i = int(beat * rate)
+        x[i : i + n] += kick[: len(x) - i]
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes((np.clip(x, -1, 1) * 32767).astype(np.int16).tobytes())

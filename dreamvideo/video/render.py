@@ -21,7 +21,7 @@ from dreamvideo.config import Style
 from dreamvideo.errors import MediaError
 from dreamvideo.flow import estimator, feather, histogram_similarity, reliable, to_gray, warp
 from dreamvideo.images import check_output, fit_size
-from dreamvideo.video.io import VideoWriter, audio_inputs, h264_args, parse_rate, probe, read_frames
+from dreamvideo.video.io import VideoWriter, audio_inputs, h264_args, parse_rate, probe, probe_audio, read_frames
 from dreamvideo.video.pipeline import Sink, prefetch
 from dreamvideo.video.state import RenderState
 
@@ -35,6 +35,7 @@ class RenderOptions:
     max_frames: int | None = None
     restart: bool = False
     preview: int = 0  # write every N-th frame as a small PNG beside the output; 0: none
+    audio: Path | None = None  # replaces the soundtrack (and drives react:)
     chunk_frames: int = 16  # frames per lossless state chunk (what a crash can cost)
 
 
@@ -108,8 +109,8 @@ class Chain:
     uninterrupted one.
     """
 
-    def __init__(self, dreamer, style: Style):
-        self.dreamer, self.style = dreamer, style
+    def __init__(self, dreamer, style: Style, features=None):
+        self.dreamer, self.style, self.features = dreamer, style, features
         self.full = dreamer.params
         self.warm = replace(self.full, iterations=style.warm_iterations or self.full.iterations,
                             octaves=style.warm_octaves or self.full.octaves)
@@ -121,10 +122,21 @@ class Chain:
 
         from dreamvideo.images import to_array
 
-        start, carried = start_image(frame, self.prev_source, self.prev_dream, motion, self.style)
+        from dreamvideo.audio import layer_weights, reaction
+
+        style, objective = self.style, None
+        react = reaction(style, self.features, index)
+        if style.react:
+            style = style.model_copy(update={"blend": min(1.0, max(0.0, react("blend", style.blend)))})
+            weights = layer_weights(style, react)
+            objective = self.dreamer.weighted_objective(weights) if weights else None
+        start, carried = start_image(frame, self.prev_source, self.prev_dream, motion, style)
+        params = self.warm if carried else self.full
+        params = replace(params, step_size=react("step_size", params.step_size),
+                         iterations=max(1, round(react("iterations", params.iterations))))
         tensor = torch.from_numpy(start).permute(2, 0, 1)[None]
-        dreamed = to_array(self.dreamer.dream(tensor, seed=frame_seed(self.style.seed, index),
-                                              params=self.warm if carried else self.full))
+        dreamed = to_array(self.dreamer.dream(tensor, seed=frame_seed(style.seed, index), params=params,
+                                              objective=objective))
         self.prev_source, self.prev_dream = frame, dreamed
         return dreamed
 
@@ -169,10 +181,20 @@ def render_video(
         "style": style.model_dump(mode="json"), "source": [str(source.resolve()), source.stat().st_size,
                                                            source.stat().st_mtime_ns],
         "start": options.start, "duration": options.duration, "max_frames": options.max_frames,
-        "fps": str(fps), "size": size, "version": 1}, sort_keys=True).encode()).hexdigest()
+        "fps": str(fps), "size": size, "audio": str(options.audio) if options.audio else None, "version": 1}, sort_keys=True).encode()).hexdigest()
     dreamer = dreamer or Dreamer(style)
-    chain = Chain(dreamer, style)
-    extra, maps = audio_inputs(source, info.audio_codec, options.start, span)
+    soundtrack, sound_start = (options.audio, 0.0) if options.audio else (source, options.start)
+    sound_codec = probe_audio(options.audio).codec if options.audio else info.audio_codec
+    features = None
+    if style.react:
+        if sound_codec is None:
+            raise MediaError(f"the style reacts to audio (react:), but {str(source)!r} has no sound; "
+                             "pass one with --audio FILE")
+        from dreamvideo.audio import features_for
+
+        features = features_for(soundtrack, float(fps), expected, sound_start, style.react_attack, style.react_release)
+    chain = Chain(dreamer, style, features)
+    extra, maps = audio_inputs(soundtrack, sound_codec, sound_start, span)
     meta = {"comment": "dreamvideo style " + json.dumps(style.model_dump(mode="json"), separators=(",", ":"))}
     preview_dir = output.parent / f"{output.stem}_preview"
     if options.preview:

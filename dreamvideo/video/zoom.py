@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dreamvideo.config import LayerTerm, Style
+from dreamvideo.config import Style
 from dreamvideo.errors import MediaError
 from dreamvideo.images import check_output, fit_size, read_image, resize_image, write_image
 from dreamvideo.video.io import VideoWriter, audio_inputs, h264_args, probe_audio
@@ -62,11 +62,13 @@ def motion_matrix(size: tuple[int, int], scale: float, degrees: float, shift: tu
     return m
 
 
-def step_motion(style: Style, t: float, fps: float, size: tuple[int, int]) -> np.ndarray:
-    """The motion from the frame at ``t`` seconds to the next, from the per-second schedules."""
+def step_motion(style: Style, t: float, fps: float, size: tuple[int, int], react=None) -> np.ndarray:
+    """The motion from the frame at ``t`` seconds to the next, from the per-second schedules (and the
+    audio reactions, ``react(target, base)``)."""
     z, smooth = style.zoom, style.zoom.interpolation == "smooth"
-    scale = z.scale.at(t, smooth) ** (1 / fps)
-    degrees = z.rotate.at(t, smooth) / fps
+    react = react or (lambda target, base: base)
+    scale = react("zoom.scale", z.scale.at(t, smooth)) ** (1 / fps)
+    degrees = react("zoom.rotate", z.rotate.at(t, smooth)) / fps
     shift = (z.translate[0].at(t, smooth) * size[0] / fps, z.translate[1].at(t, smooth) * size[1] / fps)
     return motion_matrix(size, scale, degrees, shift, z.center)
 
@@ -126,38 +128,27 @@ def frame_count(options: ZoomOptions, fps: Fraction) -> int:
 
 
 class ZoomDreamer:
-    """Dreams the frames of a zoom with the schedules of the style evaluated at each frame's time."""
+    """Dreams the frames of a zoom with the style's schedules (and audio reactions) at each frame."""
 
-    def __init__(self, dreamer, style: Style):
-        self.dreamer, self.style = dreamer, style
-        self.base_layers = list(style.layers or [])
-        self.guide = None
-        if style.guide is not None and style.zoom.layer_weights:
-            from dreamvideo.dreamer import build_objective
-
-            self.guide = build_objective(style.model_copy(update={"layers": []}), dreamer.model)
+    def __init__(self, dreamer, style: Style, features=None):
+        self.dreamer, self.style, self.features = dreamer, style, features
 
     def __call__(self, frame: np.ndarray, index: int, t: float, first: bool) -> np.ndarray:
-        from dreamvideo.dreamer import build_objective
+        from dreamvideo.audio import layer_weights, reaction
         from dreamvideo.images import to_array, to_tensor
 
         z, smooth = self.style.zoom, self.style.zoom.interpolation == "smooth"
+        react = reaction(self.style, self.features, index)
         params = self.dreamer.params
         if not first:
-            params = replace(params, octaves=z.octaves, iterations=max(1, round(z.iterations.at(t, smooth))))
+            params = replace(params, octaves=z.octaves, iterations=round(z.iterations.at(t, smooth)))
         if z.step_size is not None:
             params = replace(params, step_size=z.step_size.at(t, smooth))
-        objective = None
-        if z.layer_weights:
-            weights = {name: s.at(t, smooth) for name, s in z.layer_weights.items()}
-            layers = [LayerTerm(name=term.name, weight=weights.pop(term.name, term.weight), channels=term.channels)
-                      for term in self.base_layers]
-            layers += [LayerTerm(name=name, weight=w) for name, w in weights.items()]
-            layers = [term for term in layers if term.weight != 0] or layers[:1]
-            objective = build_objective(self.style.model_copy(update={"layers": layers, "guide": None}),
-                                        self.dreamer.model)
-            if self.style.guide is not None:  # the guide's features are computed once
-                objective = objective + self.guide
+        params = replace(params, step_size=react("step_size", params.step_size),
+                         iterations=max(1, round(react("iterations", params.iterations))))
+        weights = {name: s.at(t, smooth) for name, s in (z.layer_weights or {}).items()}
+        weights.update(layer_weights(self.style, react))
+        objective = self.dreamer.weighted_objective(weights) if weights else None
         out = self.dreamer.dream(to_tensor(frame), seed=frame_seed(self.style.seed, index), params=params,
                                  objective=objective)
         return to_array(out)
@@ -192,7 +183,14 @@ def zoom_video(
         "audio": str(options.audio.resolve()) if options.audio else None, "version": 1}, sort_keys=True).encode()).hexdigest()
 
     dreamer = dreamer or Dreamer(style)
-    step = ZoomDreamer(dreamer, style)
+    features = None
+    if style.react:
+        if options.audio is None:
+            raise MediaError("the style reacts to audio (react:), but no --audio was given")
+        from dreamvideo.audio import features_for
+
+        features = features_for(options.audio, float(fps), total + fade, 0.0, style.react_attack, style.react_release)
+    step = ZoomDreamer(dreamer, style, features)
     extra, maps = audio_inputs(options.audio, audio.codec, 0.0, total / float(fps)) if audio else ([], ["-map", "0:v:0"])
     meta = {"comment": "dreamvideo style " + json.dumps(style.model_dump(mode="json"), separators=(",", ":"))}
     preview_dir = output.parent / f"{output.stem}_preview"
@@ -247,7 +245,10 @@ def zoom_video(
         cadence = style.zoom.cadence
         while index < total + fade:
             t = (index - 1) / float(fps)
-            moved = move(frame, step_motion(style, t, float(fps), size), style.zoom.border)
+            from dreamvideo.audio import reaction
+
+            motion = step_motion(style, t, float(fps), size, reaction(style, features, index - 1))
+            moved = move(frame, motion, style.zoom.border)
             frame = step(moved, index, index / float(fps), first=False) if index % cadence == 0 else moved
             frame = hold_colour(frame, reference, style.zoom.color_hold)
             sink.put((index, frame, True))
