@@ -21,7 +21,7 @@ class _Group(TyperGroup):
             return super().invoke(ctx)
         except DreamVideoError as exc:
             lines = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
-            prefix = f"style {exc.source}: " if isinstance(exc, ConfigError) and exc.source else ""
+            prefix = f"{exc.source}: " if isinstance(exc, ConfigError) and exc.source else ""
             for line in lines:
                 typer.secho(f"error: {prefix}{line}", fg="red", err=True)
             raise typer.Exit(2) from None
@@ -201,6 +201,37 @@ def zoom(
         result = zoom_video(image if start == "image" else None, output, style, options, progress=progress, log=say)
     typer.echo(f"wrote {result.output} ({result.frames} frames, {result.size[0]}x{result.size[1]}, "
                f"{float(result.fps):g} fps, {result.seconds:.1f} s)")
+
+
+@app.command()
+def batch(
+    jobs_file: Annotated[Path, typer.Argument(help="A YAML job list (jobs: [...]).", show_default=False)],
+    executor: Annotated[str, typer.Option(help="local (one job after another) or ray.")] = "local",
+    address: Annotated[Optional[str], typer.Option(help="Ray cluster address (default: start a local one).")] = None,
+) -> None:
+    """Run many render, zoom and dream jobs; skip finished ones, resume half-done ones, report a summary."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from dreamvideo.batch import load_jobs, run_local, run_ray
+    from dreamvideo.errors import ConfigError
+
+    if executor not in ("local", "ray"):
+        raise ConfigError(f"--executor {executor!r}: use local or ray")
+    jobs = load_jobs(jobs_file)
+    base = str(jobs_file.parent)
+    say = lambda r: typer.echo(f"[{r.index}] {r.status}: {r.output}" + (f" ({r.message})" if r.message else ""),
+                               err=True)
+    results = run_local(jobs, base, say) if executor == "local" else run_ray(jobs, base, address, say)
+    table = Table("job", "command", "output", "status", "seconds", "message", box=None)
+    for r, job in zip(results, jobs):
+        colour = {"done": "green", "skipped": "cyan", "failed": "red"}[r.status]
+        table.add_row(str(r.index), job.command, r.output, f"[{colour}]{r.status}[/]", f"{r.seconds:.1f}", r.message)
+    Console().print(table)
+    failed = sum(r.status == "failed" for r in results)
+    if failed:
+        typer.secho(f"{failed} of {len(results)} jobs failed", fg="red", err=True)
+        raise typer.Exit(1)
 
 
 @app.command()

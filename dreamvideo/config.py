@@ -334,7 +334,7 @@ def load_style(
     source = None
     if config is not None:
         path = resolve_style_path(config)
-        source = str(path) if path.parent != preset_dir() else f"preset {path.stem!r}"
+        source = f"style {path}" if path.parent != preset_dir() else f"preset {path.stem!r}"
         data = merge(data, _resolve_paths(read_yaml(path), path.parent))
     for item in sets or []:
         keys, value = parse_set(item)

@@ -13,7 +13,7 @@ class ConfigError(DreamVideoError):
     def __init__(self, problems: list[str] | str, source: str | None = None):
         self.problems = [problems] if isinstance(problems, str) else list(problems)
         self.source = source
-        where = f"style {source}: " if source else ""
+        where = f"{source}: " if source else ""
         if len(self.problems) == 1:
             message = where + self.problems[0]
         else:

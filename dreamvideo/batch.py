@@ -1,0 +1,195 @@
+"""`dreamvideo batch`: many jobs from one YAML file, validated before any runs, on this machine or a Ray
+cluster. Finished outputs are skipped, half-done ones resume, a failing job does not stop the others."""
+
+from __future__ import annotations
+
+import difflib
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from dreamvideo.config import load_style, read_yaml
+from dreamvideo.errors import ConfigError, DreamVideoError
+
+COMMANDS = ("render", "zoom", "dream")
+
+
+class Job(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    command: Literal["render", "zoom", "dream"]
+    input: Path | None = None
+    output: Path
+    style: str | None = None
+    set: dict[str, Any] = Field(default_factory=dict)
+    audio: Path | None = None
+    seconds: float | None = Field(default=None, gt=0)
+    frames: int | None = Field(default=None, ge=1)
+    start_from: Literal["image", "noise", "color"] = Field(default="image", alias="from")
+
+
+@dataclass(frozen=True)
+class JobResult:
+    index: int
+    output: str
+    status: str  # done | skipped | failed
+    seconds: float
+    message: str = ""
+
+
+def _sets(mapping: dict[str, Any]) -> list[str]:
+    import json
+
+    return [f"{key}={json.dumps(value)}" for key, value in mapping.items()]
+
+
+def load_jobs(path: str | Path) -> list[Job]:
+    """Read and check a job list; every problem is reported at once, each with its job's index."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"no job list at {str(path)!r}; check the path")
+    data = read_yaml(path)
+    if set(data) != {"jobs"} or not isinstance(data.get("jobs"), list) or not data["jobs"]:
+        raise ConfigError(f"job list {path}: a job list is a mapping with one key, `jobs:`, holding a list of jobs")
+    base = path.parent
+    problems, jobs, outputs = [], [], {}
+    for i, raw in enumerate(data["jobs"]):
+        where = f"jobs[{i}]"
+        if not isinstance(raw, dict):
+            problems.append(f"{where}: a job is a mapping (command, input, output, ...)")
+            continue
+        if "command" in raw and raw["command"] not in COMMANDS:
+            close = difflib.get_close_matches(str(raw["command"]), COMMANDS, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            problems.append(f"{where}.command: unknown command {raw['command']!r}; {hint}use render, zoom or dream")
+            continue
+        try:
+            job = Job.model_validate(raw)
+        except ValidationError as exc:
+            for err in exc.errors():
+                key = ".".join(str(p) for p in err["loc"])
+                msg = "required but missing" if err["type"] == "missing" else (
+                    "unknown key" if err["type"] == "extra_forbidden" else err["msg"])
+                problems.append(f"{where}.{key}: {msg}")
+            continue
+        job = job.model_copy(update={k: (base / v if v is not None and not Path(v).is_absolute() else v)
+                                     for k, v in (("input", job.input), ("output", job.output), ("audio", job.audio))})
+        problems += _check(job, where, base)
+        key = str(job.output.resolve())
+        if key in outputs:
+            problems.append(f"{where}.output: {str(raw['output'])!r} is also the output of jobs[{outputs[key]}]")
+        outputs.setdefault(key, i)
+        jobs.append(job)
+    if problems:
+        raise ConfigError(problems, f"job list {path}")
+    return jobs
+
+
+def _check(job: Job, where: str, base: Path) -> list[str]:
+    from dreamvideo.video.io import probe_audio
+
+    problems = []
+    needs_input = job.command != "zoom" or job.start_from == "image"
+    if needs_input and job.input is None:
+        problems.append(f"{where}.input: required for {job.command}")
+    elif needs_input and not job.input.exists():
+        problems.append(f"{where}.input: no such file {str(job.input)!r}")
+    if job.command == "zoom" and job.seconds is None and job.frames is None and job.audio is None:
+        problems.append(f"{where}: a zoom needs a length: seconds, frames or audio")
+    if job.command == "dream" and (job.seconds or job.frames or job.audio):
+        problems.append(f"{where}: dream makes one image; seconds, frames and audio do not apply")
+    if job.audio is not None:
+        try:
+            probe_audio(job.audio)
+        except DreamVideoError as exc:
+            problems.append(f"{where}.audio: {exc}")
+    try:
+        style_path = job.style
+        if style_path and (base / style_path).is_file():
+            style_path = str(base / style_path)
+        load_style(style_path, _sets(job.set))
+    except ConfigError as exc:
+        problems += [f"{where}.style: {p}" for p in exc.problems]
+    return problems
+
+
+def state_dir(output: Path) -> Path:
+    return output.parent / f".{output.name}.dreamvideo"
+
+
+def run_job(index: int, job: Job, base: str | None = None) -> JobResult:
+    """Run one job; never raises for the job's own failures (they are in the result)."""
+    began = time.perf_counter()
+    if job.output.exists() and not state_dir(job.output).exists():
+        return JobResult(index, str(job.output), "skipped", 0.0, "already done")
+    try:
+        style_path = job.style
+        if style_path and base and (Path(base) / style_path).is_file():
+            style_path = str(Path(base) / style_path)
+        style = load_style(style_path, _sets(job.set))
+        if job.command == "render":
+            from dreamvideo.video.render import RenderOptions, render_video
+
+            render_video(job.input, job.output, style,
+                         RenderOptions(duration=job.seconds, max_frames=job.frames, audio=job.audio))
+        elif job.command == "zoom":
+            from dreamvideo.video.zoom import ZoomOptions, zoom_video
+
+            zoom_video(job.input if job.start_from == "image" else None, job.output, style,
+                       ZoomOptions(frames=job.frames, seconds=job.seconds, audio=job.audio, start=job.start_from))
+        else:
+            from dreamvideo import dream_image
+            from dreamvideo.images import check_output, write_image
+
+            check_output(job.output, inputs=(job.input,))
+            write_image(job.output, dream_image(job.input, style))
+    except DreamVideoError as exc:
+        return JobResult(index, str(job.output), "failed", time.perf_counter() - began, str(exc))
+    except Exception as exc:  # a bug in one job must not take the batch down; keep where it happened
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        return JobResult(index, str(job.output), "failed", time.perf_counter() - began,
+                         f"{type(exc).__name__}: {exc} ({Path(where.filename).name}:{where.lineno})")
+    return JobResult(index, str(job.output), "done", time.perf_counter() - began)
+
+
+def run_local(jobs: list[Job], base: str | None = None, on_result=None) -> list[JobResult]:
+    results = []
+    for i, job in enumerate(jobs):
+        results.append(run_job(i, job, base))
+        if on_result is not None:
+            on_result(results[-1])
+    return results
+
+
+def run_ray(jobs: list[Job], base: str | None = None, address: str | None = None, on_result=None) -> list[JobResult]:
+    """Each job is a Ray task; on a cluster with GPUs each claims one. Results come back as they finish."""
+    try:
+        import ray
+    except ModuleNotFoundError:
+        raise ConfigError("--executor ray needs Ray: pip install \"dreamvideo[ray]\"") from None
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
+    try:
+        gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+        task = ray.remote(num_gpus=gpus, num_cpus=1, max_retries=0)(run_job)
+        pending = {task.remote(i, job, base): i for i, job in enumerate(jobs)}
+        results: dict[int, JobResult] = {}
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                i = pending.pop(ref)
+                try:
+                    results[i] = ray.get(ref)
+                except Exception as exc:  # the worker died (out of memory, node lost)
+                    results[i] = JobResult(i, str(jobs[i].output), "failed", 0.0, f"Ray task failed: {exc}"[:500])
+                if on_result is not None:
+                    on_result(results[i])
+        return [results[i] for i in range(len(jobs))]
+    finally:
+        if started:
+            ray.shutdown()

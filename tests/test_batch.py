@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from dreamvideo.batch import load_jobs, run_local, run_ray
+from dreamvideo.cli import app
+from dreamvideo.errors import ConfigError
+from dreamvideo.video.io import read_frames
+
+runner = CliRunner()
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+SMALL = {"output.max_side": 64, "octaves": 1, "iterations": 1, "zoom.size": [64, 48], "zoom.iterations": 1,
+         "zoom.octaves": 1}
+
+
+def jobs_file(tmp_path: Path, jobs: list[dict]) -> Path:
+    path = tmp_path / "jobs.yaml"
+    path.write_text(yaml.safe_dump({"jobs": jobs}))
+    return path
+
+
+def good_jobs() -> list[dict]:
+    return [
+        {"command": "dream", "input": str(SAMPLES / "chelsea.jpg"), "output": "a.png", "set": SMALL},
+        {"command": "zoom", "from": "noise", "output": "b.mp4", "frames": 4, "set": SMALL},
+        {"command": "render", "input": str(SAMPLES / "clip.mp4"), "output": "c.mp4", "frames": 4, "style": "textures",
+         "set": SMALL},
+    ]
+
+
+def test_batch_runs_skips_and_reports_failures(tmp_path):
+    (tmp_path / "fake.mp4").write_text("not a video")
+    path = jobs_file(tmp_path, good_jobs() + [{"command": "render", "input": "fake.mp4", "output": "d.mp4"}])
+    result = runner.invoke(app, ["batch", str(path)])
+    assert result.exit_code == 1, result.output
+    assert "1 of 4 jobs failed" in result.output and "not a video" in result.output
+    for name in ("a.png", "b.mp4", "c.mp4"):
+        assert (tmp_path / name).is_file()
+    assert not (tmp_path / "d.mp4").exists()
+    again = runner.invoke(app, ["batch", str(path)])
+    assert again.output.count("skipped") >= 3
+
+
+@pytest.mark.parametrize("jobs, match", [
+    ([{"command": "render", "output": "x.mp4"}], "jobs[0].input: required for render"),
+    ([{"command": "rendr", "input": "x", "output": "x.mp4"}], "jobs[0].command: unknown command 'rendr'; did you mean 'render'"),
+    ([{"command": "dream", "input": str(SAMPLES / "coffee.jpg")}], "jobs[0].output: required but missing"),
+    ([{"command": "dream", "input": str(SAMPLES / "coffee.jpg"), "output": "o.png"},
+      {"command": "dream", "input": str(SAMPLES / "rocket.jpg"), "output": "o.png"}], "jobs[1].output: 'o.png' is also"),
+    ([{"command": "zoom", "input": str(SAMPLES / "coffee.jpg"), "output": "z.mp4",
+       "audio": str(SAMPLES / "coffee.jpg")}], "jobs[0].audio:"),
+    ([{"command": "zoom", "input": str(SAMPLES / "coffee.jpg"), "output": "z.mp4"}], "needs a length"),
+    ([{"command": "dream", "input": str(SAMPLES / "coffee.jpg"), "output": "o.png", "set": {"octave": 2}}],
+     "jobs[0].style: octave: unknown key; did you mean 'octaves'"),
+])
+def test_bad_job_lists_stop_before_any_job_runs(tmp_path, jobs, match):
+    jobs = [dict(j, output=j["output"].replace("o.png", "o.png")) if "output" in j else j for j in jobs]
+    path = jobs_file(tmp_path, jobs + [{"command": "dream", "input": str(SAMPLES / "chelsea.jpg"),
+                                        "output": "never.png"}])
+    result = runner.invoke(app, ["batch", str(path)])
+    assert result.exit_code == 2, result.output
+    assert match in result.output and "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["jobs.yaml"]
+
+
+def test_example_job_lists_are_valid(monkeypatch):
+    jobs = load_jobs(Path(__file__).resolve().parent.parent / "pipelines" / "jobs-example.yaml")
+    assert [j.command for j in jobs] == ["dream", "render", "zoom"]
+    with pytest.raises(ConfigError, match="jobs\\[0\\].input: no such file"):  # needs your own song and clip
+        load_jobs(Path(__file__).resolve().parent.parent / "pipelines" / "jobs-music-video.yaml")
+
+
+def test_ray_batch_equals_local_batch(tmp_path):
+    pytest.importorskip("ray")
+    local_dir, ray_dir = tmp_path / "local", tmp_path / "ray"
+    local_dir.mkdir()
+    ray_dir.mkdir()
+    local = run_local(load_jobs(jobs_file(local_dir, good_jobs())))
+    remote = run_ray(load_jobs(jobs_file(ray_dir, good_jobs())))
+    assert [r.status for r in local] == [r.status for r in remote] == ["done"] * 3
+    assert (local_dir / "a.png").read_bytes() == (ray_dir / "a.png").read_bytes()
+    for name in ("b.mp4", "c.mp4"):
+        a = list(read_frames(local_dir / name, (64, 48)))
+        b = list(read_frames(ray_dir / name, (64, 48)))
+        assert len(a) == len(b) == 4 and all(np.array_equal(x, y) for x, y in zip(a, b))
