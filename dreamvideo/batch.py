@@ -156,6 +156,13 @@ def run_job(index: int, job: Job, base: str | None = None) -> JobResult:
     return JobResult(index, str(job.output), "done", time.perf_counter() - began)
 
 
+def _run_job_with_threads(index: int, job: Job, base: str | None, threads: int) -> JobResult:
+    import torch
+
+    torch.set_num_threads(threads)  # Ray workers start with one thread; the same count gives the same numbers
+    return run_job(index, job, base)
+
+
 def run_local(jobs: list[Job], base: str | None = None, on_result=None) -> list[JobResult]:
     results = []
     for i, job in enumerate(jobs):
@@ -176,8 +183,11 @@ def run_ray(jobs: list[Job], base: str | None = None, address: str | None = None
         ray.init(address=address, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
     try:
         gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
-        task = ray.remote(num_gpus=gpus, num_cpus=1, max_retries=0)(run_job)
-        pending = {task.remote(i, job, base): i for i, job in enumerate(jobs)}
+        import torch
+
+        task = ray.remote(num_gpus=gpus, num_cpus=1, max_retries=0)(_run_job_with_threads)
+        threads = torch.get_num_threads()
+        pending = {task.remote(i, job, base, threads): i for i, job in enumerate(jobs)}
         results: dict[int, JobResult] = {}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)

@@ -135,6 +135,9 @@ def render(
     audio: Annotated[Optional[Path], typer.Option(help="Replace the soundtrack with this file (it also drives react:).")] = None,
     restart: Annotated[bool, typer.Option("--restart", help="Discard an interrupted render instead of resuming it.")] = False,
     preview: Annotated[int, typer.Option(min=0, help="Write every N-th dreamed frame as a small PNG (OUT_preview/).")] = 0,
+    split: Annotated[bool, typer.Option("--split", help="Render the shots between scene cuts as separate segments (in parallel with --executor ray).")] = False,
+    executor: Annotated[str, typer.Option(help="With --split: local or ray.")] = "local",
+    address: Annotated[Optional[str], typer.Option(help="With --executor ray: the cluster address.")] = None,
     seed: SeedOpt = None,
     device: DeviceOpt = None,
     quiet: QuietOpt = False,
@@ -149,8 +152,16 @@ def render(
     options = RenderOptions(start=start, duration=duration, max_frames=max_frames, restart=restart, preview=preview,
                             audio=audio)
     say = lambda message: typer.secho(message, fg="yellow", err=True)
-    with _progress(f"rendering {video.name}", quiet, unit="frames") as progress:
-        result = render_video(video, output, style, options, progress=progress, log=say)
+    if split or executor != "local":
+        from dreamvideo.errors import ConfigError
+        from dreamvideo.video.split import render_split
+
+        if executor not in ("local", "ray"):
+            raise ConfigError(f"--executor {executor!r}: use local or ray")
+        result = render_split(video, output, style, options, executor, address, log=say)
+    else:
+        with _progress(f"rendering {video.name}", quiet, unit="frames") as progress:
+            result = render_video(video, output, style, options, progress=progress, log=say)
     typer.echo(f"wrote {result.output} ({result.frames} frames, {result.size[0]}x{result.size[1]}, "
                f"{float(result.fps):.3f} fps, {result.seconds:.1f} s)")
 

@@ -88,3 +88,49 @@ def test_ray_batch_equals_local_batch(tmp_path):
         a = list(read_frames(local_dir / name, (64, 48)))
         b = list(read_frames(ray_dir / name, (64, 48)))
         assert len(a) == len(b) == 4 and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+@pytest.fixture(scope="module")
+def two_shots(tmp_path_factory) -> Path:
+    """Two different shots back to back, with sound: one scene cut at frame 6."""
+    import subprocess
+    from fractions import Fraction
+
+    import skimage.data
+
+    from dreamvideo.synthetic import camera_path, render
+    from dreamvideo.video.io import VideoWriter, ffmpeg_exe, lossless_args
+
+    size = (96, 72)
+    a = render(skimage.data.astronaut(), camera_path((512, 512), size, 6), size).frames
+    b = render(skimage.data.coffee(), camera_path((600, 400), size, 5), size).frames
+    folder = tmp_path_factory.mktemp("shots")
+    with VideoWriter(folder / "raw.mkv", size, Fraction(24), lossless_args()) as w:
+        for frame in a + b:
+            w.write(frame)
+    path = folder / "shots.mp4"
+    subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-i", str(folder / "raw.mkv"), "-f", "lavfi", "-i",
+                    "sine=frequency=330", "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-crf", "10",
+                    "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(path)], check=True)
+    return path
+
+
+@pytest.mark.parametrize("executor", ["local", "ray"])
+def test_split_render_equals_the_sequential_render(two_shots, tmp_path, executor):
+    from dreamvideo.config import load_style
+    from dreamvideo.video.io import probe
+    from dreamvideo.video.render import RenderOptions, render_video
+    from dreamvideo.video.split import find_cuts, render_split
+
+    if executor == "ray":
+        pytest.importorskip("ray")
+    style = load_style(None, ["output.max_side=64", "octaves=2", "iterations=2"])
+    assert find_cuts(two_shots, style, RenderOptions())[:2] == ([6], 11)
+    whole = render_video(two_shots, tmp_path / "whole.mp4", style)
+    logs = []
+    split = render_split(two_shots, tmp_path / "split.mp4", style, executor=executor, log=logs.append)
+    assert "2 segment(s)" in logs[0]
+    a, b = list(read_frames(tmp_path / "whole.mp4", whole.size)), list(read_frames(tmp_path / "split.mp4", split.size))
+    assert len(a) == len(b) == 11 and all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert probe(tmp_path / "split.mp4").audio_codec == "aac"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["split.mp4", "whole.mp4"]

@@ -21,11 +21,13 @@ from dreamvideo.config import Style
 from dreamvideo.errors import MediaError
 from dreamvideo.flow import estimator, feather, histogram_similarity, reliable, to_gray, warp
 from dreamvideo.images import check_output, fit_size
-from dreamvideo.video.io import VideoWriter, audio_inputs, h264_args, parse_rate, probe, probe_audio, read_frames
+from dreamvideo.video.io import (VideoWriter, audio_inputs, h264_args, lossless_args, parse_rate, probe, probe_audio,
+                                 read_frames)
 from dreamvideo.video.pipeline import Sink, prefetch
 from dreamvideo.video.state import RenderState
 
 VIDEO_OUT = {".mp4": "MP4", ".m4v": "MP4", ".mov": "MOV"}
+SEGMENT_OUT = {".mkv": "Matroska"}  # lossless segments of a split render
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class RenderOptions:
     restart: bool = False
     preview: int = 0  # write every N-th frame as a small PNG beside the output; 0: none
     audio: Path | None = None  # replaces the soundtrack (and drives react:)
+    frames: tuple[int, int] | None = None  # only frames [a, b) of the range (a segment of a split render)
     chunk_frames: int = 16  # frames per lossless state chunk (what a crash can cost)
 
 
@@ -148,6 +151,14 @@ def dream_frames(frames: Iterator[np.ndarray], dreamer, style: Style) -> Iterato
         yield chain.step(index, frame, motion)
 
 
+def mp4_writer(path: Path, size: tuple[int, int], fps: Fraction, style: Style, sound: Path | None,
+               sound_codec: str | None, sound_start: float, span: float) -> VideoWriter:
+    """The H.264 MP4 encoder of a render: the style in the metadata, the sound muxed in sync."""
+    extra, maps = audio_inputs(sound, sound_codec, sound_start, span) if sound is not None else ([], ["-map", "0:v:0"])
+    meta = {"comment": "dreamvideo style " + json.dumps(style.model_dump(mode="json"), separators=(",", ":"))}
+    return VideoWriter(path, size, fps, h264_args(style.output.crf, style.output.preset, meta), extra, maps)
+
+
 def render_video(
     source: str | Path,
     output: str | Path,
@@ -164,7 +175,8 @@ def render_video(
 
     began = time.perf_counter()
     source, output = Path(source), Path(output)
-    check_output(output, VIDEO_OUT, inputs=(source,))
+    segment = options.frames is not None
+    check_output(output, SEGMENT_OUT if segment else VIDEO_OUT, inputs=(source,))
     info = probe(source)
     if info.duration and options.start >= info.duration:
         raise MediaError(f"--start {options.start:g} s is past the end of {str(source)!r} ({info.duration:.2f} s)")
@@ -176,12 +188,16 @@ def render_video(
     expected = max(1, round(span * fps))
     if options.max_frames:
         expected = min(expected, options.max_frames)
+    first, last = options.frames or (0, None)
+    if segment:
+        expected = last - first
 
     key = hashlib.sha256(json.dumps({
         "style": style.model_dump(mode="json"), "source": [str(source.resolve()), source.stat().st_size,
                                                            source.stat().st_mtime_ns],
         "start": options.start, "duration": options.duration, "max_frames": options.max_frames,
-        "fps": str(fps), "size": size, "audio": str(options.audio) if options.audio else None, "version": 1}, sort_keys=True).encode()).hexdigest()
+        "fps": str(fps), "size": size, "audio": str(options.audio) if options.audio else None,
+        "frames": options.frames, "version": 1}, sort_keys=True).encode()).hexdigest()
     dreamer = dreamer or Dreamer(style)
     soundtrack, sound_start = (options.audio, 0.0) if options.audio else (source, options.start)
     sound_codec = probe_audio(options.audio).codec if options.audio else info.audio_codec
@@ -192,10 +208,9 @@ def render_video(
                              "pass one with --audio FILE")
         from dreamvideo.audio import features_for
 
-        features = features_for(soundtrack, float(fps), expected, sound_start, style.react_attack, style.react_release)
+        features = features_for(soundtrack, float(fps), first + expected, sound_start, style.react_attack,
+                                style.react_release)
     chain = Chain(dreamer, style, features)
-    extra, maps = audio_inputs(soundtrack, sound_codec, sound_start, span)
-    meta = {"comment": "dreamvideo style " + json.dumps(style.model_dump(mode="json"), separators=(",", ":"))}
     preview_dir = output.parent / f"{output.stem}_preview"
     if options.preview:
         preview_dir.mkdir(exist_ok=True)
@@ -204,7 +219,10 @@ def render_video(
     if done:
         log(f"resuming after frame {done}")
     part = state.dir / f"output.part{output.suffix}"
-    encoder = VideoWriter(part, size, fps, h264_args(style.output.crf, style.output.preset, meta), extra, maps)
+    if segment:  # a lossless piece of a split render: no sound, no metadata, assembled later
+        encoder = VideoWriter(part, size, fps, lossless_args())
+    else:
+        encoder = mp4_writer(part, size, fps, style, soundtrack, sound_codec, sound_start, span)
 
     def emit(item: tuple[int, np.ndarray, bool]) -> None:
         index, frame, new = item
@@ -225,15 +243,17 @@ def render_video(
             for frame in kept:
                 sink.put((index, frame, False))
                 chain.prev_dream, index = frame, index + 1
-        reader = read_frames(source, size, fps, options.start, options.duration, options.max_frames,
-                             skip=max(0, done - 1))
+        # frames are decoded from the start of the range and dropped up to the resume point (frame-exact)
+        stop = last if segment else options.max_frames
+        reader = read_frames(source, size, fps, options.start, options.duration, stop,
+                             skip=first + max(0, done - 1))
         # closed explicitly, so that an exception here stops the decoder now, not when garbage is collected
         with closing(reader), closing(prefetch(analyse(reader, style, size))) as stream:
             for position, (frame, motion) in enumerate(stream):
                 if done and position == 0:  # the source frame before the resume point: only its motion matters
                     chain.prev_source = frame
                     continue
-                sink.put((index, chain.step(index, frame, motion), True))
+                sink.put((index, chain.step(first + index, frame, motion), True))
                 index += 1
                 if progress is not None:
                     progress(index, max(expected, index))

@@ -1,0 +1,104 @@
+"""A long video split at its scene cuts into segments rendered in parallel (on this machine or a Ray
+cluster). The coherence chain restarts at every cut anyway, so the result equals the sequential render."""
+
+from __future__ import annotations
+
+import os
+import time
+from contextlib import closing
+from dataclasses import replace
+from pathlib import Path
+
+from dreamvideo.config import Style
+from dreamvideo.images import check_output, fit_size
+from dreamvideo.video.io import parse_rate, probe, probe_audio, read_frames
+from dreamvideo.video.render import VIDEO_OUT, RenderOptions, RenderResult, analyse, mp4_writer, render_video
+
+
+def find_cuts(source: Path, style: Style, options: RenderOptions) -> tuple[list[int], int, tuple[int, int]]:
+    """The frames where a new shot starts (as the render would see them), the frame count, and the size."""
+    info = probe(source)
+    fps = parse_rate(str(style.output.fps)) if style.output.fps else info.fps
+    size = fit_size(info.width, info.height, style.output.max_side, style.output.width, multiple=2)
+    reader = read_frames(source, size, fps, options.start, options.duration, options.max_frames)
+    cuts, count = [], 0
+    with closing(reader):
+        for index, (_, motion) in enumerate(analyse(reader, style, size)):
+            if motion.cut and index > 0:
+                cuts.append(index)
+            count = index + 1
+    return cuts, count, size
+
+
+def _segment(source: str, output: str, style: Style, options: RenderOptions, threads: int) -> str:
+    import torch
+
+    torch.set_num_threads(threads)  # Ray workers start with one thread; the same count gives the same numbers
+    render_video(source, output, style, options)
+    return output
+
+
+def render_split(source: str | Path, output: str | Path, style: Style, options: RenderOptions = RenderOptions(),
+                 executor: str = "local", address: str | None = None, log=lambda message: None) -> RenderResult:
+    """Render ``source`` as independent segments between scene cuts, then join them with the sound."""
+    began = time.perf_counter()
+    source, output = Path(source), Path(output)
+    check_output(output, VIDEO_OUT, inputs=(source,))
+    info = probe(source)
+    fps = parse_rate(str(style.output.fps)) if style.output.fps else info.fps
+    cuts, count, size = find_cuts(source, style, options)
+    bounds = [0, *cuts, count]
+    segments = list(zip(bounds, bounds[1:]))
+    log(f"{len(cuts)} scene cut(s): {len(segments)} segment(s) to render with the {executor} executor")
+    folder = output.parent / f".{output.name}.segments"
+    folder.mkdir(exist_ok=True)
+    paths = [folder / f"segment_{a:08d}_{b:08d}.mkv" for a, b in segments]
+    todo = [(str(p), replace(options, frames=seg, restart=False)) for p, seg in zip(paths, segments) if not p.exists()]
+    if executor == "ray":
+        try:
+            import ray
+        except ModuleNotFoundError:
+            from dreamvideo.errors import ConfigError
+
+            raise ConfigError("--executor ray needs Ray: pip install \"dreamvideo[ray]\"") from None
+        started = not ray.is_initialized()
+        if started:
+            ray.init(address=address, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
+        try:
+            gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+            task = ray.remote(num_gpus=gpus, num_cpus=1, max_retries=0)(_segment)
+            import torch
+
+            threads = torch.get_num_threads()
+            ray.get([task.remote(str(source), path, style, opts, threads) for path, opts in todo])
+        finally:
+            if started:
+                ray.shutdown()
+    else:
+        from dreamvideo.dreamer import Dreamer
+
+        dreamer = Dreamer(style)
+        for path, opts in todo:
+            render_video(source, path, style, opts, dreamer=dreamer)
+    sound, codec, start = (options.audio, probe_audio(options.audio).codec, 0.0) if options.audio else (
+        source, info.audio_codec, options.start)
+    part = folder / f"output.part{output.suffix}"
+    frames = 0
+    try:
+        with mp4_writer(part, size, fps, style, sound if codec else None, codec, start, count / float(fps)) as writer:
+            for path in paths:
+                with closing(read_frames(path, size)) as reader:
+                    for frame in reader:
+                        writer.write(frame)
+                        frames += 1
+    except BaseException:
+        part.unlink(missing_ok=True)  # the finished segments stay: running again only joins them
+        raise
+    os.replace(part, output)
+    for path in paths:
+        path.unlink()
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
+    return RenderResult(output, frames, 0, fps, size, time.perf_counter() - began)
