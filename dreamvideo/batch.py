@@ -156,13 +156,6 @@ def run_job(index: int, job: Job, base: str | None = None) -> JobResult:
     return JobResult(index, str(job.output), "done", time.perf_counter() - began)
 
 
-def _run_job_with_threads(index: int, job: Job, base: str | None, threads: int) -> JobResult:
-    import torch
-
-    torch.set_num_threads(threads)  # Ray workers start with one thread; the same count gives the same numbers
-    return run_job(index, job, base)
-
-
 def run_local(jobs: list[Job], base: str | None = None, on_result=None) -> list[JobResult]:
     results = []
     for i, job in enumerate(jobs):
@@ -173,22 +166,14 @@ def run_local(jobs: list[Job], base: str | None = None, on_result=None) -> list[
 
 
 def run_ray(jobs: list[Job], base: str | None = None, address: str | None = None, on_result=None) -> list[JobResult]:
-    """Each job is a Ray task; on a cluster with GPUs each claims one. Results come back as they finish."""
-    try:
-        import ray
-    except ModuleNotFoundError:
-        raise ConfigError("--executor ray needs Ray: pip install \"dreamvideo[ray]\"") from None
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address=address, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
-    try:
-        gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
-        import torch
+    """Each job is a Ray task (a GPU each on a cluster with GPUs); results come back as they finish."""
+    from dreamvideo.cluster import ray_tasks
 
-        task = ray.remote(num_gpus=gpus, num_cpus=1, max_retries=0)(_run_job_with_threads)
-        threads = torch.get_num_threads()
-        pending = {task.remote(i, job, base, threads): i for i, job in enumerate(jobs)}
-        results: dict[int, JobResult] = {}
+    results: dict[int, JobResult] = {}
+    with ray_tasks(address) as submit:
+        import ray
+
+        pending = {submit(run_job, i, job, base): i for i, job in enumerate(jobs)}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:
@@ -199,7 +184,4 @@ def run_ray(jobs: list[Job], base: str | None = None, address: str | None = None
                     results[i] = JobResult(i, str(jobs[i].output), "failed", 0.0, f"Ray task failed: {exc}"[:500])
                 if on_result is not None:
                     on_result(results[i])
-        return [results[i] for i in range(len(jobs))]
-    finally:
-        if started:
-            ray.shutdown()
+    return [results[i] for i in range(len(jobs))]

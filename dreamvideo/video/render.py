@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import threading
 import time
 from contextlib import closing
 from collections.abc import Callable, Iterator
@@ -23,8 +21,8 @@ from dreamvideo.flow import estimator, feather, histogram_similarity, reliable, 
 from dreamvideo.images import check_output, fit_size
 from dreamvideo.video.io import (VideoWriter, audio_inputs, h264_args, lossless_args, parse_rate, probe, probe_audio,
                                  read_frames)
-from dreamvideo.video.pipeline import Sink, prefetch
-from dreamvideo.video.state import RenderState
+from dreamvideo.video.output import FrameOutput
+from dreamvideo.video.pipeline import prefetch
 
 VIDEO_OUT = {".mp4": "MP4", ".m4v": "MP4", ".mov": "MOV"}
 SEGMENT_OUT = {".mkv": "Matroska"}  # lossless segments of a split render
@@ -171,7 +169,6 @@ def render_video(
 ) -> RenderResult:
     """Render ``source`` dreamed into ``output`` (MP4). Running it again after an interruption resumes."""
     from dreamvideo.dreamer import Dreamer
-    from dreamvideo.images import resize_image, write_image
 
     began = time.perf_counter()
     source, output = Path(source), Path(output)
@@ -211,66 +208,30 @@ def render_video(
         features = features_for(soundtrack, float(fps), first + expected, sound_start, style.react_attack,
                                 style.react_release)
     chain = Chain(dreamer, style, features)
-    preview_dir = output.parent / f"{output.stem}_preview"
-    if options.preview:
-        preview_dir.mkdir(exist_ok=True)
-    state = RenderState(output, key, options.chunk_frames, log)
-    done = state.open(options.restart)
-    if done:
-        log(f"resuming after frame {done}")
-    part = state.dir / f"output.part{output.suffix}"
-    if segment:  # a lossless piece of a split render: no sound, no metadata, assembled later
-        encoder = VideoWriter(part, size, fps, lossless_args())
-    else:
-        encoder = mp4_writer(part, size, fps, style, soundtrack, sound_codec, sound_start, span)
 
-    def emit(item: tuple[int, np.ndarray, bool]) -> None:
-        index, frame, new = item
-        if new:
-            state.write(index, frame)
-        if stopping.is_set():
-            return
-        encoder.write(frame)
-        if new and options.preview and index % options.preview == 0:
-            small = resize_image(frame, fit_size(frame.shape[1], frame.shape[0], max_side=320))
-            write_image(preview_dir / f"{index:06d}.png", small)
+    def encoder(part: Path) -> VideoWriter:
+        if segment:  # a lossless piece of a split render: no sound, no metadata, assembled later
+            return VideoWriter(part, size, fps, lossless_args())
+        return mp4_writer(part, size, fps, style, soundtrack, sound_codec, sound_start, span)
 
-    sink = Sink(emit)
-    stopping = threading.Event()
-    index = 0
-    try:
-        with closing(state.frames(size)) as kept:
-            for frame in kept:
-                sink.put((index, frame, False))
-                chain.prev_dream, index = frame, index + 1
+    with FrameOutput(output, key, encoder, options.chunk_frames, options.restart, options.preview, log) as out:
+        done = out.done
+        index = 0
+        for frame in out.kept(size):
+            chain.prev_dream, index = frame, index + 1
         # frames are decoded from the start of the range and dropped up to the resume point (frame-exact)
         stop = last if segment else options.max_frames
-        reader = read_frames(source, size, fps, options.start, options.duration, stop,
-                             skip=first + max(0, done - 1))
+        reader = read_frames(source, size, fps, options.start, options.duration, stop, skip=first + max(0, done - 1))
         # closed explicitly, so that an exception here stops the decoder now, not when garbage is collected
         with closing(reader), closing(prefetch(analyse(reader, style, size))) as stream:
             for position, (frame, motion) in enumerate(stream):
                 if done and position == 0:  # the source frame before the resume point: only its motion matters
                     chain.prev_source = frame
                     continue
-                sink.put((index, chain.step(first + index, frame, motion), True))
+                out.put(index, chain.step(first + index, frame, motion))
                 index += 1
                 if progress is not None:
                     progress(index, max(expected, index))
-        sink.close()
-        state.finish_chunk()
         if index == 0:
             raise MediaError(f"no frames could be decoded from {str(source)!r} in the chosen range")
-        encoder.close()
-    except BaseException:
-        stopping.set()  # keep what was dreamed (the lossless state), skip the encoder
-        sink.finish_quietly()
-        encoder.abort()
-        part.unlink(missing_ok=True)
-        state.abort()
-        if not state.chunks():  # nothing worth resuming: leave nothing behind
-            state.remove()
-        raise
-    os.replace(part, output)
-    state.remove()
     return RenderResult(output, index, done, fps, size, time.perf_counter() - began)

@@ -30,14 +30,6 @@ def find_cuts(source: Path, style: Style, options: RenderOptions) -> tuple[list[
     return cuts, count, size
 
 
-def _segment(source: str, output: str, style: Style, options: RenderOptions, threads: int) -> str:
-    import torch
-
-    torch.set_num_threads(threads)  # Ray workers start with one thread; the same count gives the same numbers
-    render_video(source, output, style, options)
-    return output
-
-
 def render_split(source: str | Path, output: str | Path, style: Style, options: RenderOptions = RenderOptions(),
                  executor: str = "local", address: str | None = None, log=lambda message: None) -> RenderResult:
     """Render ``source`` as independent segments between scene cuts, then join them with the sound."""
@@ -55,25 +47,12 @@ def render_split(source: str | Path, output: str | Path, style: Style, options: 
     paths = [folder / f"segment_{a:08d}_{b:08d}.mkv" for a, b in segments]
     todo = [(str(p), replace(options, frames=seg, restart=False)) for p, seg in zip(paths, segments) if not p.exists()]
     if executor == "ray":
-        try:
+        from dreamvideo.cluster import ray_tasks
+
+        with ray_tasks(address) as submit:
             import ray
-        except ModuleNotFoundError:
-            from dreamvideo.errors import ConfigError
 
-            raise ConfigError("--executor ray needs Ray: pip install \"dreamvideo[ray]\"") from None
-        started = not ray.is_initialized()
-        if started:
-            ray.init(address=address, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
-        try:
-            gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
-            task = ray.remote(num_gpus=gpus, num_cpus=1, max_retries=0)(_segment)
-            import torch
-
-            threads = torch.get_num_threads()
-            ray.get([task.remote(str(source), path, style, opts, threads) for path, opts in todo])
-        finally:
-            if started:
-                ray.shutdown()
+            ray.get([submit(render_video, str(source), path, style, opts) for path, opts in todo])
     else:
         from dreamvideo.dreamer import Dreamer
 

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import threading
 import time
-from contextlib import closing
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -19,11 +16,11 @@ import numpy as np
 
 from dreamvideo.config import Style
 from dreamvideo.errors import MediaError
-from dreamvideo.images import check_output, fit_size, read_image, resize_image, write_image
-from dreamvideo.video.io import VideoWriter, audio_inputs, h264_args, probe_audio
-from dreamvideo.video.pipeline import Sink
-from dreamvideo.video.render import VIDEO_OUT, frame_seed
-from dreamvideo.video.state import RenderState
+from dreamvideo.audio import reaction
+from dreamvideo.images import check_output, fit_size, read_image, resize_image
+from dreamvideo.video.io import VideoWriter, probe_audio
+from dreamvideo.video.output import FrameOutput
+from dreamvideo.video.render import VIDEO_OUT, frame_seed, mp4_writer
 
 BORDERS = {"reflect": cv2.BORDER_REFLECT101, "replicate": cv2.BORDER_REPLICATE, "wrap": cv2.BORDER_WRAP}
 
@@ -134,7 +131,7 @@ class ZoomDreamer:
         self.dreamer, self.style, self.features = dreamer, style, features
 
     def __call__(self, frame: np.ndarray, index: int, t: float, first: bool) -> np.ndarray:
-        from dreamvideo.audio import layer_weights, reaction
+        from dreamvideo.audio import layer_weights
         from dreamvideo.images import to_array, to_tensor
 
         z, smooth = self.style.zoom, self.style.zoom.interpolation == "smooth"
@@ -191,82 +188,45 @@ def zoom_video(
 
         features = features_for(options.audio, float(fps), total + fade, 0.0, style.react_attack, style.react_release)
     step = ZoomDreamer(dreamer, style, features)
-    extra, maps = audio_inputs(options.audio, audio.codec, 0.0, total / float(fps)) if audio else ([], ["-map", "0:v:0"])
-    meta = {"comment": "dreamvideo style " + json.dumps(style.model_dump(mode="json"), separators=(",", ":"))}
-    preview_dir = output.parent / f"{output.stem}_preview"
-    if options.preview:
-        preview_dir.mkdir(exist_ok=True)
-    state = RenderState(output, key, options.chunk_frames, log)
-    done = state.open(options.restart)
-    if done:
-        log(f"resuming after frame {done}")
-    part = state.dir / f"output.part{output.suffix}"
-    encoder = VideoWriter(part, size, fps, h264_args(style.output.crf, style.output.preset, meta), extra, maps)
+    sound = options.audio if audio else None
     head: list[np.ndarray] = []  # the first frames, crossfaded into the end with --loop
 
-    def emit(item: tuple[int, np.ndarray, bool]) -> None:
-        index, frame, new = item
-        if new:
-            state.write(index, frame)
-        if stopping.is_set():
-            return
-        if new:
-            if options.preview and index % options.preview == 0:
-                write_image(preview_dir / f"{index:06d}.png",
-                            resize_image(frame, fit_size(size[0], size[1], max_side=320)))
+    def encode(index: int, frame: np.ndarray) -> list[np.ndarray]:
         # with --loop the video starts at frame `fade`, and its last `fade` frames dissolve into 0..fade-1
         if index < fade:
             head.append(frame)
-        elif index < total:
-            encoder.write(frame)
-        else:
-            j = index - total
-            w = (j + 1) / (fade + 1)
-            encoder.write(np.clip(frame * (1 - w) + head[j] * w + 0.5, 0, 255).astype(np.uint8))
+            return []
+        if index < total:
+            return [frame]
+        j = index - total
+        w = (j + 1) / (fade + 1)
+        return [np.clip(frame * (1 - w) + head[j] * w + 0.5, 0, 255).astype(np.uint8)]
 
-    sink = Sink(emit)
-    stopping = threading.Event()
-    index = 0
-    try:
-        frame = None
-        with closing(state.frames(size)) as kept:
-            for frame in kept:
-                if index == 0:
-                    reference = lab_stats(frame)
-                sink.put((index, frame, False))
-                index += 1
+    def encoder(part: Path) -> VideoWriter:
+        return mp4_writer(part, size, fps, style, sound, audio.codec if audio else None, 0.0, total / float(fps))
+
+    with FrameOutput(output, key, encoder, options.chunk_frames, options.restart, options.preview, log,
+                     encode) as out:
+        done, index, frame = out.done, 0, None
+        for frame in out.kept(size):
+            if index == 0:
+                reference = lab_stats(frame)
+            index += 1
         if index == 0:
             frame = step(start, 0, 0.0, first=True)
             reference = lab_stats(frame)
-            sink.put((0, frame, True))
+            out.put(0, frame)
             index = 1
             if progress is not None:
                 progress(1, total + fade)
-        cadence = style.zoom.cadence
         while index < total + fade:
             t = (index - 1) / float(fps)
-            from dreamvideo.audio import reaction
-
             motion = step_motion(style, t, float(fps), size, reaction(style, features, index - 1))
             moved = move(frame, motion, style.zoom.border)
-            frame = step(moved, index, index / float(fps), first=False) if index % cadence == 0 else moved
+            frame = step(moved, index, index / float(fps), first=False) if index % style.zoom.cadence == 0 else moved
             frame = hold_colour(frame, reference, style.zoom.color_hold)
-            sink.put((index, frame, True))
+            out.put(index, frame)
             index += 1
             if progress is not None:
                 progress(index, total + fade)
-        sink.close()
-        state.finish_chunk()
-        encoder.close()
-    except BaseException:
-        stopping.set()  # keep what was dreamed (the lossless state), skip the encoder
-        sink.finish_quietly()
-        encoder.abort()
-        part.unlink(missing_ok=True)
-        state.abort()
-        if not state.chunks():
-            state.remove()
-        raise
-    os.replace(part, output)
-    state.remove()
     return ZoomResult(output, total, done, fps, size, time.perf_counter() - began)

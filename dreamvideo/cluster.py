@@ -1,0 +1,39 @@
+"""Ray, for batches and split renders on several GPUs or machines (`pip install "dreamvideo[ray]"`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from dreamvideo.errors import ConfigError
+
+
+def _call(fn: Callable[..., Any], threads: int, *args: Any) -> Any:
+    import torch
+
+    torch.set_num_threads(threads)  # Ray workers start with one thread; the same count gives the same numbers
+    return fn(*args)
+
+
+@contextmanager
+def ray_tasks(address: str | None = None) -> Iterator[Callable[..., Any]]:
+    """Yields ``submit(fn, *args) -> ObjectRef``: ``fn(*args)`` as a Ray task that claims a GPU where the
+    cluster has them. Starts a local Ray instance unless ``address`` names a cluster (or one is running)."""
+    try:
+        import ray
+    except ModuleNotFoundError:
+        raise ConfigError("--executor ray needs Ray: pip install \"dreamvideo[ray]\"") from None
+    import torch
+
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
+    try:
+        gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+        task = ray.remote(num_gpus=gpus, num_cpus=1, max_retries=0)(_call)
+        threads = torch.get_num_threads()
+        yield lambda fn, *args: task.remote(fn, threads, *args)
+    finally:
+        if started:
+            ray.shutdown()

@@ -1,0 +1,84 @@
+"""Where the frames of a render or a zoom go: the lossless resume state, the encoder and the previews,
+fed on a background thread; finished by a rename, or aborted keeping what can be resumed."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from pathlib import Path
+
+import numpy as np
+
+from dreamvideo.images import fit_size, resize_image, write_image
+from dreamvideo.video.io import VideoWriter
+from dreamvideo.video.pipeline import Sink
+from dreamvideo.video.state import RenderState
+
+
+class FrameOutput:
+    """A context manager: ``put(index, frame, new)`` frames in order; on success the output appears whole,
+    on an error (or Ctrl-C) everything but the completed resume chunks is removed.
+
+    ``encode(index, frame)`` returns the frames the encoder gets for this one (by default just it), so a
+    zoom can hold back and crossfade the start of a loop.
+    """
+
+    def __init__(self, output: Path, key: str, encoder: Callable[[Path], VideoWriter], chunk_frames: int,
+                 restart: bool, preview: int, log: Callable[[str], None],
+                 encode: Callable[[int, np.ndarray], list[np.ndarray]] | None = None):
+        self.output, self.preview = output, preview
+        self.state = RenderState(output, key, chunk_frames, log)
+        self.done = self.state.open(restart)
+        if self.done:
+            log(f"resuming after frame {self.done}")
+        self.part = self.state.dir / f"output.part{output.suffix}"
+        self.encoder = encoder(self.part)
+        self.encode = encode or (lambda index, frame: [frame])
+        self.preview_dir = output.parent / f"{output.stem}_preview"
+        if preview:
+            self.preview_dir.mkdir(exist_ok=True)
+        self.stopping = threading.Event()
+        self.sink = Sink(self._emit)
+
+    def _emit(self, item: tuple[int, np.ndarray, bool]) -> None:
+        index, frame, new = item
+        if new:
+            self.state.write(index, frame)
+        if self.stopping.is_set():
+            return  # after an error: keep what was dreamed, skip the encoder
+        for out in self.encode(index, frame):
+            self.encoder.write(out)
+        if new and self.preview and index % self.preview == 0:
+            small = resize_image(frame, fit_size(frame.shape[1], frame.shape[0], max_side=320))
+            write_image(self.preview_dir / f"{index:06d}.png", small)
+
+    def put(self, index: int, frame: np.ndarray, new: bool = True) -> None:
+        self.sink.put((index, frame, new))
+
+    def kept(self, size: tuple[int, int]) -> Iterator[np.ndarray]:
+        """The frames already completed by an interrupted run, re-encoded first; closed when done."""
+        with closing(self.state.frames(size)) as frames:
+            for index, frame in enumerate(frames):
+                self.put(index, frame, new=False)
+                yield frame
+
+    def __enter__(self) -> "FrameOutput":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.sink.close()
+            self.state.finish_chunk()
+            self.encoder.close()
+            os.replace(self.part, self.output)
+            self.state.remove()
+            return
+        self.stopping.set()
+        self.sink.finish_quietly()
+        self.encoder.abort()
+        self.part.unlink(missing_ok=True)
+        self.state.abort()
+        if not self.state.chunks():  # nothing worth resuming: leave nothing behind
+            self.state.remove()
