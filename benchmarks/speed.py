@@ -1,0 +1,143 @@
+"""Speed against the peers' loop, and against the machine's floor.
+
+    python benchmarks/speed.py                         # default style, 480p 720p 1080p, this device
+    python benchmarks/speed.py --resolutions 4k --device cuda
+
+For each resolution, in the same process and on the same device, it times one frame of
+  ours:  `Dreamer` with the style as configured (tiles, channels-last, autocast on CUDA, early stop), and
+  peers: the plain loop of the public DeepDream tools - fp32, eager, the whole frame at once, contiguous
+         memory, the full network run every step with a hook on the layer - with the same model, layers,
+         octaves, iterations, step size and jitter,
+and prints the ratio. The floor: the FLOPs of all ascent steps of a frame (forward + backward, counted by
+torch's FlopCounterMode) over the device's measured fp32 matrix rate. Also printed: the bytes the layer
+outputs would move if each were written in the forward pass and read and written again in the backward
+pass, over the measured copy bandwidth - an upper bound on traffic (fused kernels and caches move less),
+so it is reported, not used as the floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+
+from dreamvideo.config import load_style
+from dreamvideo.dreamer import Dreamer
+from dreamvideo.engine import octave_sizes, resize
+
+RESOLUTIONS = {"480p": (854, 480), "720p": (1280, 720), "1080p": (1920, 1080), "4k": (3840, 2160)}
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def peers_frame(model, layers, image, params, generator) -> torch.Tensor:
+    """The classic loop: octaves with detail, roll jitter, full forward with a hook, normalised step."""
+    h, w = image.shape[2:]
+    sizes = octave_sizes(h, w, params.octaves, params.octave_scale, model.spec.min_size)
+    paths = [model.resolve(name).path for name in layers]
+    modules = dict(model.net.named_modules())
+    detail = torch.zeros_like(resize(image, sizes[0]))
+    for size in sizes:
+        base = resize(image, size)
+        x = (base + resize(detail, size)).clamp(0, 1)
+        for _ in range(params.iterations):
+            dy, dx = (int(v) for v in torch.randint(-params.jitter, params.jitter + 1, (2,), generator=generator))
+            x = torch.roll(x.detach(), (dy, dx), (2, 3)).requires_grad_(True)
+            acts = []
+            hooks = [modules[p].register_forward_hook(lambda m, i, o: acts.append(o)) for p in paths]
+            model(x)
+            for hook in hooks:
+                hook.remove()
+            loss = sum(a.float().pow(2).mean() for a in acts)
+            (g,) = torch.autograd.grad(loss, x)
+            x = torch.roll((x + params.step_size * g / (g.abs().mean() + 1e-8)).clamp(0, 1), (-dy, -dx), (2, 3))
+        detail = x.detach() - base
+    return x.detach()
+
+
+def floor_seconds(model, layers, image, params, device) -> dict:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    h, w = image.shape[2:]
+    flops = bytes_moved = 0
+    for size in octave_sizes(h, w, params.octaves, params.octave_scale, model.spec.min_size):
+        x = resize(image, size).detach().requires_grad_(True)
+        written = []
+        hooks = [m.register_forward_hook(lambda m, i, o: written.append(o.numel() * o.element_size()))
+                 for m in model.net.modules() if len(list(m.children())) == 0]
+        counter = FlopCounterMode(display=False)
+        with counter:
+            acts = model.features(x, layers)
+            loss = sum(a.float().pow(2).mean() for a in acts.values())
+            torch.autograd.grad(loss, x)
+        for hook in hooks:
+            hook.remove()
+        flops += counter.get_total_flops() * params.iterations
+        bytes_moved += 3 * sum(written) * params.iterations  # forward write, backward read + gradient write
+    a = torch.randn(2048, 2048, device=device)
+    sync(device)
+    t = time.perf_counter()
+    for _ in range(5):
+        a @ a
+    sync(device)
+    rate = 5 * 2 * 2048**3 / (time.perf_counter() - t)
+    big = torch.empty(64 * 2**20, device=device)  # 256 MiB
+    sync(device)
+    t = time.perf_counter()
+    for _ in range(5):
+        big.clone()
+    sync(device)
+    bandwidth = 5 * 2 * big.numel() * 4 / (time.perf_counter() - t)
+    return {"gflop": round(flops / 1e9, 1), "gbyte": round(bytes_moved / 1e9, 2),
+            "matrix_gflops": round(rate / 1e9, 1), "bandwidth_gbs": round(bandwidth / 1e9, 1),
+            "floor_seconds": round(flops / rate, 3), "traffic_bound_seconds": round(bytes_moved / bandwidth, 3)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--style", default=None)
+    parser.add_argument("--set", dest="sets", action="append", default=[])
+    parser.add_argument("--resolutions", nargs="+", default=["480p", "720p", "1080p"], choices=list(RESOLUTIONS))
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+    import skimage.data
+    from PIL import Image
+
+    from dreamvideo.features import get_model
+    from dreamvideo.images import to_tensor
+
+    style = load_style(args.style, args.sets, {"device": args.device})
+    ours = Dreamer(style)
+    device = ours.device
+    plain = get_model(style.model, style.weights, device)  # contiguous, fp32: the peers' model
+    layers = [t.name for t in ours.style.layers]
+    rows = []
+    for res in args.resolutions:
+        w, h = RESOLUTIONS[res]
+        image = to_tensor(np.asarray(Image.fromarray(skimage.data.astronaut()).resize((w, h), Image.BICUBIC))).to(device)
+        warm = ours.params.__class__(**{**ours.params.__dict__, "octaves": 1, "iterations": 1})
+        ours.dream(image[:, :, : h // 2, : w // 2], params=warm)
+        sync(device)
+        t = time.perf_counter()
+        ours.dream(image)
+        sync(device)
+        t_ours = time.perf_counter() - t
+        t = time.perf_counter()
+        peers_frame(plain, layers, image, ours.params, torch.Generator().manual_seed(0))
+        sync(device)
+        t_peers = time.perf_counter() - t
+        floor = floor_seconds(plain, layers, image, ours.params, device)
+        rows.append({"resolution": res, "device": str(device), "ours_s": round(t_ours, 2),
+                     "peers_s": round(t_peers, 2), "speedup": round(t_peers / t_ours, 2), **floor,
+                     "ours_over_floor": round(t_ours / floor["floor_seconds"], 1)})
+        print(json.dumps(rows[-1]), flush=True)
+
+
+if __name__ == "__main__":
+    main()
