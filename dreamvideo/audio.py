@@ -132,6 +132,14 @@ def reaction(style, features: AudioFeatures | None, index: int):
     return react
 
 
+def reacted(params, react):
+    """DreamParams with the step size and iterations the style's react section asks for."""
+    from dataclasses import replace
+
+    return replace(params, step_size=react("step_size", params.step_size),
+                   iterations=max(1, round(react("iterations", params.iterations))))
+
+
 def layer_weights(style, react) -> dict[str, float]:
     """Layer weights the style's react section asks for at this frame (``layers.<name>`` targets)."""
     current = {t.name: t.weight for t in style.layers or []}

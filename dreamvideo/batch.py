@@ -47,6 +47,14 @@ def _sets(mapping: dict[str, Any]) -> list[str]:
     return [f"{key}={json.dumps(value)}" for key, value in mapping.items()]
 
 
+def job_style(job: Job, base: str | Path | None):
+    """The job's Style: a preset name, or a YAML file relative to the job list; plus its `set` overrides."""
+    path = job.style
+    if path and base is not None and (Path(base) / path).is_file():
+        path = str(Path(base) / path)
+    return load_style(path, _sets(job.set))
+
+
 def load_jobs(path: str | Path) -> list[Job]:
     """Read and check a job list; every problem is reported at once, each with its job's index."""
     path = Path(path)
@@ -108,10 +116,7 @@ def _check(job: Job, where: str, base: Path) -> list[str]:
         except DreamVideoError as exc:
             problems.append(f"{where}.audio: {exc}")
     try:
-        style_path = job.style
-        if style_path and (base / style_path).is_file():
-            style_path = str(base / style_path)
-        load_style(style_path, _sets(job.set))
+        job_style(job, base)
     except ConfigError as exc:
         problems += [f"{where}.style: {p}" for p in exc.problems]
     return problems
@@ -127,10 +132,7 @@ def run_job(index: int, job: Job, base: str | None = None) -> JobResult:
     if job.output.exists() and not state_dir(job.output).exists():
         return JobResult(index, str(job.output), "skipped", 0.0, "already done")
     try:
-        style_path = job.style
-        if style_path and base and (Path(base) / style_path).is_file():
-            style_path = str(Path(base) / style_path)
-        style = load_style(style_path, _sets(job.set))
+        style = job_style(job, base)
         if job.command == "render":
             from dreamvideo.video.render import RenderOptions, render_video
 

@@ -7,7 +7,7 @@ import re
 import typing
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -467,4 +467,4 @@ def _model_in(annotation: Any) -> Any:
 
 
 __all__ = ["Style", "LayerTerm", "GuideConfig", "TileConfig", "OutputConfig", "load_style", "list_presets",
-           "preset_dir", "validate_style", "Union"]
+           "preset_dir", "validate_style"]

@@ -4,7 +4,6 @@ moved along the optical flow, then encode H.264 with the original sound. Interru
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from contextlib import closing
@@ -22,6 +21,7 @@ from dreamvideo.images import check_output, fit_size
 from dreamvideo.video.io import (VideoWriter, audio_inputs, h264_args, lossless_args, parse_rate, probe, probe_audio,
                                  read_frames)
 from dreamvideo.video.output import FrameOutput
+from dreamvideo.video.state import resume_key
 from dreamvideo.video.pipeline import prefetch
 
 VIDEO_OUT = {".mp4": "MP4", ".m4v": "MP4", ".mov": "MOV"}
@@ -123,7 +123,7 @@ class Chain:
 
         from dreamvideo.images import to_array
 
-        from dreamvideo.audio import layer_weights, reaction
+        from dreamvideo.audio import layer_weights, reacted, reaction
 
         style, objective = self.style, None
         react = reaction(style, self.features, index)
@@ -132,9 +132,7 @@ class Chain:
             weights = layer_weights(style, react)
             objective = self.dreamer.weighted_objective(weights) if weights else None
         start, carried = start_image(frame, self.prev_source, self.prev_dream, motion, style)
-        params = self.warm if carried else self.full
-        params = replace(params, step_size=react("step_size", params.step_size),
-                         iterations=max(1, round(react("iterations", params.iterations))))
+        params = reacted(self.warm if carried else self.full, react)
         tensor = torch.from_numpy(start).permute(2, 0, 1)[None]
         dreamed = to_array(self.dreamer.dream(tensor, seed=frame_seed(style.seed, index), params=params,
                                               objective=objective))
@@ -157,6 +155,12 @@ def mp4_writer(path: Path, size: tuple[int, int], fps: Fraction, style: Style, s
     return VideoWriter(path, size, fps, h264_args(style.output.crf, style.output.preset, meta), extra, maps)
 
 
+def geometry(info, style: Style) -> tuple[Fraction, tuple[int, int]]:
+    """A render's frame rate (the style's, else exactly the source's) and its even output size."""
+    fps = parse_rate(str(style.output.fps)) if style.output.fps else info.fps
+    return fps, fit_size(info.width, info.height, style.output.max_side, style.output.width, multiple=2)
+
+
 def render_video(
     source: str | Path,
     output: str | Path,
@@ -177,8 +181,7 @@ def render_video(
     info = probe(source)
     if info.duration and options.start >= info.duration:
         raise MediaError(f"--start {options.start:g} s is past the end of {str(source)!r} ({info.duration:.2f} s)")
-    fps = parse_rate(str(style.output.fps)) if style.output.fps else info.fps
-    size = fit_size(info.width, info.height, style.output.max_side, style.output.width, multiple=2)
+    fps, size = geometry(info, style)
     span = float(options.duration or max(info.duration - options.start, 1 / fps))
     if options.max_frames:
         span = min(span, options.max_frames / float(fps))
@@ -189,12 +192,11 @@ def render_video(
     if segment:
         expected = last - first
 
-    key = hashlib.sha256(json.dumps({
-        "style": style.model_dump(mode="json"), "source": [str(source.resolve()), source.stat().st_size,
-                                                           source.stat().st_mtime_ns],
-        "start": options.start, "duration": options.duration, "max_frames": options.max_frames,
-        "fps": str(fps), "size": size, "audio": str(options.audio) if options.audio else None,
-        "frames": options.frames, "version": 1}, sort_keys=True).encode()).hexdigest()
+    key = resume_key(
+        style=style.model_dump(mode="json"), source=[str(source.resolve()), source.stat().st_size,
+                                                     source.stat().st_mtime_ns],
+        start=options.start, duration=options.duration, max_frames=options.max_frames, fps=str(fps), size=size,
+        audio=str(options.audio) if options.audio else None, frames=options.frames)
     dreamer = dreamer or Dreamer(style)
     soundtrack, sound_start = (options.audio, 0.0) if options.audio else (source, options.start)
     sound_codec = probe_audio(options.audio).codec if options.audio else info.audio_codec

@@ -10,16 +10,15 @@ from dataclasses import replace
 from pathlib import Path
 
 from dreamvideo.config import Style
-from dreamvideo.images import check_output, fit_size
-from dreamvideo.video.io import parse_rate, probe, probe_audio, read_frames
-from dreamvideo.video.render import VIDEO_OUT, RenderOptions, RenderResult, analyse, mp4_writer, render_video
+from dreamvideo.images import check_output
+from dreamvideo.video.io import probe, probe_audio, read_frames
+from dreamvideo.video.render import (VIDEO_OUT, RenderOptions, RenderResult, analyse, geometry, mp4_writer,
+                                     render_video)
 
 
-def find_cuts(source: Path, style: Style, options: RenderOptions) -> tuple[list[int], int, tuple[int, int]]:
+def find_cuts(source: Path, style: Style, options: RenderOptions, info=None) -> tuple[list[int], int, tuple[int, int]]:
     """The frames where a new shot starts (as the render would see them), the frame count, and the size."""
-    info = probe(source)
-    fps = parse_rate(str(style.output.fps)) if style.output.fps else info.fps
-    size = fit_size(info.width, info.height, style.output.max_side, style.output.width, multiple=2)
+    fps, size = geometry(info or probe(source), style)
     reader = read_frames(source, size, fps, options.start, options.duration, options.max_frames)
     cuts, count = [], 0
     with closing(reader):
@@ -37,8 +36,8 @@ def render_split(source: str | Path, output: str | Path, style: Style, options: 
     source, output = Path(source), Path(output)
     check_output(output, VIDEO_OUT, inputs=(source,))
     info = probe(source)
-    fps = parse_rate(str(style.output.fps)) if style.output.fps else info.fps
-    cuts, count, size = find_cuts(source, style, options)
+    fps, _ = geometry(info, style)
+    cuts, count, size = find_cuts(source, style, options, info)
     bounds = [0, *cuts, count]
     segments = list(zip(bounds, bounds[1:]))
     log(f"{len(cuts)} scene cut(s): {len(segments)} segment(s) to render with the {executor} executor")

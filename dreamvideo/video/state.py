@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -12,6 +13,11 @@ import numpy as np
 
 from dreamvideo.errors import MediaError
 from dreamvideo.video.io import VideoWriter, lossless_args, read_frames
+
+
+def resume_key(**parts) -> str:
+    """A hash of everything that shapes the frames, so an interrupted run resumes only into the same work."""
+    return hashlib.sha256(json.dumps({**parts, "version": 1}, sort_keys=True).encode()).hexdigest()
 
 
 class RenderState:

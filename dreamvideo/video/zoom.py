@@ -3,8 +3,6 @@ back to be dreamed a little more; colour statistics are held near the first fram
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -20,6 +18,7 @@ from dreamvideo.audio import reaction
 from dreamvideo.images import check_output, fit_size, read_image, resize_image
 from dreamvideo.video.io import VideoWriter, probe_audio
 from dreamvideo.video.output import FrameOutput
+from dreamvideo.video.state import resume_key
 from dreamvideo.video.render import VIDEO_OUT, frame_seed, mp4_writer
 
 BORDERS = {"reflect": cv2.BORDER_REFLECT101, "replicate": cv2.BORDER_REPLICATE, "wrap": cv2.BORDER_WRAP}
@@ -131,7 +130,7 @@ class ZoomDreamer:
         self.dreamer, self.style, self.features = dreamer, style, features
 
     def __call__(self, frame: np.ndarray, index: int, t: float, first: bool) -> np.ndarray:
-        from dreamvideo.audio import layer_weights
+        from dreamvideo.audio import layer_weights, reacted
         from dreamvideo.images import to_array, to_tensor
 
         z, smooth = self.style.zoom, self.style.zoom.interpolation == "smooth"
@@ -141,8 +140,7 @@ class ZoomDreamer:
             params = replace(params, octaves=z.octaves, iterations=round(z.iterations.at(t, smooth)))
         if z.step_size is not None:
             params = replace(params, step_size=z.step_size.at(t, smooth))
-        params = replace(params, step_size=react("step_size", params.step_size),
-                         iterations=max(1, round(react("iterations", params.iterations))))
+        params = reacted(params, react)
         weights = {name: s.at(t, smooth) for name, s in (z.layer_weights or {}).items()}
         weights.update(layer_weights(self.style, react))
         objective = self.dreamer.weighted_objective(weights) if weights else None
@@ -174,10 +172,10 @@ def zoom_video(
     start = first_frame(style, image, options)
     size = (start.shape[1], start.shape[0])
     fade = min(round(style.zoom.loop_seconds * fps), total // 2) if options.loop else 0
-    key = hashlib.sha256(json.dumps({
-        "style": style.model_dump(mode="json"), "image": [str(image.resolve()), image.stat().st_mtime_ns] if image else None,
-        "frames": total, "start": options.start, "color": options.color, "loop": options.loop,
-        "audio": str(options.audio.resolve()) if options.audio else None, "version": 1}, sort_keys=True).encode()).hexdigest()
+    key = resume_key(
+        style=style.model_dump(mode="json"), image=[str(image.resolve()), image.stat().st_mtime_ns] if image else None,
+        frames=total, start=options.start, color=options.color, loop=options.loop,
+        audio=str(options.audio.resolve()) if options.audio else None)
 
     dreamer = dreamer or Dreamer(style)
     features = None
