@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from dreamvideo.allocator import tune_cpu_allocator
 from dreamvideo.config import LayerTerm, Style
 from dreamvideo.engine import DreamParams, Progress, dream
 from dreamvideo.errors import ConfigError
@@ -63,28 +64,34 @@ def build_objective(style: Style, model: DreamModel) -> Objective:
     return terms[0] if len(terms) == 1 else Sum(terms)
 
 
+def dream_params(style: Style, device: torch.device) -> DreamParams:
+    """The engine's parameters for ``style`` on ``device``."""
+    return DreamParams(
+        octaves=style.octaves, octave_scale=style.octave_scale, iterations=style.iterations,
+        step_size=style.step_size, jitter=style.jitter, tile_size=style.tile.size,
+        tile_overlap=style.tile.overlap, tile_batch=style.tile.batch,
+        precision=resolve_precision(style.precision, device),
+        # channels-last suits cuDNN and oneDNN alike (on the CPU too, measured in docs/benchmarks.md)
+        channels_last=device.type in ("cuda", "cpu"),
+    )
+
+
 class Dreamer:
     """Runs one style on many images or frames without rebuilding anything."""
 
     def __init__(self, style: Style, model: DreamModel | None = None):
         self.style = style
         self.device = resolve_device(style.device)
-        precision = resolve_precision(style.precision, self.device)
+        if self.device.type == "cpu":
+            tune_cpu_allocator()  # per process: reuse freed activation memory instead of re-faulting it in
+        self.params = dream_params(style, self.device)  # bad settings fail before the model is built
         if model is None:
             model = get_model(style.model, style.weights, self.device)
         self.model = model.to(self.device)
-        # channels-last suits cuDNN and oneDNN alike: ~15-20% faster per step on this project's CPUs too
-        channels_last = self.device.type in ("cuda", "cpu")
-        if channels_last:
+        if self.params.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.objective = build_objective(style, self.model)
         self._guide: Objective | None = None
-        self.params = DreamParams(
-            octaves=style.octaves, octave_scale=style.octave_scale, iterations=style.iterations,
-            step_size=style.step_size, jitter=style.jitter, tile_size=style.tile.size,
-            tile_overlap=style.tile.overlap, tile_batch=style.tile.batch, precision=precision,
-            channels_last=channels_last,
-        )
 
     def weighted_objective(self, weights: dict[str, float]) -> Objective:
         """The style's objective with layer weights replaced (or layers added) by ``weights``; the guide's

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from dreamvideo.errors import LayerError, ModelError
+from dreamvideo.fusion import fold_batchnorm, lean_activations
 from dreamvideo.models.registry import LayerSpec, ModelSpec, get_spec, unknown_layer_message
 from dreamvideo.models.weights import load_into, read_file
 
@@ -25,10 +26,13 @@ class DreamModel(nn.Module):
     """A frozen network plus its preprocessing; ``features(x, layers)`` maps an RGB image in [0, 1]
     (N, 3, H, W) to the activations of the named layers."""
 
-    def __init__(self, spec: ModelSpec, net: nn.Module):
+    def __init__(self, spec: ModelSpec, net: nn.Module, unfolds: dict[str, nn.Module] | None = None):
         super().__init__()
         self.spec = spec
         self.net = net.eval().requires_grad_(False)
+        # hooks on convolutions whose batch norm was folded into them report the convolution's own output
+        self.unfolds = nn.ModuleList((unfolds or {}).values())
+        self._unfold = dict(unfolds or {})
         self.register_buffer("mean", torch.tensor(spec.mean).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(spec.std).view(1, 3, 1, 1))
         self._modules_by_path = dict(self.net.named_modules())
@@ -58,6 +62,8 @@ class DreamModel(nn.Module):
             def fn(_module, _inputs, output):
                 if isinstance(output, (tuple, list)):
                     output = output[0]
+                if path in self._unfold:
+                    output = self._unfold[path](output)
                 for name in by_path[path]:
                     out.setdefault(name, output)
                 if len(out) == len(wanted):
@@ -88,10 +94,13 @@ def get_model(
     weights: str | Path | None = None,
     device: str | torch.device = "cpu",
     pretrained: bool = True,
+    fold: bool = True,
 ) -> DreamModel:
     """Build a registered model with its weights (embedded, cached, downloaded, or from ``weights``).
 
-    ``pretrained=False`` keeps the random initialisation (tests, architecture checks).
+    ``pretrained=False`` keeps the random initialisation (tests, architecture checks). ``fold`` folds batch
+    norms into convolutions and makes in-place clipping activations cheap to differentiate (same
+    activations and gradients, fewer passes over memory; see ``dreamvideo.fusion``).
     """
     spec = get_spec(name)
     net = spec.build()
@@ -104,4 +113,10 @@ def get_model(
         load_into(net, spec, spec.weights.load(), origin=spec.weights.source)
     elif pretrained and spec.weights.load is None and not spec.hidden:
         raise ModelError(f"model {name!r} has no pretrained weights; pass them with --weights FILE")
-    return DreamModel(spec, net).to(device)
+    unfolds: dict[str, nn.Module] = {}
+    if fold:
+        size = max(96, 2 * spec.min_size)  # the whole network runs: valid-padding nets need room
+        example = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
+        net, unfolds = fold_batchnorm(net, example)
+        lean_activations(net)
+    return DreamModel(spec, net, unfolds).to(device)

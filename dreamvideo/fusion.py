@@ -1,0 +1,169 @@
+"""Make a frozen network cheaper to differentiate, without changing what it computes.
+
+Dreaming runs the network forward and backward dozens of times a frame, in eval mode, never training it.
+Two rewrites pay for themselves there:
+
+- ``fold_batchnorm``: a batch norm that only normalises a convolution's output is an affine map per
+  channel, so it folds into that convolution's weights and bias. Each folded pair saves one read and
+  one write of the activation forward, and two reads and a write backward.
+- ``lean_activations``: ``nn.ReLU6(inplace=True)`` (``hardtanh_``) makes autograd copy its input, because
+  its backward is defined on the input. Clipping is recovered exactly from the output (0 < y < 6 exactly
+  where 0 < x < 6), so an in-place clamp that saves its output computes the same gradient with no copy.
+
+Pairs are found by running the network once: a batch norm folds into the convolution whose output
+tensor is its input. The rewritten network is checked against the original on that run; if the outputs
+differ it is not used.
+"""
+
+from __future__ import annotations
+
+import copy
+import torch
+from torch import nn
+
+
+class Unfold(nn.Module):
+    """``conv_out = (folded_out - shift) / scale``: a folded convolution's own output, per channel."""
+
+    def __init__(self, scale: torch.Tensor, shift: torch.Tensor):
+        super().__init__()
+        self.register_buffer("scale", scale.detach().reshape(1, -1, 1, 1).clone())
+        self.register_buffer("shift", shift.detach().reshape(1, -1, 1, 1).clone())
+
+    def forward(self, output: torch.Tensor) -> torch.Tensor:
+        return (output - self.shift.to(output.dtype)) / self.scale.to(output.dtype)
+
+
+class ActOnly(nn.Module):
+    """What is left of timm's ``BatchNormAct2d`` once its norm is folded: dropout (identity) and act."""
+
+    def __init__(self, drop: nn.Module, act: nn.Module):
+        super().__init__()
+        self.drop = drop
+        self.act = act
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.drop(x))
+
+
+class _Clamp(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, low: float, high: float) -> torch.Tensor:
+        ctx.mark_dirty(x)
+        y = x.clamp_(low, high)
+        ctx.save_for_backward(y)
+        ctx.low, ctx.high = low, high
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (y,) = ctx.saved_tensors
+        # hardtanh_backward passes the gradient where low < y < high, which is where low < x < high
+        return torch.ops.aten.hardtanh_backward(grad, y, ctx.low, ctx.high), None, None
+
+
+class Clamp(nn.Module):
+    """In-place ``clamp(x, low, high)`` whose backward needs only the output."""
+
+    def __init__(self, low: float, high: float):
+        super().__init__()
+        self.low, self.high = float(low), float(high)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not x.requires_grad:
+            return x.clamp_(self.low, self.high)
+        return _Clamp.apply(x, self.low, self.high)
+
+    def extra_repr(self) -> str:
+        return f"low={self.low}, high={self.high}"
+
+
+def _set(net: nn.Module, path: str, module: nn.Module) -> None:
+    parent, _, name = path.rpartition(".")
+    setattr(net.get_submodule(parent) if parent else net, name, module)
+
+
+def _first(output):
+    return output[0] if isinstance(output, (tuple, list)) else output
+
+
+def _conv_bn_pairs(net: nn.Module, example: torch.Tensor) -> list[tuple[str, str]]:
+    """(convolution path, batch-norm path) where the norm's input is the convolution's output tensor."""
+    produced: dict[int, tuple[str, torch.Tensor]] = {}
+    pairs: list[tuple[str, str]] = []
+    handles = []
+    for path, module in net.named_modules():
+        if isinstance(module, nn.Conv2d):
+            def after(_m, _i, out, path=path):
+                produced[id(out)] = (path, out)  # keep the tensor alive so its id stays unique
+            handles.append(module.register_forward_hook(after))
+        elif isinstance(module, nn.BatchNorm2d):
+            def before(_m, inputs, path=path):
+                hit = produced.get(id(inputs[0]))
+                if hit is not None and hit[1] is inputs[0]:
+                    pairs.append((hit[0], path))
+            handles.append(module.register_forward_pre_hook(before))
+    try:
+        with torch.no_grad():
+            net(example)
+    finally:
+        for h in handles:
+            h.remove()
+    return pairs
+
+
+def _foldable(bn: nn.Module) -> bool:
+    if not (bn.track_running_stats and bn.running_mean is not None and bn.running_var is not None):
+        return False
+    if type(bn) is nn.BatchNorm2d:
+        return True
+    # timm's BatchNormAct2d: the norm, then ``drop`` and ``act`` children, nothing else
+    return {name for name, _ in bn.named_children()} == {"drop", "act"}
+
+
+def fold_batchnorm(net: nn.Module, example: torch.Tensor) -> tuple[nn.Module, dict[str, Unfold]]:
+    """A copy of ``net`` (eval mode) with batch norms folded into their convolutions, and for each folded
+    convolution how to recover its own output. Returns ``net`` itself when nothing folds or the folded copy
+    does not reproduce the original on ``example``."""
+    net = net.eval()
+    pairs = _conv_bn_pairs(net, example)
+    if not pairs:
+        return net, {}
+    folded_net = copy.deepcopy(net)
+    folded: dict[str, Unfold] = {}
+    for conv_path, bn_path in pairs:
+        conv, bn = folded_net.get_submodule(conv_path), folded_net.get_submodule(bn_path)
+        if not _foldable(bn):
+            continue
+        with torch.no_grad():
+            gamma = bn.weight if bn.weight is not None else torch.ones_like(bn.running_var)
+            beta = bn.bias if bn.bias is not None else torch.zeros_like(bn.running_mean)
+            scale = gamma / torch.sqrt(bn.running_var + bn.eps)
+            if bool((scale.abs() < 1e-12).any()):
+                continue  # not invertible: a hook on the convolution could not be served
+            shift = beta - bn.running_mean * scale
+            bias = conv.bias if conv.bias is not None else torch.zeros_like(scale)
+            conv.weight = nn.Parameter(conv.weight * scale.view(-1, *([1] * (conv.weight.ndim - 1))),
+                                       requires_grad=False)
+            conv.bias = nn.Parameter(bias * scale + shift, requires_grad=False)
+        _set(folded_net, bn_path, nn.Identity() if type(bn) is nn.BatchNorm2d else ActOnly(bn.drop, bn.act))
+        folded[conv_path] = Unfold(scale, shift)
+    if not folded or not _same(net, folded_net, example):
+        return net, {}
+    return folded_net, folded
+
+
+def lean_activations(net: nn.Module) -> int:
+    """Swap in-place ``ReLU6``/``Hardtanh`` modules for ``Clamp``; returns how many were swapped."""
+    swapped = 0
+    for path, module in list(net.named_modules()):
+        if type(module) in (nn.ReLU6, nn.Hardtanh) and module.inplace:
+            _set(net, path, Clamp(module.min_val, module.max_val))
+            swapped += 1
+    return swapped
+
+
+def _same(a: nn.Module, b: nn.Module, example: torch.Tensor) -> bool:
+    with torch.no_grad():
+        x, y = _first(a(example)).float(), _first(b(example)).float()
+    return x.shape == y.shape and bool((x - y).abs().max() <= 1e-3 * (x.abs().max() + 1e-6))
