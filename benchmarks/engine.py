@@ -3,7 +3,7 @@
     python benchmarks/engine.py                       # default style, 480p 720p 1080p, this machine's device
     python benchmarks/engine.py --style dogs --resolutions 480p --device cuda
 
-Each resolution runs in a fresh process so that its peak memory is its own. The frame is a real photo
+Each resolution runs in a fresh process so that its peak memory is its own; one untimed frame goes first. The frame is a real photo
 (scikit-image's astronaut) resized to the resolution. Prints a Markdown table for docs/benchmarks.md and
 writes the raw numbers as JSON next to this file.
 """
@@ -36,8 +36,9 @@ def measure(style_name: str | None, resolution: str, device: str, sets: list[str
     style = load_style(style_name, sets, {"device": device})
     dreamer = Dreamer(style)
     frame = to_tensor(np.asarray(Image.fromarray(skimage.data.astronaut()).resize((w, h), Image.BICUBIC)))
-    warm = dreamer.params.__class__(**{**dreamer.params.__dict__, "octaves": 1, "iterations": 1})
-    dreamer.dream(frame[:, :, : h // 2, : w // 2], params=warm)  # first-call allocations, kernel selection
+    # an untimed frame first: oneDNN/cuDNN choose and cache kernels per shape on first use, as on a
+    # render's first frame; what is timed is the steady state of every later frame
+    dreamer.dream(frame)
     if dreamer.device.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()

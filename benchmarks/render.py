@@ -2,6 +2,7 @@
 
     python benchmarks/render.py                                  # samples/clip.mp4, default style
     python benchmarks/render.py --video clip.mp4 --set output.max_side=480 --frames 48
+    python benchmarks/render.py --resolution 1080p --frames 8   # a camera pan over a photo at that size
 
 Decoding, optical flow, and the two encoders (lossless resume chunks, H.264) run on other threads and
 processes; the overhead is the wall time of the whole render minus the time spent inside the dream calls,
@@ -21,6 +22,7 @@ from dreamvideo.dreamer import Dreamer
 from dreamvideo.video.render import RenderOptions, render_video
 
 ROOT = Path(__file__).resolve().parent.parent
+RESOLUTIONS = {"480p": (854, 480), "720p": (1280, 720), "1080p": (1920, 1080), "4k": (3840, 2160)}
 
 
 def main() -> None:
@@ -29,8 +31,32 @@ def main() -> None:
     parser.add_argument("--style", default=None)
     parser.add_argument("--set", dest="sets", action="append", default=[])
     parser.add_argument("--frames", type=int, default=None)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--resolution", choices=list(RESOLUTIONS), default=None,
+                        help="render a synthetic H.264 clip of this size instead of --video")
     args = parser.parse_args()
-    style = load_style(args.style, args.sets)
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.resolution:
+            args.video = synthetic_clip(Path(tmp) / f"{args.resolution}.mp4", RESOLUTIONS[args.resolution],
+                                        args.frames or 12)
+        run(args, tmp)
+
+
+def synthetic_clip(path: Path, size: tuple[int, int], frames: int) -> Path:
+    """A camera pan over scikit-image's astronaut with a moving disc (``dreamvideo.synthetic``), as H.264."""
+    from fractions import Fraction
+
+    from dreamvideo.synthetic import demo_clip
+    from dreamvideo.video.io import VideoWriter, h264_args
+
+    with VideoWriter(path, size, Fraction(24), h264_args(crf=18, preset="fast")) as writer:
+        for frame in demo_clip(size, frames).frames:
+            writer.write(frame)
+    return path
+
+
+def run(args: argparse.Namespace, tmp: str) -> None:
+    style = load_style(args.style, args.sets, {"device": args.device})
     dreamer = Dreamer(style)
     inner = dreamer.dream
     spent = []
@@ -46,11 +72,10 @@ def main() -> None:
         return out
 
     dreamer.dream = timed
-    with tempfile.TemporaryDirectory() as tmp:
-        t = time.perf_counter()
-        result = render_video(args.video, Path(tmp) / "out.mp4", style, RenderOptions(max_frames=args.frames),
-                              dreamer=dreamer)
-        total = time.perf_counter() - t
+    t = time.perf_counter()
+    result = render_video(args.video, Path(tmp) / "out.mp4", style, RenderOptions(max_frames=args.frames),
+                          dreamer=dreamer)
+    total = time.perf_counter() - t
     dream = sum(spent)
     print(json.dumps({
         "video": str(args.video), "frames": result.frames, "size": f"{result.size[0]}x{result.size[1]}",

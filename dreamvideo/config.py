@@ -47,9 +47,9 @@ class GuideConfig(_Strict):
 
 
 class TileConfig(_Strict):
-    size: int = Field(default=512, ge=0, le=8192, description="0 disables tiling")
+    size: int = Field(default=2048, ge=0, le=8192, description="0 disables tiling")
     overlap: int = Field(default=64, ge=0, le=1024)
-    batch: int = Field(default=4, ge=1, le=64)
+    batch: int = Field(default=1, ge=1, le=64)
 
     @model_validator(mode="after")
     def _sizes(self) -> "TileConfig":

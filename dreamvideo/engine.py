@@ -31,9 +31,9 @@ class DreamParams:
     iterations: int = 10
     step_size: float = 0.012
     jitter: int = 32
-    tile_size: int = 512  # 0: never tile
+    tile_size: int = 2048  # 0: never tile
     tile_overlap: int = 64
-    tile_batch: int = 4
+    tile_batch: int = 1
     precision: str = "fp32"  # fp32 | fp16 | bf16 (autocast)
     channels_last: bool = False
 

@@ -92,7 +92,7 @@ def test_set_needs_key_value():
 
 def test_style_is_a_typed_value():
     style = Style()
-    assert style.model == "efficientnet_lite0" and style.tile.size == 512
+    assert style.model == "efficientnet_lite0" and style.tile.size == 2048
 
 
 def test_a_style_built_in_code_runs(photo):
