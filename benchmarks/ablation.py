@@ -10,7 +10,8 @@ no tiles. Each row adds one change to the row above:
   + channels-last      model and input in channels-last memory
   + folded norms       batch norms folded into their convolutions (``dreamvideo.fusion.fold_batchnorm``)
   + lean activations   in-place ReLU6 whose backward needs only its output (``lean_activations``)
-  + CPU allocator      glibc keeps freed activation memory (``dreamvideo.allocator``), CPU only
+  + CPU allocator      on the CPU: glibc keeps freed activation memory (``dreamvideo.allocator``)
+  + autocast           on CUDA: the shipped precision (bf16 where the GPU has it, else fp16)
 
 Every row runs in a fresh process (the allocator setting cannot be undone within one), times the median of
 ``--steps`` steps after two warm-up steps, and prints a Markdown table.
@@ -23,7 +24,7 @@ import json
 import subprocess
 import sys
 
-ROWS = ["peers' loop", "+ channels-last", "+ folded norms", "+ lean activations", "+ CPU allocator"]
+ROWS = ["peers' loop", "+ channels-last", "+ folded norms", "+ lean activations", "+ CPU allocator or autocast"]
 
 
 def measure(row: int, width: int, height: int, device: str, steps: int) -> dict:
@@ -32,13 +33,19 @@ def measure(row: int, width: int, height: int, device: str, steps: int) -> dict:
     import torch
 
     from dreamvideo.allocator import tune_cpu_allocator
-    from dreamvideo.dreamer import resolve_device
+    from dreamvideo.dreamer import resolve_device, resolve_precision
+    from dreamvideo.engine import autocast
     from dreamvideo.features import get_model
     from dreamvideo.fusion import fold_batchnorm, lean_activations
 
     dev = resolve_device(device)
+    name, precision = ROWS[row], "fp32"
     if row >= 4 and dev.type == "cpu":
         tune_cpu_allocator()
+        name = "+ CPU allocator"
+    elif row >= 4:
+        precision = resolve_precision("auto", dev)
+        name = f"+ {precision} autocast"
     model = get_model(fold=False)
     if row >= 2:
         net, unfolds = fold_batchnorm(model.net, torch.rand(1, 3, 96, 96))
@@ -51,8 +58,9 @@ def measure(row: int, width: int, height: int, device: str, steps: int) -> dict:
 
     def step():
         x = image.clone().requires_grad_(True)
-        acts = model.features(x.contiguous(memory_format=fmt), ["blocks.4"])
-        (g,) = torch.autograd.grad(acts["blocks.4"].pow(2).mean(), x)
+        with autocast(dev, precision):
+            acts = model.features(x.contiguous(memory_format=fmt), ["blocks.4"])
+        (g,) = torch.autograd.grad(acts["blocks.4"].float().pow(2).mean(), x)
         return g
 
     times = []
@@ -66,7 +74,7 @@ def measure(row: int, width: int, height: int, device: str, steps: int) -> dict:
         if i >= 2:
             times.append(time.perf_counter() - t)
     times.sort()
-    return {"row": ROWS[row], "device": str(dev), "seconds_per_step": round(times[len(times) // 2], 4)}
+    return {"row": name, "device": str(dev), "seconds_per_step": round(times[len(times) // 2], 4)}
 
 
 def main() -> None:

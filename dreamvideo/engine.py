@@ -55,7 +55,7 @@ def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(image, size=size, mode="bilinear", align_corners=False, antialias=True)
 
 
-def _autocast(device: torch.device, precision: str):
+def autocast(device: torch.device, precision: str):
     if precision == "fp32":
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=_DTYPES[precision])
@@ -74,7 +74,7 @@ def gradient(
     memory_format = torch.channels_last if params.channels_last else torch.contiguous_format
 
     def loss(x: torch.Tensor) -> torch.Tensor:
-        with _autocast(x.device, params.precision):
+        with autocast(x.device, params.precision):
             return objective(model.features(x.contiguous(memory_format=memory_format), layers))
 
     leaf = image.detach().requires_grad_(True)

