@@ -6,13 +6,15 @@
 
 Decoding, optical flow, and the two encoders (lossless resume chunks, H.264) run on other threads and
 processes; the overhead is the wall time of the whole render minus the time spent inside the dream calls,
-over the latter.
+over the latter. Peak memory: the Python process's resident set (the ffmpeg processes apart) and, on
+CUDA, the most the GPU allocator held.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -72,6 +74,10 @@ def run(args: argparse.Namespace, tmp: str) -> None:
         return out
 
     dreamer.dream = timed
+    if dreamer.device.type == "cuda":
+        import torch
+
+        torch.cuda.reset_peak_memory_stats()
     t = time.perf_counter()
     result = render_video(args.video, Path(tmp) / "out.mp4", style, RenderOptions(max_frames=args.frames),
                           dreamer=dreamer)
@@ -81,7 +87,17 @@ def run(args: argparse.Namespace, tmp: str) -> None:
         "video": str(args.video), "frames": result.frames, "size": f"{result.size[0]}x{result.size[1]}",
         "device": str(dreamer.device), "seconds_total": round(total, 2), "seconds_dreaming": round(dream, 2),
         "fps": round(result.frames / total, 3), "overhead": round((total - dream) / dream, 4),
+        "peak_host_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_gpu_mib": peak_gpu_mib(dreamer.device),
     }, indent=2))
+
+
+def peak_gpu_mib(device) -> float | None:
+    if device.type != "cuda":
+        return None
+    import torch
+
+    return round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
 
 
 if __name__ == "__main__":
