@@ -152,6 +152,8 @@ class Style(_Strict):
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
     device: str = "auto"
     precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
+    compile: bool = Field(default=False, description="torch.compile the network, one graph per octave shape "
+                                                     "(CUDA graphs on CUDA); costs seconds per shape first")
     output: OutputConfig = OutputConfig()
     # video: temporal coherence
     flow: Literal["dis", "farneback", "none"] = "dis"

@@ -73,6 +73,7 @@ def dream_params(style: Style, device: torch.device) -> DreamParams:
         precision=resolve_precision(style.precision, device),
         # channels-last suits cuDNN and oneDNN alike (on the CPU too, measured in docs/benchmarks.md)
         channels_last=device.type in ("cuda", "cpu"),
+        compile=style.compile,
     )
 
 

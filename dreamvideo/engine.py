@@ -36,6 +36,7 @@ class DreamParams:
     tile_batch: int = 1
     precision: str = "fp32"  # fp32 | fp16 | bf16 (autocast)
     channels_last: bool = False
+    compile: bool = False  # features through torch.compile, one graph per shape (CUDA graphs on CUDA)
 
 
 def octave_sizes(height: int, width: int, octaves: int, scale: float, min_size: int) -> list[tuple[int, int]]:
@@ -72,10 +73,12 @@ def gradient(
     """d objective / d image through ``transform``, whole or tile by tile."""
     layers = sorted(objective.layers)
     memory_format = torch.channels_last if params.channels_last else torch.contiguous_format
+    # the objective stays outside the compiled graph: reweighted objectives (music) need no recompiling
+    features = model.compiled_features(layers) if params.compile else lambda x: model.features(x, layers)
 
     def loss(x: torch.Tensor) -> torch.Tensor:
         with autocast(x.device, params.precision):
-            return objective(model.features(x.contiguous(memory_format=memory_format), layers))
+            return objective(features(x.contiguous(memory_format=memory_format)))
 
     leaf = image.detach().requires_grad_(True)
     moved = transform(leaf, generator)
