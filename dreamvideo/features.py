@@ -167,7 +167,7 @@ def _guarded(fn: Callable, device: torch.device) -> Callable:
 
             if not isinstance(exc, (BackendCompilerFailed, TorchRuntimeError, Unsupported)):
                 raise
-            need = "Triton" if device.type == "cuda" else "a C++ compiler"
+            need = {"cuda": "Triton", "cpu": "a C++ compiler"}.get(device.type, f"inductor support for {device.type}")
             first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
             raise ConfigError(f"compile: true, but torch.compile failed on {device.type} ({first}); it needs "
                               f"{need}: install it or set compile: false") from None
