@@ -143,12 +143,13 @@ class _Taps:
         return fn
 
     def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        self.out = {}
+        self.out = out = {}
         try:
             self.model.net((image - self.model.mean) / self.model.std)
         except _Stop:
             pass
-        out, self.out = self.out, None
+        finally:  # whatever happens, the hooks go quiet again
+            self.out = None
         if len(out) != self.wanted:
             raise LayerError(f"layer(s) of {self.model.spec.name!r} were not reached by the forward pass")
         return out

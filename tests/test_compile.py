@@ -63,3 +63,16 @@ def test_compile_is_a_style_key():
     assert dream_params(load_style(None, []), torch.device("cpu")).compile is False
     with pytest.raises(ConfigError, match="compile"):
         load_style(None, ["compile=maybe"])
+
+
+def test_taps_go_quiet_after_a_failed_pass():
+    from dreamvideo.features import _Taps
+
+    model = get_model("tiny", pretrained=False)
+    taps = _Taps(model, ("block2",))
+    image = torch.rand(1, 3, 32, 32)
+    assert set(taps(image)) == {"block2"}
+    with pytest.raises(RuntimeError):
+        taps(torch.rand(1, 4, 32, 32))  # a wrong input fails inside the network
+    with torch.no_grad():
+        assert model(image).shape[0] == 1  # a plain pass runs to the end: the hooks do not stop it
