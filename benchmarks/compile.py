@@ -28,12 +28,7 @@ from dreamvideo.config import load_style
 from dreamvideo.dreamer import Dreamer
 from dreamvideo.engine import autocast, octave_sizes
 
-RESOLUTIONS = {"480p": (854, 480), "720p": (1280, 720), "1080p": (1920, 1080), "4k": (3840, 2160)}
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+from common import RESOLUTIONS, sync
 
 
 def main() -> None:

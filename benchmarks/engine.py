@@ -3,8 +3,8 @@
     python benchmarks/engine.py                       # default style, 480p 720p 1080p, this machine's device
     python benchmarks/engine.py --style dogs --resolutions 480p --device cuda
 
-Each resolution runs in a fresh process so that its peak memory is its own; one untimed frame goes first. The frame is a real photo
-(scikit-image's astronaut) resized to the resolution. Prints a Markdown table for docs/benchmarks.md and
+Each resolution runs in a fresh process so that its peak memory is its own; one untimed frame goes
+first. The frame is a real photo (scikit-image's astronaut) resized to the resolution. Prints a Markdown table for docs/benchmarks.md and
 writes the raw numbers as JSON next to this file.
 """
 
@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-RESOLUTIONS = {"480p": (854, 480), "720p": (1280, 720), "1080p": (1920, 1080), "4k": (3840, 2160)}
+from common import RESOLUTIONS
 
 
 def measure(style_name: str | None, resolution: str, device: str, sets: list[str]) -> dict:

@@ -24,7 +24,7 @@ from dreamvideo.dreamer import Dreamer
 from dreamvideo.video.render import RenderOptions, render_video
 
 ROOT = Path(__file__).resolve().parent.parent
-RESOLUTIONS = {"480p": (854, 480), "720p": (1280, 720), "1080p": (1920, 1080), "4k": (3840, 2160)}
+from common import RESOLUTIONS
 
 
 def main() -> None:

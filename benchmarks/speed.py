@@ -23,6 +23,7 @@ would move if each were written in the forward pass and read and written again i
 the measured copy bandwidth - an upper bound on traffic (fused kernels and caches move less), so it is
 reported, not used as the floor.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,12 +37,7 @@ from dreamvideo.config import load_style
 from dreamvideo.dreamer import Dreamer
 from dreamvideo.engine import octave_sizes, resize
 
-RESOLUTIONS = {"480p": (854, 480), "720p": (1280, 720), "1080p": (1920, 1080), "4k": (3840, 2160)}
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+from common import RESOLUTIONS, sync
 
 
 def timed(fn, device: torch.device, repeats: int) -> tuple[float, torch.Tensor]:

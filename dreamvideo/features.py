@@ -55,39 +55,11 @@ class DreamModel(nn.Module):
         raise LayerError(unknown_layer_message(self.spec.name, name, [l.name for l in self.spec.layers]))
 
     def features(self, image: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
-        wanted = {name: self.resolve(name).path for name in layers}
-        if not wanted:
-            raise LayerError("no layers requested")
-        by_path: dict[str, list[str]] = {}
-        for name, path in wanted.items():
-            by_path.setdefault(path, []).append(name)
-        out: dict[str, torch.Tensor] = {}
-
-        def hook(path: str):
-            def fn(_module, _inputs, output):
-                if isinstance(output, (tuple, list)):
-                    output = output[0]
-                if path in self._unfold:
-                    output = self._unfold[path](output)
-                for name in by_path[path]:
-                    out.setdefault(name, output)
-                if len(out) == len(wanted):
-                    raise _Stop
-
-            return fn
-
-        handles = [self._modules_by_path[p].register_forward_hook(hook(p)) for p in by_path]
+        taps = _Taps(self, layers)
         try:
-            self.net((image - self.mean) / self.std)
-        except _Stop:
-            pass
+            return taps(image)
         finally:
-            for h in handles:
-                h.remove()
-        missing = set(wanted) - set(out)
-        if missing:  # a module the forward pass never calls (e.g. a disabled auxiliary head)
-            raise LayerError(f"layer(s) {sorted(missing)} of {self.spec.name!r} were not reached by the forward pass")
-        return out
+            taps.remove()
 
     def compiled_features(self, layers: Iterable[str], mode: str | None = None
                           ) -> Callable[[torch.Tensor], dict[str, torch.Tensor]]:
@@ -119,25 +91,36 @@ class DreamModel(nn.Module):
 
 
 class _Taps:
-    """Hooks registered once on ``layers``; they collect (and stop the pass) only while ``__call__`` runs."""
+    """Hooks on the modules of ``layers`` that collect their outputs and end the pass at the last one.
 
-    def __init__(self, model: DreamModel, layers: tuple[str, ...]):
-        self.model, self.out = model, None
-        paths = {name: model.resolve(name).path for name in layers}
-        self.wanted = len(paths)
-        for name, path in paths.items():
-            model._modules_by_path[path].register_forward_hook(self._hook(name, path))
+    They act only while ``__call__`` runs: ``features`` removes them after one call, ``compiled_features``
+    keeps them for the life of the model.
+    """
 
-    def _hook(self, name: str, path: str):
+    def __init__(self, model: DreamModel, layers: Iterable[str]):
+        wanted = {name: model.resolve(name).path for name in layers}
+        if not wanted:
+            raise LayerError("no layers requested")
+        by_path: dict[str, list[str]] = {}
+        for name, path in wanted.items():
+            by_path.setdefault(path, []).append(name)
+        self.model, self.names, self.out = model, tuple(wanted), None
+        self.handles = [model._modules_by_path[path].register_forward_hook(self._hook(path, names))
+                        for path, names in by_path.items()]
+
+    def _hook(self, path: str, names: list[str]):
         unfold = self.model._unfold.get(path)
 
         def fn(_module, _inputs, output):
-            if self.out is None:  # not ours: a plain forward or ``features`` call
+            if self.out is None:  # not ours: a plain forward, or another caller's pass
                 return
             if isinstance(output, (tuple, list)):
                 output = output[0]
-            self.out[name] = unfold(output) if unfold is not None else output
-            if len(self.out) == self.wanted:
+            if unfold is not None:
+                output = unfold(output)
+            for name in names:
+                self.out.setdefault(name, output)
+            if len(self.out) == len(self.names):
                 raise _Stop
 
         return fn
@@ -150,9 +133,15 @@ class _Taps:
             pass
         finally:  # whatever happens, the hooks go quiet again
             self.out = None
-        if len(out) != self.wanted:
-            raise LayerError(f"layer(s) of {self.model.spec.name!r} were not reached by the forward pass")
+        missing = [name for name in self.names if name not in out]
+        if missing:  # a module the forward pass never calls (e.g. a disabled auxiliary head)
+            raise LayerError(f"layer(s) {sorted(missing)} of {self.model.spec.name!r} were not reached by the "
+                             "forward pass")
         return out
+
+    def remove(self) -> None:
+        for handle in self.handles:
+            handle.remove()
 
 
 def _guarded(fn: Callable, device: torch.device) -> Callable:
