@@ -4,6 +4,9 @@ glibc serves an allocation larger than its mmap threshold (dynamic, 32 MiB at mo
 memory mapping and unmaps it on free. An ascent step allocates and frees dozens of activation tensors of
 tens of MiB each, so every step page-faults all of them in again: on the benchmark CPU that was a third
 of the step's time. Raising the mmap and trim thresholds makes glibc hand freed blocks back out instead.
+A render's host side gains the same way on any device: its frames, flows and masks are megabytes each,
+allocated anew for every frame (without it, the start image of a 720p frame, built on the dreaming thread
+between two dreams, took 1.5 times as long; docs/benchmarks.md).
 
 The setting is per process and only changes where memory comes from: the process keeps its peak heap
 instead of returning it between steps, which a render needs again a moment later anyway.

@@ -83,8 +83,9 @@ class Dreamer:
     def __init__(self, style: Style, model: DreamModel | None = None):
         self.style = style
         self.device = resolve_device(style.device)
-        if self.device.type == "cpu":
-            tune_cpu_allocator()  # per process: reuse freed activation memory instead of re-faulting it in
+        # per process: reuse freed host memory instead of faulting it in again; on the CPU that is the
+        # activations, on any device the frames, flows and masks of a render
+        tune_cpu_allocator()
         self.params = dream_params(style, self.device)  # bad settings fail before the model is built
         if model is None:
             model = get_model(style.model, style.weights, self.device)

@@ -51,16 +51,21 @@ def reliable(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
     with the forward flow and away from motion boundaries (Ruder, Dosovitskiy, Brox 2016, eqs. 4-5)."""
     h, w = backward.shape[:2]
     xs, ys = _grid(h, w)
-    px, py = xs + backward[..., 0], ys + backward[..., 1]
+    bx, by = cv2.split(backward)  # contiguous planes: numpy and OpenCV are many times faster on them
+    px, py = xs + bx, ys + by
     inside = (px >= 0) & (px <= w - 1) & (py >= 0) & (py <= h - 1)
-    fw = cv2.remap(forward, px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    total = backward + fw
-    consistent = (total**2).sum(-1) <= 0.01 * ((backward**2).sum(-1) + (fw**2).sum(-1)) + 0.5
+    fx, fy = cv2.split(cv2.remap(forward, px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+    back2 = _norm2(bx, by)
+    consistent = _norm2(bx + fx, by + fy) <= 0.01 * (back2 + _norm2(fx, fy)) + 0.5
     # central differences (the ksize=1 Sobel kernel is [-1, 0, 1], twice the derivative)
-    grad2 = sum((cv2.Sobel(backward[..., i], cv2.CV_32F, dx, dy, ksize=1) / 2) ** 2
-                for i in range(2) for dx, dy in ((1, 0), (0, 1)))
-    boundary = grad2 > 0.01 * (backward**2).sum(-1) + 0.002
+    grad2 = sum((cv2.Sobel(c, cv2.CV_32F, dx, dy, ksize=1) / 2) ** 2 for c in (bx, by) for dx, dy in ((1, 0), (0, 1)))
+    boundary = grad2 > 0.01 * back2 + 0.002
     return inside & consistent & ~boundary
+
+
+def _norm2(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """x^2 + y^2 (what ``(v**2).sum(-1)`` gives for v = (x, y), bit for bit, ten times faster)."""
+    return x * x + y * y
 
 
 def feather(valid: np.ndarray, radius: int = 3) -> np.ndarray:

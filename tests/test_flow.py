@@ -77,3 +77,64 @@ def test_start_image():
     assert not carried and np.allclose(start, 100 / 255)
     independent = style.model_copy(update={"blend": 0.0})
     assert not start_image(src, prev_src, prev_dream, moved, independent)[1]
+
+
+def reference_reliable(backward, forward):
+    """The consistency check as the paper writes it, on (H, W, 2) fields (slow; the shipped one is equal)."""
+    import cv2
+
+    h, w = backward.shape[:2]
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    px, py = xs + backward[..., 0], ys + backward[..., 1]
+    inside = (px >= 0) & (px <= w - 1) & (py >= 0) & (py <= h - 1)
+    fw = cv2.remap(forward, px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    consistent = ((backward + fw) ** 2).sum(-1) <= 0.01 * ((backward**2).sum(-1) + (fw**2).sum(-1)) + 0.5
+    grad2 = sum((cv2.Sobel(np.ascontiguousarray(backward[..., i]), cv2.CV_32F, dx, dy, ksize=1) / 2) ** 2
+                for i in range(2) for dx, dy in ((1, 0), (0, 1)))
+    return inside & consistent & ~(grad2 > 0.01 * (backward**2).sum(-1) + 0.002)
+
+
+@pytest.mark.parametrize("method", ["dis", "farneback"])
+def test_reliable_equals_the_reference_bit_for_bit(method):
+    clip = demo_clip((176, 112), 4)
+    flow = estimator(method, (176, 112))
+    for t in range(1, 4):
+        g0, g1 = to_gray(clip.frames[t - 1]), to_gray(clip.frames[t])
+        backward, forward = flow(g1, g0), flow(g0, g1)
+        ok = reliable(backward, forward)
+        assert ok.dtype == bool and 0.2 < ok.mean() < 1.0  # something to compare on both sides
+        assert np.array_equal(ok, reference_reliable(backward, forward))
+
+
+@pytest.mark.parametrize("flow", ["dis", "none"])
+def test_analysis_on_several_threads_equals_one(flow):
+    size = (128, 96)
+    frames = demo_clip(size, 7).frames
+    style = load_style(None, [f"flow={flow}"])
+    alone = list(analyse(iter(frames), style, size, workers=1))
+    shared = list(analyse(iter(frames), style, size, workers=3))
+    assert [f is g for (f, _), (g, _) in zip(alone, shared)] == [True] * 7  # same frames, same order
+    for (_, a), (_, b) in zip(alone, shared):
+        assert a.cut == b.cut
+        for x, y in ((a.backward, b.backward), (a.mask, b.mask)):
+            assert (x is None and y is None) or np.array_equal(x, y)
+
+
+def test_analysis_threads_stop_early_and_pass_errors_on():
+    size = (128, 96)
+    frames = demo_clip(size, 8).frames
+    stream = analyse(iter(frames), load_style(), size, workers=2)
+    next(stream), next(stream)
+    stream.close()  # a render stopped early: the pending pairs are dropped, nothing hangs
+
+    def broken():
+        yield from frames[:3]
+        yield frames[3][:50]  # a frame of another size: the flow between them fails on a worker
+
+    import threading
+
+    import cv2
+
+    with pytest.raises(cv2.error, match="sameSize"):
+        list(analyse(broken(), load_style(), size, workers=2))
+    assert not [t for t in threading.enumerate() if t.name.startswith("dreamvideo-flow")]

@@ -5,7 +5,11 @@ moved along the optical flow, then encode H.264 with the original sound. Interru
 from __future__ import annotations
 
 import json
+import os
+import threading
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -64,25 +68,62 @@ def frame_seed(seed: int, index: int) -> int:
     return (seed * 1_000_003 + index * 7919 + 1) % (2**63)
 
 
-def analyse(frames: Iterator[np.ndarray], style: Style, size: tuple[int, int] | None) -> Iterator[tuple[np.ndarray, Motion]]:
-    """Pair each source frame with its motion from the previous one (the first starts a chain)."""
-    flow = None
-    prev = prev_gray = None
-    for frame in frames:
-        if flow is None and style.flow != "none":
-            flow = estimator(style.flow, size or (frame.shape[1], frame.shape[0]))
-        gray = to_gray(frame)
+def analyse(frames: Iterator[np.ndarray], style: Style, size: tuple[int, int] | None,
+            workers: int | None = None) -> Iterator[tuple[np.ndarray, Motion]]:
+    """Pair each source frame with its motion from the previous one (the first starts a chain).
+
+    The motion of a pair needs only the two source frames, so pairs are analysed on ``workers`` threads
+    (OpenCV lets go of the GIL), each with its own flow estimator, one pair more than there are workers
+    ahead of the consumer; frames come out in order. One worker works on the caller's thread.
+    """
+    workers = workers or flow_workers()
+    local = threading.local()
+
+    def motion(frame, gray, prev, prev_gray) -> Motion:
         if prev is None:
-            motion = Motion(None, None, True)
-        elif flow is None:
+            return Motion(None, None, True)
+        if style.flow == "none":
             cut = style.scene_cut > 0 and histogram_similarity(frame, prev) < 0.5
-            motion = Motion(None, np.ones(gray.shape, np.float32), cut)
-        else:
-            backward, forward = flow(gray, prev_gray), flow(prev_gray, gray)
-            valid = reliable(backward, forward)
-            motion = Motion(backward, feather(valid), bool(valid.mean() < style.scene_cut))
-        prev, prev_gray = frame, gray
-        yield frame, motion
+            return Motion(None, np.ones(gray.shape, np.float32), cut)
+        if getattr(local, "flow", None) is None:  # DIS keeps buffers between calls: one estimator per thread
+            local.flow = estimator(style.flow, size or (frame.shape[1], frame.shape[0]))
+        backward, forward = local.flow(gray, prev_gray), local.flow(prev_gray, gray)
+        valid = reliable(backward, forward)
+        return Motion(backward, feather(valid), bool(valid.mean() < style.scene_cut))
+
+    def pairs() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]]:
+        prev = prev_gray = None
+        for frame in frames:
+            gray = to_gray(frame)
+            yield frame, gray, prev, prev_gray
+            prev, prev_gray = frame, gray
+
+    if workers == 1:
+        for pair in pairs():
+            yield pair[0], motion(*pair)
+        return
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="dreamvideo-flow")
+    pending: deque = deque()
+    try:
+        for pair in pairs():
+            pending.append((pair[0], pool.submit(motion, *pair)))
+            if len(pending) > workers:
+                frame, future = pending.popleft()
+                yield frame, future.result()
+        while pending:
+            frame, future = pending.popleft()
+            yield frame, future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def flow_workers() -> int:
+    """Threads for the motion analysis of a render: half the cores, from 1 to 8.
+
+    Pairs on separate threads scale better than OpenCV's threads inside one flow, which leave the
+    consistency check on one core (docs/benchmarks.md); a small machine keeps its cores for dreaming.
+    """
+    return max(1, min(8, (os.cpu_count() or 1) // 2))
 
 
 def start_image(source: np.ndarray, prev_source: np.ndarray | None, prev_dream: np.ndarray | None,

@@ -1,0 +1,92 @@
+"""Motion-analysis benchmark: how fast a render's host side can feed the dreaming.
+
+    python benchmarks/flow.py                                   # 480p 720p 1080p, 1 and 2 workers
+    python benchmarks/flow.py --resolutions 1080p --workers 1 4 8
+    python benchmarks/flow.py --opencv-threads 1              # each flow on one core: how pairs scale
+
+For each frame a render estimates two DIS flows (backward and forward), checks them against each other
+(``dreamvideo.flow.reliable``), feathers the mask, and, on the dreaming thread, builds the frame's start
+image from the previous dream (``start_image``). Analysis runs ahead on other threads, so it bounds the
+render's frame rate only where it is slower than the dreaming: on a GPU it can be. This times, on a camera
+pan over a real photo (``dreamvideo.synthetic.demo_clip``):
+
+  analysis     ms per frame and frames per second of ``analyse`` with each number of workers
+  start image  ms per frame of ``start_image`` (serial with the dreaming)
+
+The host allocator is tuned as in a render (``dreamvideo.allocator``).
+
+Prints a Markdown table for docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+
+from common import RESOLUTIONS
+from dreamvideo.allocator import tune_cpu_allocator
+from dreamvideo.config import load_style
+from dreamvideo.synthetic import demo_clip
+from dreamvideo.video.render import analyse, start_image
+
+
+def analysis_seconds(frames: list[np.ndarray], style, size, workers: int, repeats: int) -> float:
+    """Median seconds per frame of the analysis of ``frames`` (the first frame has no motion to find)."""
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        for _ in analyse(iter(frames), style, size, workers=workers):
+            pass
+        times.append((time.perf_counter() - began) / (len(frames) - 1))
+    return float(np.median(times))
+
+
+def start_seconds(frames: list[np.ndarray], style, size) -> float:
+    motions = list(analyse(iter(frames), style, size, workers=1))
+    times = []
+    for (prev, _), (frame, motion) in zip(motions, motions[1:]):
+        began = time.perf_counter()
+        start_image(frame, prev, prev, motion, style)  # the previous source as its dream: the same work
+        times.append(time.perf_counter() - began)
+    return float(np.median(times))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--resolutions", nargs="+", choices=list(RESOLUTIONS), default=["480p", "720p", "1080p"])
+    parser.add_argument("--workers", nargs="+", type=int, default=[1, 2])
+    parser.add_argument("--frames", type=int, default=25)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--set", dest="sets", action="append", default=[])
+    parser.add_argument("--opencv-threads", type=int, default=None,
+                        help="threads OpenCV may use inside one flow (default: its own choice, all cores)")
+    args = parser.parse_args()
+    style = load_style(None, args.sets)
+    tune_cpu_allocator()  # as in a render, on any device (``Dreamer``)
+    import cv2
+
+    if args.opencv_threads:
+        cv2.setNumThreads(args.opencv_threads)
+
+    print(f"{os.cpu_count()} cores, OpenCV {cv2.__version__} with {cv2.getNumThreads()} threads, flow {style.flow}")
+    rows = []
+    for name in args.resolutions:
+        size = RESOLUTIONS[name]
+        frames = list(demo_clip(size, args.frames).frames)
+        analyse_ms = {w: 1000 * analysis_seconds(frames, style, size, w, args.repeats) for w in args.workers}
+        start_ms = 1000 * start_seconds(frames, style, size)
+        rows.append((name, size, analyse_ms, start_ms))
+        print(name, {w: round(ms, 1) for w, ms in analyse_ms.items()}, f"start image {start_ms:.1f} ms", flush=True)
+    cells = " | ".join(f"{w} worker{'s' if w > 1 else ''}: ms (fps)" for w in args.workers)
+    print(f"\n| resolution | {cells} | start image ms |")
+    print("|---|" + "---|" * len(args.workers) + "---|")
+    for name, (w, h), analyse_ms, start_ms in rows:
+        cells = " | ".join(f"{ms:.1f} ({1000 / ms:.1f})" for ms in analyse_ms.values())
+        print(f"| {name} ({w}x{h}) | {cells} | {start_ms:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
