@@ -9,7 +9,8 @@ layout - eagerly as the engine runs it, and through ``torch.compile`` in each ``
 ``default``; ``reduce-overhead`` adds CUDA graphs, CUDA only; ``max-autotune-no-cudagraphs``). One compiled
 function per shape (``dynamic=False``: what a per-octave cache holds). Compile time is the first call's
 time less an eager step's, reported apart. The frame estimate is the sum over octaves of ``iterations`` x
-the step time. The gradient's agreement with eager is printed as its PSNR (peak: eager's max |g|).
+the step time. The gradient's agreement with eager is printed as its PSNR (peak: eager's max |g|), and the
+graphs and graph breaks Dynamo counted (one graph per shape and mode, no breaks, is the aim).
 
 The compiled path is the engine's own (``compile: true``: ``DreamModel.compiled_features``, whose hooks
 are registered once, outside the compiled function); eager is the engine as shipped. Each mode gets a
@@ -23,6 +24,7 @@ import statistics
 import time
 
 import torch
+import torch._dynamo
 
 from dreamvideo.config import load_style
 from dreamvideo.dreamer import Dreamer
@@ -80,6 +82,8 @@ def main() -> None:
     print(f"{args.resolution}, {device}, {params.precision}, torch {torch.__version__}, "
           f"octaves {sizes}, {params.iterations} steps each", flush=True)
     losses = {mode: compiled_loss(mode) for mode in args.modes}
+    counters = torch._dynamo.utils.counters
+    counters.clear()
     rows = []
     for size in sizes:
         x = torch.rand(1, 3, *size, generator=torch.Generator().manual_seed(0)).to(device)
@@ -107,6 +111,10 @@ def main() -> None:
     for r in rows:
         cells = " | ".join(f"{r[m][0]:.4f} | {r[m][1]:.1f} | {r[m][2]:.1f}" for m in args.modes)
         print(f"| {r['shape']} | {r['eager']:.4f} | {cells} |")
+    # a graph break splits a step into pieces, each its own CUDA graph under reduce-overhead
+    breaks = sum(counters["graph_break"].values())
+    print(f"\ngraphs compiled: {counters['stats']['unique_graphs']} for {len(sizes)} shape(s) x {len(args.modes)} "
+          f"mode(s); graph breaks: {breaks}" + "".join(f"\n  {reason.splitlines()[0]}" for reason in counters["graph_break"]))
     n = params.iterations
     frame = {m: n * sum(r[m][0] for r in rows) for m in args.modes}
     eager_frame = n * sum(r["eager"] for r in rows)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import torch
 from torch import nn
+import torch.nn.functional as F
 
 
 class Unfold(nn.Module):
@@ -70,6 +71,10 @@ class Clamp(nn.Module):
         self.low, self.high = float(low), float(high)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.compiler.is_compiling():
+            # a compiled graph plans its own memory; the in-place autograd.Function would break the graph
+            # at every activation (Dynamo cannot trace its mark_dirty)
+            return F.hardtanh(x, self.low, self.high)
         if not x.requires_grad:
             return x.clamp_(self.low, self.high)
         return _Clamp.apply(x, self.low, self.high)

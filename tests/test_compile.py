@@ -76,3 +76,29 @@ def test_taps_go_quiet_after_a_failed_pass():
         taps(torch.rand(1, 4, 32, 32))  # a wrong input fails inside the network
     with torch.no_grad():
         assert model(image).shape[0] == 1  # a plain pass runs to the end: the hooks do not stop it
+
+
+@needs_compiler
+def test_the_default_network_compiles_into_one_graph():
+    """Its in-place ReLU6 (``fusion.Clamp``) once broke the graph at every activation: 35 pieces a step,
+    each its own CUDA graph on a GPU. One graph, and the gradient eager gives."""
+    import torch._dynamo
+
+    model = get_model("efficientnet_lite0", pretrained=False).to(memory_format=torch.channels_last)
+    layers = list(model.spec.default_layers)
+    image = torch.rand(1, 3, 64, 80, generator=torch.Generator().manual_seed(0))
+    torch._dynamo.reset()
+    counters = torch._dynamo.utils.counters
+    counters.clear()
+
+    def grad(features):
+        x = image.contiguous(memory_format=torch.channels_last).requires_grad_(True)
+        loss = sum(v.float().pow(2).mean() for v in features(x).values())
+        return torch.autograd.grad(loss, x)[0]
+
+    compiled = grad(model.compiled_features(layers))
+    assert sum(counters["graph_break"].values()) == 0, dict(counters["graph_break"])
+    assert counters["stats"]["unique_graphs"] == 1
+    eager = grad(lambda x: model.features(x, layers))
+    torch.testing.assert_close(compiled, eager, atol=1e-6, rtol=1e-5)
+    assert eager.abs().mean() > 0
