@@ -150,6 +150,35 @@ def test_interrupted_render_resumes_to_the_same_result(clip, tmp_path):
     assert not state.exists()
 
 
+def test_render_with_flow_threads_equals_one_thread_even_interrupted(clip, tmp_path, monkeypatch):
+    import threading
+
+    import dreamvideo.video.render as render
+
+    style = load_style(None, FAST)
+    monkeypatch.setattr(render, "flow_workers", lambda: 1)
+    alone = render_video(clip, tmp_path / "alone.mp4", style, RenderOptions(chunk_frames=3))
+    monkeypatch.setattr(render, "flow_workers", lambda: 3)
+
+    def stop_after_5(done, total):
+        if done == 5:
+            raise Interrupt
+
+    out = tmp_path / "threads.mp4"
+    with pytest.raises(Interrupt):  # stopped with pairs still queued on the flow threads
+        render_video(clip, out, style, RenderOptions(chunk_frames=3), progress=stop_after_5)
+    assert ffmpeg_children() == []
+    shared = render_video(clip, out, style, RenderOptions(chunk_frames=3))
+    assert shared.resumed_from == 3
+    a = list(read_frames(tmp_path / "alone.mp4", alone.size))
+    b = list(read_frames(out, shared.size))
+    assert len(a) == len(b) == 12 and all(np.array_equal(x, y) for x, y in zip(a, b))
+    for thread in threading.enumerate():  # the pools are shut down, not left running
+        if thread.name.startswith("dreamvideo-flow"):
+            thread.join(timeout=5)
+            assert not thread.is_alive()
+
+
 def test_changed_style_starts_afresh(clip, tmp_path):
     out = tmp_path / "o.mp4"
 
