@@ -11,3 +11,22 @@ def sync(device) -> None:
 
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def timed(fn, device, repeats: int, warmup: int = 1):
+    """Median seconds of ``repeats`` calls of ``fn`` after ``warmup`` untimed ones (NaN when ``repeats`` is 0),
+    and the last call's result; the device's queued work is inside each time."""
+    import statistics
+    import time
+
+    out = None
+    for _ in range(warmup):
+        out = fn()
+    times = []
+    for _ in range(repeats):
+        sync(device)
+        began = time.perf_counter()
+        out = fn()
+        sync(device)
+        times.append(time.perf_counter() - began)
+    return (statistics.median(times) if times else float("nan")), out

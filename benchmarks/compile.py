@@ -20,7 +20,6 @@ fresh copy of the model, so it compiles from scratch (inductor's on-disk cache m
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import torch
@@ -30,7 +29,7 @@ from dreamvideo.config import load_style
 from dreamvideo.dreamer import Dreamer
 from dreamvideo.engine import autocast, octave_sizes
 
-from common import RESOLUTIONS, sync
+from common import RESOLUTIONS, sync, timed
 
 
 def main() -> None:
@@ -68,14 +67,7 @@ def main() -> None:
         return g
 
     def time_steps(loss, x) -> float:
-        times = []
-        for _ in range(args.steps):
-            sync(device)
-            t = time.perf_counter()
-            grad_of(loss, x)
-            sync(device)
-            times.append(time.perf_counter() - t)
-        return statistics.median(times)
+        return timed(lambda: grad_of(loss, x), device, args.steps, warmup=0)[0]
 
     w, h = RESOLUTIONS[args.resolution]
     sizes = octave_sizes(h, w, params.octaves, params.octave_scale, eager_model.model.spec.min_size)

@@ -15,31 +15,16 @@ registered per step; ``speed.peers_frame``), median of ``--steps`` after five wa
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 
-from common import sync
+from common import timed
 from dreamvideo.config import load_style
 from dreamvideo.dreamer import Dreamer
 from dreamvideo.engine import DreamParams, ascent_step
 from dreamvideo.features import get_model
 from dreamvideo.transforms import jitter
 from speed import peers_frame
-
-
-def median_ms(fn, device, steps: int) -> float:
-    for _ in range(5):
-        fn()
-    times = []
-    for _ in range(steps):
-        sync(device)
-        began = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - began)
-    return 1000 * statistics.median(times)
 
 
 def main() -> None:
@@ -64,9 +49,10 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for size in args.sizes:
         image = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0)).to(device)
-        mine = median_ms(lambda: ascent_step(image, ours.model, ours.objective, step, jitter(4), generator),
-                         device, args.steps)
-        theirs = median_ms(lambda: peers_frame(plain, layers, image, peers_params, generator), device, args.steps)
+        mine = 1000 * timed(lambda: ascent_step(image, ours.model, ours.objective, step, jitter(4), generator),
+                            device, args.steps, warmup=5)[0]
+        theirs = 1000 * timed(lambda: peers_frame(plain, layers, image, peers_params, generator), device, args.steps,
+                              warmup=5)[0]
         print(f"| {size}x{size} | {mine:.2f} | {theirs:.2f} | {fresh * mine:.0f} ms ({1000 / (fresh * mine):.1f} fps) "
               f"| {warm * mine:.0f} ms ({1000 / (warm * mine):.1f} fps) |", flush=True)
 

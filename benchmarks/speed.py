@@ -37,20 +37,7 @@ from dreamvideo.config import load_style
 from dreamvideo.dreamer import Dreamer
 from dreamvideo.engine import octave_sizes, resize
 
-from common import RESOLUTIONS, sync
-
-
-def timed(fn, device: torch.device, repeats: int) -> tuple[float, torch.Tensor]:
-    """Median seconds of ``repeats`` calls after an untimed one, and the last result."""
-    out = fn()
-    times = [float("nan")]
-    for _ in range(repeats):
-        sync(device)
-        t = time.perf_counter()
-        out = fn()
-        sync(device)
-        times.append(time.perf_counter() - t)
-    return float(np.median(times[1:] or times)), out
+from common import RESOLUTIONS, sync, timed
 
 
 def peers_frame(model, layers, image, params, generator, memory_format=torch.contiguous_format) -> torch.Tensor:

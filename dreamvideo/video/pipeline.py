@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+R = TypeVar("R")
 _END = object()
 
 
@@ -53,6 +56,26 @@ def prefetch(items: Iterator[T], depth: int = 4) -> Iterator[T]:
                 q.get_nowait()
             except queue.Empty:
                 thread.join(timeout=0.1)
+
+
+def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int, name: str = "dreamvideo") -> Iterator[R]:
+    """``map(fn, items)`` on ``workers`` threads, results in order, one item more than there are workers
+    ahead of the consumer; one worker maps on the caller's thread. Closing the iterator drops what is
+    queued and waits for what is running; an exception in ``fn`` surfaces at its item."""
+    if workers <= 1:
+        yield from map(fn, items)
+        return
+    pool = ThreadPoolExecutor(workers, thread_name_prefix=name)
+    pending: deque = deque()
+    try:
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) > workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 class Sink:

@@ -8,8 +8,6 @@ import json
 import os
 import threading
 import time
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -26,7 +24,7 @@ from dreamvideo.video.io import (VideoWriter, audio_inputs, h264_args, lossless_
                                  read_frames)
 from dreamvideo.video.output import FrameOutput
 from dreamvideo.video.state import resume_key
-from dreamvideo.video.pipeline import prefetch
+from dreamvideo.video.pipeline import ordered_map, prefetch
 
 VIDEO_OUT = {".mp4": "MP4", ".m4v": "MP4", ".mov": "MOV"}
 SEGMENT_OUT = {".mkv": "Matroska"}  # lossless segments of a split render
@@ -73,23 +71,22 @@ def analyse(frames: Iterator[np.ndarray], style: Style, size: tuple[int, int] | 
     """Pair each source frame with its motion from the previous one (the first starts a chain).
 
     The motion of a pair needs only the two source frames, so pairs are analysed on ``workers`` threads
-    (OpenCV lets go of the GIL), each with its own flow estimator, one pair more than there are workers
-    ahead of the consumer; frames come out in order. One worker works on the caller's thread.
+    (OpenCV lets go of the GIL; ``ordered_map``), each with its own flow estimator; frames come out in order.
     """
-    workers = workers or flow_workers()
     local = threading.local()
 
-    def motion(frame, gray, prev, prev_gray) -> Motion:
+    def motion(pair) -> tuple[np.ndarray, Motion]:
+        frame, gray, prev, prev_gray = pair
         if prev is None:
-            return Motion(None, None, True)
+            return frame, Motion(None, None, True)
         if style.flow == "none":
             cut = style.scene_cut > 0 and histogram_similarity(frame, prev) < 0.5
-            return Motion(None, np.ones(gray.shape, np.float32), cut)
+            return frame, Motion(None, np.ones(gray.shape, np.float32), cut)
         if getattr(local, "flow", None) is None:  # DIS keeps buffers between calls: one estimator per thread
             local.flow = estimator(style.flow, size or (frame.shape[1], frame.shape[0]))
         backward, forward = local.flow(gray, prev_gray), local.flow(prev_gray, gray)
         valid = reliable(backward, forward)
-        return Motion(backward, feather(valid), bool(valid.mean() < style.scene_cut))
+        return frame, Motion(backward, feather(valid), bool(valid.mean() < style.scene_cut))
 
     def pairs() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]]:
         prev = prev_gray = None
@@ -98,23 +95,7 @@ def analyse(frames: Iterator[np.ndarray], style: Style, size: tuple[int, int] | 
             yield frame, gray, prev, prev_gray
             prev, prev_gray = frame, gray
 
-    if workers == 1:
-        for pair in pairs():
-            yield pair[0], motion(*pair)
-        return
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="dreamvideo-flow")
-    pending: deque = deque()
-    try:
-        for pair in pairs():
-            pending.append((pair[0], pool.submit(motion, *pair)))
-            if len(pending) > workers:
-                frame, future = pending.popleft()
-                yield frame, future.result()
-        while pending:
-            frame, future = pending.popleft()
-            yield frame, future.result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    return ordered_map(motion, pairs(), workers or flow_workers(), name="dreamvideo-flow")
 
 
 def flow_workers() -> int:
