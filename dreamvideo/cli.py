@@ -58,7 +58,11 @@ def _style(config, sets, **flags):
 
 @contextmanager
 def _progress(label: str, quiet: bool = False, unit: str = "steps"):
-    """A rich progress bar (done/total, rate, elapsed, ETA); yields a ``progress(done, total)`` callback."""
+    """A rich progress bar (done/total, rate, elapsed, ETA); yields a ``progress(done, total)`` callback.
+
+    The bar appears with the first report, so a command that fails while it checks its inputs prints its
+    error alone, not under an empty bar.
+    """
     if quiet:
         yield None
         return
@@ -67,15 +71,23 @@ def _progress(label: str, quiet: bool = False, unit: str = "steps"):
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]}"),
                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
-    with Progress(*columns, transient=False, console=None) as bar:
-        task = bar.add_task(label, total=None, rate="")
+    bar = Progress(*columns, transient=False, console=None)
+    task = None
 
-        def update(done: int, total: int) -> None:
-            speed = bar.tasks[task].speed
-            rate = f"{speed:.2f} {unit}/s" if speed else ""
-            bar.update(task, completed=done, total=total, rate=rate)
+    def update(done: int, total: int) -> None:
+        nonlocal task
+        if task is None:
+            bar.start()
+            task = bar.add_task(label, total=total, rate="")
+        speed = bar.tasks[task].speed
+        rate = f"{speed:.2f} {unit}/s" if speed else ""
+        bar.update(task, completed=done, total=total, rate=rate)
 
+    try:
         yield update
+    finally:
+        if task is not None:
+            bar.stop()
 
 
 @app.command()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +87,22 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, case):
         Image.open(photo).save(copy)
         result = run("dream", copy, "-o", copy, *FAST)
         assert result.exit_code == 2 and "is the input" in result.output
+
+
+def test_the_progress_bar_starts_with_the_work_not_before_an_error(tmp_path):
+    # an input that fails its checks prints the error alone, not under an empty bar
+    for args in (["render", tmp_path / "nope.mp4", "-o", tmp_path / "o.mp4"],
+                 ["dream", tmp_path / "nope.jpg", "-o", tmp_path / "o.png"]):
+        result = run(*args)
+        assert result.exit_code == 2
+        assert [line for line in result.output.splitlines() if line.strip()] == \
+            [f"error: no such file: {str(args[1])!r}; check the path"], result.output
+    # work that runs shows it, counted to the end
+    result = run("dream", SAMPLES / "chelsea.jpg", "-o", tmp_path / "d.png", "--max-side", "64", "--octaves", "2",
+                 "--iterations", "2")
+    assert result.exit_code == 0, result.output
+    bar = re.search(r"dreaming chelsea\.jpg .* (\d+)/(\d+) ", result.output)
+    assert bar and bar[1] == bar[2] != "0", result.output
 
 
 def test_models_and_layers_commands():

@@ -243,6 +243,8 @@ def render_video(
         index = 0
         for frame in out.kept(size):
             chain.prev_dream, index = frame, index + 1
+        if progress is not None:  # inputs checked, model built: the bar starts here, resumed frames counted
+            progress(index, max(expected, index))
         # frames are decoded from the start of the range and dropped up to the resume point (frame-exact)
         stop = last if segment else options.max_frames
         reader = read_frames(source, size, fps, options.start, options.duration, stop, skip=first + max(0, done - 1))

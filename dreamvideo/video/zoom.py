@@ -210,6 +210,8 @@ def zoom_video(
             if index == 0:
                 reference = lab_stats(frame)
             index += 1
+        if progress is not None:  # inputs checked, model built: the bar starts here, resumed frames counted
+            progress(index, total + fade)
         if index == 0:
             frame = step(start, 0, 0.0, first=True)
             reference = lab_stats(frame)
