@@ -9,7 +9,8 @@ no tiles. Each row adds one change to the row above:
   peers' loop          contiguous memory, unfolded network: how the public tools run it
   + channels-last      model and input in channels-last memory
   + folded norms       batch norms folded into their convolutions (``dreamvideo.fusion.fold_batchnorm``)
-  + lean activations   in-place ReLU6 whose backward needs only its output (``lean_activations``)
+  + lean activations   ReLU6 differentiated without autograd's copy (``lean_activations``): in place,
+                       saving its output, on the CPU; out of place elsewhere (``fusion.LEAN_DEVICES``)
   + CPU allocator      on the CPU: glibc keeps freed activation memory (``dreamvideo.allocator``)
   + autocast           on CUDA: the shipped precision (bf16 where the GPU has it, else fp16)
 

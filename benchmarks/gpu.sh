@@ -20,7 +20,8 @@
 #   speed     ours vs the peers' loop, 480p-4K, bf16 (as shipped) and fp32 at 1080p
 #   engine    default style, 480p-4K: s/frame, steps/s, peak GPU and host memory
 #   presets   each shipped style at 720p and 1080p
-#   ablation  one 1080p step per speed-up, autocast last; the eager step's host floor (host.py)
+#   ablation  one 1080p step per speed-up, autocast last; the eager step's host floor, where its host
+#             time goes, and the two clamps on 1080p's octaves (host.py: keep fusion.LEAN_DEVICES?)
 #   compile   compile: true (inductor, and inductor with CUDA graphs) per octave shape at 1080p, then
 #             whole frames at 720p and 1080p
 #   render    the motion analysis's ceiling (flow.py, 1-8 workers), then the whole pipeline on the sample
@@ -97,7 +98,8 @@ for what in "$@"; do
             stage smoke python3 benchmarks/engine.py --device "$DEVICE" --style guided --resolutions 480p \
                 "${tiny[@]}" --json /tmp/engine-smoke-guided.json
             stage smoke python3 benchmarks/ablation.py --device "$DEVICE" --size 854 480 --steps 1
-            stage smoke python3 benchmarks/host.py --device "$DEVICE" --sizes 16 --steps 5
+            stage smoke python3 benchmarks/host.py --device "$DEVICE" --sizes 16 --steps 5 --profile \
+                --clamp-sizes 64x64 --clamp-steps 1
             stage smoke python3 benchmarks/compile.py --device "$DEVICE" --resolution 480p --steps 1 \
                 --modes default reduce-overhead "${tiny[@]}"
             stage smoke python3 benchmarks/render.py --device "$DEVICE" --resolution 480p --frames 3 "${tiny[@]}"
@@ -116,7 +118,8 @@ for what in "$@"; do
             done ;;
         ablation)
             stage ablation python3 benchmarks/ablation.py --device "$DEVICE" --size 1920 1080 --steps 20
-            stage ablation python3 benchmarks/host.py --device "$DEVICE" ;;
+            stage ablation python3 benchmarks/host.py --device "$DEVICE" --profile \
+                --clamp-sizes 700x394 980x551 1372x771 1920x1080 ;;
         compile)
             stage compile python3 benchmarks/compile.py --device "$DEVICE" --resolution 1080p --steps 20 \
                 --modes default reduce-overhead

@@ -8,7 +8,11 @@ Two rewrites pay for themselves there:
   one write of the activation forward, and two reads and a write backward.
 - ``lean_activations``: ``nn.ReLU6(inplace=True)`` (``hardtanh_``) makes autograd copy its input, because
   its backward is defined on the input. Clipping is recovered exactly from the output (0 < y < 6 exactly
-  where 0 < x < 6), so an in-place clamp that saves its output computes the same gradient with no copy.
+  where 0 < x < 6), so on the CPU an in-place clamp that saves its output computes the same gradient with
+  no copy. That clamp is a Python ``autograd.Function``, which costs host time at every activation, forward
+  and backward; on other devices, where a step's host time rather than its memory traffic bounds it at
+  video rates, ``Clamp`` is the out-of-place ``F.hardtanh`` instead: no copy either (its backward reads
+  the input, which nothing else keeps), native autograd, the same gradient bit for bit.
 
 Pairs are found by running the network once: a batch norm folds into the convolution whose output
 tensor is its input. The rewritten network is checked against the original on that run; if the outputs
@@ -63,8 +67,16 @@ class _Clamp(torch.autograd.Function):
         return torch.ops.aten.hardtanh_backward(grad, y, ctx.low, ctx.high), None, None
 
 
+# Devices where Clamp differentiates through its in-place autograd.Function. On the CPU it saves a step
+# the copy's memory traffic (benchmarks/ablation.py: 6% of a 480p step); its Python forward and backward
+# cost 0.9 of a 16 px step's 6.7 ms of host time, and F.hardtanh takes 18% less (benchmarks/host.py), which
+# is what a GPU step pays for at small octaves.
+LEAN_DEVICES = {"cpu"}
+
+
 class Clamp(nn.Module):
-    """In-place ``clamp(x, low, high)`` whose backward needs only the output."""
+    """``clamp(x, low, high)`` differentiated without a copy: in place, saving its output, on the CPU
+    (``LEAN_DEVICES``); out of place, saving its input, elsewhere and inside a compiled graph."""
 
     def __init__(self, low: float, high: float):
         super().__init__()
@@ -77,6 +89,8 @@ class Clamp(nn.Module):
             return F.hardtanh(x, self.low, self.high)
         if not x.requires_grad:
             return x.clamp_(self.low, self.high)
+        if x.device.type not in LEAN_DEVICES:
+            return F.hardtanh(x, self.low, self.high)
         return _Clamp.apply(x, self.low, self.high)
 
     def extra_repr(self) -> str:

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from dreamvideo import fusion
 from dreamvideo.features import DreamModel, get_model
 from dreamvideo.fusion import Clamp, fold_batchnorm, lean_activations
 from dreamvideo.models import get_spec, list_models
@@ -89,7 +90,9 @@ def test_a_convolution_output_used_twice_is_not_folded():
     assert folded is net and unfolds == {}
 
 
-def test_clamp_has_hardtanh_gradient_even_at_the_edges():
+@pytest.mark.parametrize("lean", [True, False], ids=["in-place function", "out of place"])
+def test_clamp_has_hardtanh_gradient_even_at_the_edges(lean, monkeypatch):
+    monkeypatch.setattr(fusion, "LEAN_DEVICES", {"cpu"} if lean else set())
     x = torch.tensor([-1.0, 0.0, 0.5, 3.0, 6.0, 7.0]).repeat(2, 1)
     a = x[0].clone().requires_grad_(True)
     b = x[1].clone().requires_grad_(True)
@@ -100,6 +103,22 @@ def test_clamp_has_hardtanh_gradient_even_at_the_edges():
     (ga,) = torch.autograd.grad((ya * w).sum(), a)
     (gb,) = torch.autograd.grad((yb * w).sum(), b)
     assert torch.equal(ga, gb)
+    assert (yb.grad_fn.name() == "_ClampBackward") == lean  # the device decides which runs
+
+
+def test_both_clamps_give_the_default_network_the_same_gradient(lite0, monkeypatch):
+    """The CPU's in-place function and the other devices' out-of-place clamp, through the whole network."""
+    from dreamvideo.engine import gradient, DreamParams
+    from dreamvideo.objectives import layer
+    from dreamvideo.transforms import jitter
+
+    image = torch.rand(1, 3, 96, 128, generator=torch.Generator().manual_seed(3))
+    grads = []
+    for devices in ({"cpu"}, set()):
+        monkeypatch.setattr(fusion, "LEAN_DEVICES", devices)
+        grads.append(gradient(image, lite0, layer("blocks.4"), DreamParams(), jitter(8),
+                              torch.Generator().manual_seed(0)))
+    assert torch.equal(grads[0], grads[1])
 
 
 def test_every_registered_model_folds_or_is_left_alone():
