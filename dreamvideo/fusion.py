@@ -67,10 +67,10 @@ class _Clamp(torch.autograd.Function):
         return torch.ops.aten.hardtanh_backward(grad, y, ctx.low, ctx.high), None, None
 
 
-# Devices where Clamp differentiates through its in-place autograd.Function. On the CPU it saves a step
-# the copy's memory traffic (benchmarks/ablation.py: 6% of a 480p step); its Python forward and backward
-# cost 0.9 of a 16 px step's 6.7 ms of host time, and F.hardtanh takes 18% less (benchmarks/host.py), which
-# is what a GPU step pays for at small octaves.
+# Devices where Clamp differentiates through its in-place autograd.Function. On the CPU it is 1-5% faster
+# than F.hardtanh on whole octaves (memory already in cache). Its Python forward and backward cost a sixth
+# of a 16 px step's host time, where F.hardtanh is 10-13% faster: what a GPU step pays at video rates
+# (benchmarks/host.py --clamp-sizes, docs/benchmarks.md).
 LEAN_DEVICES = {"cpu"}
 
 
@@ -83,14 +83,12 @@ class Clamp(nn.Module):
         self.low, self.high = float(low), float(high)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.compiler.is_compiling():
-            # a compiled graph plans its own memory; the in-place autograd.Function would break the graph
-            # at every activation (Dynamo cannot trace its mark_dirty)
+        # a compiled graph plans its own memory; the in-place autograd.Function would break the graph at
+        # every activation (Dynamo cannot trace its mark_dirty)
+        if torch.compiler.is_compiling() or (x.requires_grad and x.device.type not in LEAN_DEVICES):
             return F.hardtanh(x, self.low, self.high)
         if not x.requires_grad:
             return x.clamp_(self.low, self.high)
-        if x.device.type not in LEAN_DEVICES:
-            return F.hardtanh(x, self.low, self.high)
         return _Clamp.apply(x, self.low, self.high)
 
     def extra_repr(self) -> str:
