@@ -4,8 +4,8 @@
     python benchmarks/engine.py --style dogs --resolutions 480p --device cuda
 
 Each resolution runs in a fresh process so that its peak memory is its own; one untimed frame goes
-first. The frame is a real photo (scikit-image's astronaut) resized to the resolution. Prints a Markdown table for docs/benchmarks.md and
-writes the raw numbers as JSON next to this file.
+first. The frame is a real photo (scikit-image's astronaut) resized to the resolution. Prints a Markdown
+table for docs/benchmarks.md and writes the raw numbers as JSON next to this file.
 """
 
 from __future__ import annotations

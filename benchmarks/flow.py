@@ -23,10 +23,11 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from collections import deque
 
 import numpy as np
 
-from common import RESOLUTIONS
+from common import RESOLUTIONS, timed
 from dreamvideo.allocator import tune_cpu_allocator
 from dreamvideo.config import load_style
 from dreamvideo.synthetic import demo_clip
@@ -35,13 +36,8 @@ from dreamvideo.video.render import analyse, start_image
 
 def analysis_seconds(frames: list[np.ndarray], style, size, workers: int, repeats: int) -> float:
     """Median seconds per frame of the analysis of ``frames`` (the first frame has no motion to find)."""
-    times = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        for _ in analyse(iter(frames), style, size, workers=workers):
-            pass
-        times.append((time.perf_counter() - began) / (len(frames) - 1))
-    return float(np.median(times))
+    drain = lambda: deque(analyse(iter(frames), style, size, workers=workers), maxlen=0)
+    return timed(drain, "cpu", repeats, warmup=0)[0] / (len(frames) - 1)
 
 
 def start_seconds(frames: list[np.ndarray], style, size) -> float:

@@ -61,7 +61,7 @@ def main() -> None:
           f"{warm}")
     lean = device.type in fusion.LEAN_DEVICES
     other = "out-of-place clamps" if lean else "in-place Function clamps"
-    run = lambda image: ascent_step(image, ours.model, ours.objective, step, jitter(4), generator)
+    run = lambda image, params=step: ascent_step(image, ours.model, ours.objective, params, jitter(4), generator)
     print(f"\n| size | ours ms/step | ours with {other} | peers' loop ms/step | fresh frame floor | "
           "carried frame floor |")
     print("|---|---|---|---|---|---|")
@@ -79,8 +79,8 @@ def main() -> None:
         for text in args.clamp_sizes:
             width, height = (int(v) for v in text.lower().split("x"))
             image = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(0)).to(device)
-            fn = lambda: ascent_step(image, ours.model, ours.objective, no_tiles, jitter(4), generator)
-            mine, swapped = (1000 * t for t in both_clamps(fn, device, lean, args.clamp_steps))
+            mine, swapped = (1000 * t for t in both_clamps(lambda: run(image, no_tiles), device, lean,
+                                                           args.clamp_steps))
             print(f"| {width}x{height} | {mine:.1f} | {swapped:.1f} | {swapped / mine:.3f} |", flush=True)
     if args.profile:
         size = min(args.sizes)
@@ -96,9 +96,6 @@ def both_clamps(fn, device, lean: bool, repeats: int) -> tuple[float, float]:
     """Median seconds of ``fn`` as shipped and with the other ``fusion.Clamp``, alternating call by call
     (so that a slow spell of the machine falls on both)."""
     import statistics
-    import time
-
-    from common import sync
 
     shipped = set(fusion.LEAN_DEVICES)
     swapped = shipped - {device.type} if lean else shipped | {device.type}
@@ -107,12 +104,9 @@ def both_clamps(fn, device, lean: bool, repeats: int) -> tuple[float, float]:
         for i in range(repeats + 2):
             for k, devices in enumerate((shipped, swapped)):
                 fusion.LEAN_DEVICES = devices
-                sync(device)
-                began = time.perf_counter()
-                fn()
-                sync(device)
+                seconds = timed(fn, device, 1, warmup=0)[0]
                 if i >= 2:  # two warm-up rounds
-                    times[k].append(time.perf_counter() - began)
+                    times[k].append(seconds)
     finally:
         fusion.LEAN_DEVICES = shipped
     return statistics.median(times[0]), statistics.median(times[1])

@@ -19,12 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import RESOLUTIONS
 from dreamvideo.config import load_style
 from dreamvideo.dreamer import Dreamer
 from dreamvideo.video.render import RenderOptions, render_video
 
 ROOT = Path(__file__).resolve().parent.parent
-from common import RESOLUTIONS
 
 
 def main() -> None:
