@@ -22,15 +22,17 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+import common  # noqa: F401  (puts the test media on the path)
 from dreamvideo.config import load_style
 from dreamvideo.dreamer import Dreamer
 from dreamvideo.flow import estimator, reliable, to_gray, warp
-from dreamvideo.synthetic import demo_clip, render
-from dreamvideo.video.render import dream_frames
+from synthetic import demo_clip, render
+from dreamvideo.video.render import Carry, dream_frames
 
 
 def warp_error(frames, flows, valid) -> float:
@@ -60,7 +62,7 @@ def estimated_motion(frames):
 def run(style_name, sets, frames_n, size, video=None) -> dict:
     style = load_style(style_name, sets)
     dreamer = Dreamer(style)
-    independent = style.model_copy(update={"blend": 0.0})
+    independent = replace(Carry.of(style), blend=0.0)
     if video:
         from dreamvideo.images import fit_size
         from dreamvideo.video.io import probe, read_frames
@@ -81,7 +83,7 @@ def run(style_name, sets, frames_n, size, video=None) -> dict:
     p = list(dream_frames(iter(source), dreamer, independent))
     tp = time.perf_counter() - t0
     t0 = time.perf_counter()
-    o = list(dream_frames(iter(source), dreamer, style))
+    o = list(dream_frames(iter(source), dreamer))
     to = time.perf_counter() - t0
     e = {"source": warp_error(source, flows, valid), "P": warp_error(p, flows, valid), "O": warp_error(o, flows, valid)}
     k = max(4, len(source) // 6)

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# the media with known content (clips with exact flow, a beat track) live beside the tests
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
 RESOLUTIONS = {"480p": (854, 480), "720p": (1280, 720), "1080p": (1920, 1080), "4k": (3840, 2160)}
 
 

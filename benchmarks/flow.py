@@ -30,22 +30,23 @@ import numpy as np
 from common import RESOLUTIONS, timed
 from dreamvideo.allocator import tune_cpu_allocator
 from dreamvideo.config import load_style
-from dreamvideo.synthetic import demo_clip
-from dreamvideo.video.render import analyse, start_image
+from dreamvideo.video.render import Carry, analyse, start_image
+from synthetic import demo_clip
 
 
 def analysis_seconds(frames: list[np.ndarray], style, size, workers: int, repeats: int) -> float:
     """Median seconds per frame of the analysis of ``frames`` (the first frame has no motion to find)."""
-    drain = lambda: deque(analyse(iter(frames), style, size, workers=workers), maxlen=0)
+    drain = lambda: deque(analyse(iter(frames), size, flow=style.flow, scene_cut=style.scene_cut, workers=workers),
+                          maxlen=0)
     return timed(drain, "cpu", repeats, warmup=0)[0] / (len(frames) - 1)
 
 
 def start_seconds(frames: list[np.ndarray], style, size) -> float:
-    motions = list(analyse(iter(frames), style, size, workers=1))
+    motions = list(analyse(iter(frames), size, flow=style.flow, scene_cut=style.scene_cut, workers=1))
     times = []
     for (prev, _), (frame, motion) in zip(motions, motions[1:]):
         began = time.perf_counter()
-        start_image(frame, prev, prev, motion, style)  # the previous source as its dream: the same work
+        start_image(frame, prev, prev, motion, Carry.of(style))  # the previous source as its dream: the same work
         times.append(time.perf_counter() - began)
     return float(np.median(times))
 

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from dreamvideo.audio import features_for
+import common  # noqa: F401  (puts the test media on the path)
 from dreamvideo.config import load_style
-from dreamvideo.synthetic import beat_track
+from dreamvideo.react import features_for
+from synthetic import beat_track
 from dreamvideo.video.io import probe, read_frames
 from dreamvideo.video.render import RenderOptions, render_video
 

@@ -48,7 +48,7 @@ def synthetic_clip(path: Path, size: tuple[int, int], frames: int) -> Path:
     """A camera pan over scikit-image's astronaut with a moving disc (``dreamvideo.synthetic``), as H.264."""
     from fractions import Fraction
 
-    from dreamvideo.synthetic import demo_clip
+    from synthetic import demo_clip
     from dreamvideo.video.io import VideoWriter, h264_args
 
     with VideoWriter(path, size, Fraction(24), h264_args(crf=18, preset="fast")) as writer:

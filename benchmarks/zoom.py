@@ -22,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+import common  # noqa: F401  (puts the test media on the path)
 from dreamvideo.config import load_style
-from dreamvideo.flow import similarity
+from synthetic import similarity
 from dreamvideo.video.io import read_frames
 from dreamvideo.video.zoom import ZoomOptions, lab_stats, zoom_video
 

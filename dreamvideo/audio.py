@@ -1,21 +1,16 @@
 """Audio features per video frame, for styles that react to music: loudness, onset strength, beats.
 
-The track is decoded by ffmpeg to mono PCM through a pipe; every feature is one value per video frame in
-[0, 1], smoothed with an attack/release envelope follower.
+Plain NumPy on mono samples (``dreamvideo.video.io.decode_audio`` gives them): every feature is one value
+per video frame in [0, 1], smoothed with an attack/release envelope follower.
 """
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from dreamvideo.errors import MediaError
-from dreamvideo.video.io import ffmpeg_exe, probe_audio
-
-RATE = 22050
+RATE = 22050  # samples per second the features are computed at
 
 
 @dataclass(frozen=True)
@@ -28,20 +23,6 @@ class AudioFeatures:
 
     def get(self, name: str) -> np.ndarray:
         return {"loudness": self.loudness, "onset": self.onset, "beat": self.beat}[name]
-
-
-def decode(path: str | Path, start: float = 0.0, duration: float | None = None, rate: int = RATE) -> np.ndarray:
-    """Mono float32 samples of the first audio stream."""
-    probe_audio(path)
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error"]
-    cmd += ["-ss", f"{start:.6f}"] if start else []
-    cmd += ["-i", str(path)] + (["-t", f"{duration:.6f}"] if duration else [])
-    cmd += ["-map", "0:a:0", "-ac", "1", "-ar", str(rate), "-f", "f32le", "-"]
-    out = subprocess.run(cmd, capture_output=True)
-    if out.returncode != 0:
-        raise MediaError(f"ffmpeg could not decode the audio of {str(path)!r}: "
-                         f"{out.stderr.decode(errors='replace').strip()[-300:]}")
-    return np.frombuffer(out.stdout, np.float32)
 
 
 def envelope(x: np.ndarray, fps: float, attack: float, release: float) -> np.ndarray:
@@ -111,37 +92,3 @@ def _beats(onset: np.ndarray, fps: float) -> tuple[np.ndarray, float]:
         elif onset[i] > onset[beats[-1]]:
             beats[-1] = i
     return np.array(beats, int), tempo
-
-
-def features_for(path: str | Path, fps: float, frames: int, start: float = 0.0, attack: float = 0.01,
-                 release: float = 0.25) -> AudioFeatures:
-    return analyse(decode(path, start, frames / fps), fps, frames, attack, release)
-
-
-def reaction(style, features: AudioFeatures | None, index: int):
-    """``react(target, base) -> value`` for frame ``index``: the style's mapping of an audio feature onto
-    a parameter, or ``base`` where the style maps nothing (or there is no audio)."""
-
-    def react(target: str, base: float) -> float:
-        cfg = style.react.get(target)
-        if cfg is None or features is None:
-            return base
-        values = features.get(cfg.source)
-        return cfg.value(float(values[min(index, len(values) - 1)]), base)
-
-    return react
-
-
-def reacted(params, react):
-    """DreamParams with the step size and iterations the style's react section asks for."""
-    from dataclasses import replace
-
-    return replace(params, step_size=react("step_size", params.step_size),
-                   iterations=max(1, round(react("iterations", params.iterations))))
-
-
-def layer_weights(style, react) -> dict[str, float]:
-    """Layer weights the style's react section asks for at this frame (``layers.<name>`` targets)."""
-    current = {t.name: t.weight for t in style.layers or []}
-    return {t[len("layers."):]: react(t, current.get(t[len("layers."):], 0.0))
-            for t in style.react if t.startswith("layers.")}

@@ -3,17 +3,21 @@ cluster. Finished outputs are skipped, half-done ones resume, a failing job does
 
 from __future__ import annotations
 
-import difflib
+import json
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from dreamvideo.config import load_style, read_yaml
-from dreamvideo.errors import ConfigError, DreamVideoError
+from dreamvideo.cluster import check_executor, ray_tasks
+from dreamvideo.config import Style, load_style, read_yaml
+from dreamvideo.errors import ConfigError, DreamVideoError, did_you_mean
+from dreamvideo.video.io import probe_audio
+from dreamvideo.video.state import state_dir
 
 COMMANDS = ("render", "zoom", "dream")
 
@@ -42,12 +46,10 @@ class JobResult:
 
 
 def _sets(mapping: dict[str, Any]) -> list[str]:
-    import json
-
     return [f"{key}={json.dumps(value)}" for key, value in mapping.items()]
 
 
-def job_style(job: Job, base: str | Path | None):
+def job_style(job: Job, base: str | Path | None) -> Style:
     """The job's Style: a preset name, or a YAML file relative to the job list; plus its `set` overrides."""
     path = job.style
     if path and base is not None and (Path(base) / path).is_file():
@@ -71,8 +73,7 @@ def load_jobs(path: str | Path) -> list[Job]:
             problems.append(f"{where}: a job is a mapping (command, input, output, ...)")
             continue
         if "command" in raw and raw["command"] not in COMMANDS:
-            close = difflib.get_close_matches(str(raw["command"]), COMMANDS, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
+            hint = did_you_mean(str(raw["command"]), COMMANDS)
             problems.append(f"{where}.command: unknown command {raw['command']!r}; {hint}use render, zoom or dream")
             continue
         try:
@@ -98,8 +99,6 @@ def load_jobs(path: str | Path) -> list[Job]:
 
 
 def _check(job: Job, where: str, base: Path) -> list[str]:
-    from dreamvideo.video.io import probe_audio
-
     problems = []
     needs_input = job.command != "zoom" or job.start_from == "image"
     if needs_input and job.input is None:
@@ -122,10 +121,6 @@ def _check(job: Job, where: str, base: Path) -> list[str]:
     return problems
 
 
-def state_dir(output: Path) -> Path:
-    return output.parent / f".{output.name}.dreamvideo"
-
-
 def run_job(index: int, job: Job, base: str | None = None) -> JobResult:
     """Run one job; never raises for the job's own failures (they are in the result)."""
     began = time.perf_counter()
@@ -133,6 +128,7 @@ def run_job(index: int, job: Job, base: str | None = None) -> JobResult:
         return JobResult(index, str(job.output), "skipped", 0.0, "already done")
     try:
         style = job_style(job, base)
+        # the pipelines (and torch) load here, once the whole list is known to be valid
         if job.command == "render":
             from dreamvideo.video.render import RenderOptions, render_video
 
@@ -158,7 +154,17 @@ def run_job(index: int, job: Job, base: str | None = None) -> JobResult:
     return JobResult(index, str(job.output), "done", time.perf_counter() - began)
 
 
-def run_local(jobs: list[Job], base: str | None = None, on_result=None) -> list[JobResult]:
+OnResult = Callable[[JobResult], None]
+
+
+def run_jobs(jobs: list[Job], base: str | None = None, executor: str = "local", address: str | None = None,
+             on_result: OnResult | None = None) -> list[JobResult]:
+    """Run ``jobs`` one after another here (``local``) or as Ray tasks (``ray``, on ``address``)."""
+    check_executor(executor)
+    return run_local(jobs, base, on_result) if executor == "local" else run_ray(jobs, base, address, on_result)
+
+
+def run_local(jobs: list[Job], base: str | None = None, on_result: OnResult | None = None) -> list[JobResult]:
     results = []
     for i, job in enumerate(jobs):
         results.append(run_job(i, job, base))
@@ -167,10 +173,9 @@ def run_local(jobs: list[Job], base: str | None = None, on_result=None) -> list[
     return results
 
 
-def run_ray(jobs: list[Job], base: str | None = None, address: str | None = None, on_result=None) -> list[JobResult]:
+def run_ray(jobs: list[Job], base: str | None = None, address: str | None = None,
+            on_result: OnResult | None = None) -> list[JobResult]:
     """Each job is a Ray task (a GPU each on a cluster with GPUs); results come back as they finish."""
-    from dreamvideo.cluster import ray_tasks
-
     results: dict[int, JobResult] = {}
     with ray_tasks(address) as submit:
         import ray

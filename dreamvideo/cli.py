@@ -5,12 +5,15 @@ from __future__ import annotations
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from typer.core import TyperGroup
 
 from dreamvideo.errors import ConfigError, DreamVideoError
+
+if TYPE_CHECKING:
+    from dreamvideo.config import Style
 
 
 class _Group(TyperGroup):
@@ -26,7 +29,7 @@ class _Group(TyperGroup):
                 typer.secho(f"error: {prefix}{line}", fg="red", err=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
-            typer.secho("interrupted", fg="yellow", err=True)
+            typer.secho("interrupted: run the same command again to resume", fg="yellow", err=True)
             raise typer.Exit(130) from None
 
 
@@ -48,7 +51,11 @@ DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="auto, cpu, c
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
 
-def _style(config, sets, **flags):
+def _say(message: str) -> None:
+    typer.secho(message, fg="yellow", err=True)
+
+
+def _style(config: str | None, sets: list[str] | None, **flags: object) -> "Style":
     from dreamvideo.config import load_style
 
     if flags.get("layers"):
@@ -163,17 +170,13 @@ def render(
                    output__fps=fps, seed=seed, device=device)
     options = RenderOptions(start=start, duration=duration, max_frames=max_frames, restart=restart, preview=preview,
                             audio=audio)
-    say = lambda message: typer.secho(message, fg="yellow", err=True)
     if split or executor != "local":
-        from dreamvideo.errors import ConfigError
         from dreamvideo.video.split import render_split
 
-        if executor not in ("local", "ray"):
-            raise ConfigError(f"--executor {executor!r}: use local or ray")
-        result = render_split(video, output, style, options, executor, address, log=say)
+        result = render_split(video, output, style, options, executor, address, log=_say)
     else:
         with _progress(f"rendering {video.name}", quiet, unit="frames") as progress:
-            result = render_video(video, output, style, options, progress=progress, log=say)
+            result = render_video(video, output, style, options, progress=progress, log=_say)
     typer.echo(f"wrote {result.output} ({result.frames} frames, {result.size[0]}x{result.size[1]}, "
                f"{float(result.fps):.3f} fps, {result.seconds:.1f} s)")
 
@@ -204,24 +207,14 @@ def zoom(
     quiet: QuietOpt = False,
 ) -> None:
     """Infinite zoom: dream a little, zoom (and turn, and drift), feed back, repeat."""
-    from dreamvideo.errors import ConfigError
-    from dreamvideo.video.zoom import ZoomOptions, zoom_video
+    from dreamvideo.video.zoom import ZoomOptions, parse_color, zoom_video
 
-    if start not in ("image", "noise", "color"):
-        raise ConfigError(f"--from {start!r}: use image, noise or color")
-    if seconds is not None and seconds <= 0:
-        raise ConfigError(f"--seconds {seconds:g}: the length must be positive")
-    hexa = color.lstrip("#")
-    if len(hexa) != 6 or any(c not in "0123456789abcdefABCDEF" for c in hexa):
-        raise ConfigError(f"--color {color!r}: write a colour as #RRGGBB, e.g. #204060")
-    rgb = tuple(int(hexa[i : i + 2], 16) for i in (0, 2, 4))
+    options = ZoomOptions(frames=frames, seconds=seconds, audio=audio, start=start, color=parse_color(color),
+                          loop=loop, restart=restart, preview=preview)
     style = _style(config, set_, model=model, layers=layer, zoom__scale=scale, zoom__rotate=rotate, zoom__fps=fps,
                    zoom__cadence=cadence, output__max_side=max_side, seed=seed, device=device)
-    options = ZoomOptions(frames=frames, seconds=seconds, audio=audio, start=start, color=rgb, loop=loop,
-                          restart=restart, preview=preview)
-    say = lambda message: typer.secho(message, fg="yellow", err=True)
     with _progress(f"zooming {image.name if image else start}", quiet, unit="frames") as progress:
-        result = zoom_video(image if start == "image" else None, output, style, options, progress=progress, log=say)
+        result = zoom_video(image if start == "image" else None, output, style, options, progress=progress, log=_say)
     typer.echo(f"wrote {result.output} ({result.frames} frames, {result.size[0]}x{result.size[1]}, "
                f"{float(result.fps):g} fps, {result.seconds:.1f} s)")
 
@@ -236,16 +229,12 @@ def batch(
     from rich.console import Console
     from rich.table import Table
 
-    from dreamvideo.batch import load_jobs, run_local, run_ray
-    from dreamvideo.errors import ConfigError
+    from dreamvideo.batch import load_jobs, run_jobs
 
-    if executor not in ("local", "ray"):
-        raise ConfigError(f"--executor {executor!r}: use local or ray")
     jobs = load_jobs(jobs_file)
-    base = str(jobs_file.parent)
     say = lambda r: typer.echo(f"[{r.index}] {r.status}: {r.output}" + (f" ({r.message})" if r.message else ""),
                                err=True)
-    results = run_local(jobs, base, say) if executor == "local" else run_ray(jobs, base, address, say)
+    results = run_jobs(jobs, str(jobs_file.parent), executor, address, say)
     table = Table("job", "command", "output", "status", "seconds", "message", box=None)
     for r, job in zip(results, jobs):
         colour = {"done": "green", "skipped": "cyan", "failed": "red"}[r.status]
@@ -294,11 +283,11 @@ def layers(model: Annotated[str, typer.Argument(help="Model name, e.g. efficient
 @app.command()
 def presets() -> None:
     """List the shipped styles (use them with --config NAME)."""
-    from dreamvideo.config import list_presets, preset_dir, read_yaml
+    from dreamvideo.config import Style, list_presets, preset_dir, read_yaml
 
     for name in list_presets():
         about = read_yaml(preset_dir() / f"{name}.yaml")
-        typer.echo(f"{name:20} {about.get('model', 'efficientnet_lite0')}")
+        typer.echo(f"{name:20} {about.get('model', Style().model)}")
 
 
 @app.command()

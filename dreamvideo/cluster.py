@@ -6,7 +6,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from dreamvideo.errors import ConfigError
+from dreamvideo.errors import ConfigError, did_you_mean
+
+EXECUTORS = ("local", "ray")  # where batch jobs and split segments run
+
+
+def check_executor(name: str) -> None:
+    if name not in EXECUTORS:
+        raise ConfigError(f"--executor {name!r}: {did_you_mean(name, EXECUTORS)}use {' or '.join(EXECUTORS)}")
 
 
 def _call(fn: Callable[..., Any], threads: int, *args: Any) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 import typing
 from importlib import resources
@@ -12,7 +11,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from dreamvideo.errors import ConfigError, DreamVideoError
+from dreamvideo.errors import ConfigError, DreamVideoError, did_you_mean
+from dreamvideo.models.registry import ModelSpec, get_spec, parse_layer, unknown_layer_message
 from dreamvideo.schedule import schedule
 
 PRESET_SUFFIX = ".yaml"
@@ -112,6 +112,7 @@ class ZoomConfig(_Strict):
 
 
 REACT_TARGETS = ("step_size", "iterations", "blend", "zoom.scale", "zoom.rotate")
+REACT_LAYER = "layers."  # react: layers.<name> maps a feature onto that layer's weight
 
 
 class ReactConfig(_Strict):
@@ -183,12 +184,8 @@ class Style(_Strict):
         out = []
         for item in items:
             if isinstance(item, str):
-                name, _, chans = item.partition(":")
-                try:
-                    out.append({"name": name, "channels": [int(c) for c in chans.split(",")]} if chans
-                               else {"name": name})
-                except ValueError:
-                    raise ValueError(f"{item!r}: write a layer as 'name' or 'name:channel[,channel...]'") from None
+                name, channels = parse_layer(item)
+                out.append({"name": name} if channels is None else {"name": name, "channels": channels})
             elif isinstance(item, dict) and "name" not in item and len(item) == 1:
                 (name, weight), = item.items()
                 out.append({"name": name, "weight": weight})
@@ -244,8 +241,7 @@ def resolve_style_path(config: str | Path) -> Path:
     if preset.is_file() and not path.suffix:
         return preset
     presets = list_presets()
-    close = difflib.get_close_matches(str(config), presets, n=3, cutoff=0.5)
-    hint = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
+    hint = did_you_mean(str(config), presets, n=3, cutoff=0.5)
     raise ConfigError(f"no style file or preset named {str(config)!r}: {hint}presets are {', '.join(presets)}")
 
 
@@ -341,7 +337,10 @@ def load_style(
     for item in sets or []:
         keys, value = parse_set(item)
         if keys[0] == "layers" and len(keys) > 1 and data.get("layers") is None:
-            data["layers"] = _default_layers(data.get("model", schema().model))
+            try:  # the model's default layers, so that --set layers.0.weight=2 has something to change
+                data["layers"] = [t.model_dump() for t in default_layers(str(data.get("model", schema().model)))]
+            except DreamVideoError:
+                pass  # the unknown model is reported by validation
         set_dotted(data, keys, value)
     for key, value in (overrides or {}).items():
         if value is not None:
@@ -349,14 +348,14 @@ def load_style(
     return validate_style(data, schema, source)
 
 
-def _default_layers(model: Any) -> list[dict[str, Any]]:
-    """The model's default layers as style data, so that --set layers.0.weight=2 has something to change."""
-    from dreamvideo.models.registry import get_spec
+def default_layers(model: str) -> list[LayerTerm]:
+    """The layers a style dreams on when it names none: its model's default layers."""
+    return [LayerTerm(name=name) for name in get_spec(model).default_layers]
 
-    try:
-        return [{"name": name} for name in get_spec(str(model)).default_layers]
-    except DreamVideoError:
-        return []  # the unknown model is reported by validation
+
+def style_layers(style: Style) -> list[LayerTerm]:
+    """The style's layers; a Style built in code may leave them to the model (a loaded one has them filled)."""
+    return list(style.layers) if style.layers is not None else default_layers(style.model)
 
 
 def validate_style(data: dict[str, Any], schema: type[Style] = Style, source: str | None = None) -> Style:
@@ -368,17 +367,12 @@ def validate_style(data: dict[str, Any], schema: type[Style] = Style, source: st
     if problems:
         raise ConfigError(problems, source)
     if style.layers is None:
-        from dreamvideo.models.registry import get_spec
-
-        layers = [LayerTerm(name=name) for name in get_spec(style.model).default_layers]
-        style = style.model_copy(update={"layers": layers})
+        style = style.model_copy(update={"layers": default_layers(style.model)})
     return style
 
 
 def check_references(style: Style) -> list[str]:
     """What the schema cannot see: the model and its layers exist, files are there."""
-    from dreamvideo.models.registry import get_spec
-
     problems = []
     try:
         spec = get_spec(style.model)
@@ -393,13 +387,12 @@ def check_references(style: Style) -> list[str]:
             if bad:
                 problems.append(f"layers.{i}.channels: {bad} out of range: {term.name!r} has channels 0..{n - 1}")
     for target in style.react:
-        if target.startswith("layers."):
-            if not _known_layer(spec, target[len("layers."):]):
-                problems.append(f"react.{target}: " + _layer_problem(spec, target[len("layers."):]))
+        if target.startswith(REACT_LAYER):
+            if not _known_layer(spec, target[len(REACT_LAYER):]):
+                problems.append(f"react.{target}: " + _layer_problem(spec, target[len(REACT_LAYER):]))
         elif target not in REACT_TARGETS:
-            close = difflib.get_close_matches(target, REACT_TARGETS, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            problems.append(f"react.{target}: cannot react; {hint}use {', '.join(REACT_TARGETS)} or layers.<name>")
+            hint = did_you_mean(target, REACT_TARGETS)
+            problems.append(f"react.{target}: cannot react; {hint}use {', '.join(REACT_TARGETS)} or {REACT_LAYER}<name>")
     for name in style.zoom.layer_weights or {}:
         if not _known_layer(spec, name):
             problems.append(f"zoom.layer_weights.{name}: " + _layer_problem(spec, name))
@@ -413,14 +406,12 @@ def check_references(style: Style) -> list[str]:
     return problems
 
 
-def _known_layer(spec, name: str) -> bool:
+def _known_layer(spec: ModelSpec, name: str) -> bool:
     """A declared layer, or a module inside one (e.g. "blocks.4.1.conv_pw"), checked when the net is built."""
     return spec.has_layer(name) or any(name.startswith(layer.path + ".") for layer in spec.layers)
 
 
-def _layer_problem(spec, name: str) -> str:
-    from dreamvideo.models.registry import unknown_layer_message
-
+def _layer_problem(spec: ModelSpec, name: str) -> str:
     return unknown_layer_message(spec.name, name, [l.name for l in spec.layers])
 
 
@@ -429,8 +420,7 @@ def _describe(err: dict[str, Any], schema: type[BaseModel]) -> str:
     key = ".".join(loc) or "style"
     if err["type"] == "extra_forbidden":
         known = _fields_at(schema, err["loc"][:-1])
-        close = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]!r}?" if close else f"known keys here: {', '.join(sorted(known))}"
+        hint = did_you_mean(loc[-1], known).rstrip() or f"known keys here: {', '.join(sorted(known))}"
         return f"{key}: unknown key; {hint}"
     msg = err["msg"].removeprefix("Value error, ")
     if msg.startswith("Input should"):
@@ -469,4 +459,4 @@ def _model_in(annotation: Any) -> Any:
 
 
 __all__ = ["Style", "LayerTerm", "GuideConfig", "TileConfig", "OutputConfig", "load_style", "list_presets",
-           "preset_dir", "validate_style"]
+           "preset_dir", "validate_style", "default_layers", "style_layers"]

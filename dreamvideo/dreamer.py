@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 
 from dreamvideo.allocator import tune_cpu_allocator
-from dreamvideo.config import LayerTerm, Style
+from dreamvideo.config import LayerTerm, Style, style_layers
 from dreamvideo.engine import DreamParams, Progress, dream
-from dreamvideo.errors import ConfigError
+from dreamvideo.errors import ConfigError, MediaError
 from dreamvideo.features import DreamModel, get_model
-from dreamvideo.images import fit_size, read_image, resize_image, to_tensor
+from dreamvideo.images import fit_size, read_image, resize_image, to_array, to_tensor
 from dreamvideo.objectives import Objective, Sum, channel, guide, layer
 from dreamvideo.transforms import jitter
+
+if TYPE_CHECKING:
+    from dreamvideo.react import Reaction
+
+
+def frame_seed(seed: int, index: int) -> int:
+    """A fresh jitter seed per video frame, derived from the style's seed (a fixed jitter sticks to the screen)."""
+    return (seed * 1_000_003 + index * 7919 + 1) % (2**63)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -48,7 +59,7 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 
 def build_objective(style: Style, model: DreamModel) -> Objective:
     terms: list[Objective] = []
-    layers = style.layers if style.layers is not None else [LayerTerm(name=n) for n in model.spec.default_layers]
+    layers = style_layers(style)
     for term in layers:
         model.resolve(term.name)  # unknown module paths fail here, before any dreaming
         base = channel(term.name, term.channels) if term.channels else layer(term.name)
@@ -92,16 +103,16 @@ class Dreamer:
         self.model = model.to(self.device)
         if self.params.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        self.layers = style_layers(style)
         self.objective = build_objective(style, self.model)
         self._guide: Objective | None = None
 
     def weighted_objective(self, weights: dict[str, float]) -> Objective:
         """The style's objective with layer weights replaced (or layers added) by ``weights``; the guide's
         features are reused, not recomputed."""
-        base = self.style.layers if self.style.layers is not None else [
-            LayerTerm(name=n) for n in self.model.spec.default_layers]
         weights = dict(weights)
-        layers = [LayerTerm(name=t.name, weight=weights.pop(t.name, t.weight), channels=t.channels) for t in base]
+        layers = [LayerTerm(name=t.name, weight=weights.pop(t.name, t.weight), channels=t.channels)
+                  for t in self.layers]
         layers += [LayerTerm(name=name, weight=w) for name, w in weights.items()]
         layers = [t for t in layers if t.weight != 0]
         terms = [build_objective(self.style.model_copy(update={"layers": layers, "guide": None}), self.model)] \
@@ -121,19 +132,32 @@ class Dreamer:
         """Dream an (N, 3, H, W) tensor in [0, 1]; the same seed gives the same result on the same device."""
         params = params or self.params
         generator = torch.Generator().manual_seed(self.style.seed if seed is None else seed)
-        out = dream(image.to(self.device), self.model, objective or self.objective, params, generator=generator,
-                    transform=jitter(params.jitter), progress=progress)
-        return out
+        return dream(image.to(self.device), self.model, objective or self.objective, params, generator=generator,
+                     transform=jitter(params.jitter), progress=progress)
+
+    def dream_frame(self, image: np.ndarray, index: int, params: DreamParams | None = None,
+                    reaction: "Reaction | None" = None, weights: Mapping[str, float] | None = None) -> np.ndarray:
+        """Dream frame ``index`` of a video, an (H, W, 3) array (uint8, or float32 in [0, 1]); returns uint8.
+
+        Every frame gets its own jitter seed (``frame_seed``). ``weights`` replaces layer weights (a zoom's
+        schedules); ``reaction``, the frame's audio mappings, then sets the step size, iterations and layer
+        weights it maps.
+        """
+        params = params or self.params
+        weights = dict(weights or {})
+        if reaction is not None:
+            params = reaction.params(params)
+            weights.update(reaction.layer_weights(self.layers))
+        objective = self.weighted_objective(weights) if weights else None
+        tensor = to_tensor(image) if image.dtype == np.uint8 else torch.from_numpy(image).permute(2, 0, 1)[None]
+        return to_array(self.dream(tensor, seed=frame_seed(self.style.seed, index), params=params,
+                                   objective=objective))
 
     def dream_array(self, image: np.ndarray, seed: int | None = None,
                     progress: Progress | None = None) -> np.ndarray:
         """Dream an (H, W, 3) uint8 array at the style's output size; returns uint8."""
-        from dreamvideo.images import to_array
-
         image = resize_image(image, self.output_size(image.shape[1], image.shape[0]))
         if min(image.shape[:2]) < self.model.spec.min_size:
-            from dreamvideo.errors import MediaError
-
             raise MediaError(f"the image is {image.shape[1]}x{image.shape[0]} px, smaller than "
                              f"{self.model.spec.name}'s minimum of {self.model.spec.min_size} px; use a larger image")
         return to_array(self.dream(to_tensor(image), seed=seed, progress=progress))

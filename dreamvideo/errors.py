@@ -31,3 +31,14 @@ class LayerError(ModelError):
 
 class MediaError(DreamVideoError):
     """An image or video that cannot be read, or an output that cannot be written."""
+
+
+def did_you_mean(word: str, choices, n: int = 1, cutoff: float = 0.6) -> str:
+    """``"did you mean 'x'? "`` (or ``'x', 'y'``) for the choices closest to ``word``; ``""`` when none is close.
+
+    The one way every message in dreamvideo suggests a spelling.
+    """
+    import difflib
+
+    close = difflib.get_close_matches(str(word), list(choices), n=n, cutoff=cutoff)
+    return f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""

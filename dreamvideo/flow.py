@@ -86,17 +86,3 @@ def histogram_similarity(a: np.ndarray, b: np.ndarray) -> float:
         h = cv2.calcHist([hsv], [0, 1], None, [32, 16], [0, 180, 0, 256])
         hists.append(cv2.normalize(h, h).flatten())
     return float(cv2.compareHist(hists[0], hists[1], cv2.HISTCMP_CORREL))
-
-
-def similarity(prev: np.ndarray, cur: np.ndarray) -> tuple[float, float, float, float]:
-    """(scale, degrees, dx, dy) of the similarity taking ``prev`` to ``cur``, measured from the frames by
-    direct intensity alignment (ECC, affine); sub-pixel accurate where optical flow underestimates small
-    motions."""
-    warp_matrix = np.eye(2, 3, dtype=np.float32)
-    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 200, 1e-7)
-    _, w = cv2.findTransformECC(to_gray(cur).astype(np.float32), to_gray(prev).astype(np.float32), warp_matrix,
-                                cv2.MOTION_AFFINE, criteria, None, 5)  # prev(w x) ~ cur(x): w maps cur to prev
-    m = cv2.invertAffineTransform(w)
-    scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
-    degrees = float(np.degrees(np.arctan2(-m[1, 0], m[0, 0])))
-    return scale, degrees, float(m[0, 2]), float(m[1, 2])

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 import torch
 
 from dreamvideo.errors import LayerError
+from dreamvideo.models.registry import parse_layer
 
 Activations = Mapping[str, torch.Tensor]
 
@@ -138,11 +139,9 @@ def guide(name: str, guide_features: torch.Tensor) -> Objective:
 
 
 def parse(text: str) -> Objective:
-    """The shorthand "layer" or "layer:channel[,channel...]" (e.g. "blocks.4:17")."""
-    name, _, chans = text.partition(":")
-    if not chans:
-        return layer(name)
-    return channel(name, [int(c) for c in chans.split(",")])
+    """The objective of the shorthand "layer" or "layer:channel[,channel...]" (e.g. "blocks.4:17")."""
+    name, channels = parse_layer(text)
+    return layer(name) if channels is None else channel(name, channels)
 
 
 def _device(acts: Activations) -> torch.device:

@@ -32,7 +32,8 @@ def clip() -> None:
     import subprocess
     from fractions import Fraction
 
-    from dreamvideo.synthetic import demo_clip
+    sys.path.insert(0, str(HERE.parent / "tests"))  # the clip generator lives with the test media
+    from synthetic import demo_clip
     from dreamvideo.video.io import VideoWriter, ffmpeg_exe, lossless_args
 
     frames = demo_clip((240, 180), 72).frames

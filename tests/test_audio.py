@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from dreamvideo.audio import features_for, reaction
+from dreamvideo.react import Reaction, features_for
 from dreamvideo.cli import app
 from dreamvideo.config import ReactConfig, load_style
 from dreamvideo.errors import ConfigError
-from dreamvideo.synthetic import beat_track
+from synthetic import beat_track
 from dreamvideo.video.io import ffmpeg_exe, probe
 
 runner = CliRunner()
@@ -49,9 +49,9 @@ def test_react_mappings():
 def test_reaction_follows_the_feature(track):
     style = load_style(None, ["react={step_size: {source: loudness, min: 0.0, max: 1.0}}"])
     f = features_for(track, 24, 192)
-    values = [reaction(style, f, i)("step_size", 0.5) for i in range(192)]
+    values = [Reaction(style.react, f, i)("step_size", 0.5) for i in range(192)]
     assert np.allclose(values, f.loudness)
-    assert reaction(style, None, 3)("step_size", 0.5) == 0.5  # no audio: the style's own value
+    assert Reaction(style.react, None, 3)("step_size", 0.5) == 0.5  # no audio: the style's own value
 
 
 def test_render_with_replaced_sound_and_reaction(track, tmp_path):

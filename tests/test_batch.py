@@ -98,7 +98,7 @@ def two_shots(tmp_path_factory) -> Path:
 
     import skimage.data
 
-    from dreamvideo.synthetic import camera_path, render
+    from synthetic import camera_path, render
     from dreamvideo.video.io import VideoWriter, ffmpeg_exe, lossless_args
 
     size = (96, 72)

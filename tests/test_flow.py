@@ -1,13 +1,15 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import skimage.data
 
 from dreamvideo.config import load_style
 from dreamvideo.flow import estimator, feather, reliable, to_gray, warp
-from dreamvideo.synthetic import camera_path, demo_clip, render
-from dreamvideo.video.render import Motion, analyse, start_image
+from synthetic import camera_path, demo_clip, render
+from dreamvideo.video.render import Carry, Motion, analyse, start_image
 
 PHOTO = skimage.data.astronaut()
 
@@ -61,12 +63,12 @@ def test_scene_cut_starts_a_fresh_chain():
     size = (128, 96)
     a = render(PHOTO, camera_path((512, 512), size, 5), size).frames
     b = render(skimage.data.coffee(), camera_path((600, 400), size, 5), size).frames
-    cuts = [motion.cut for _, motion in analyse(iter(a + b), load_style(), size)]
+    cuts = [motion.cut for _, motion in analyse(iter(a + b), size, flow="dis", scene_cut=load_style().scene_cut)]
     assert cuts == [True, False, False, False, False, True, False, False, False, False]
 
 
 def test_start_image():
-    style = load_style(None, ["blend=0.5", "decay=0.8"])
+    style = Carry.of(load_style(None, ["blend=0.5", "decay=0.8"]))
     src = np.full((4, 4, 3), 100, np.uint8)
     prev_src = np.full((4, 4, 3), 90, np.uint8)
     prev_dream = np.full((4, 4, 3), 140, np.uint8)
@@ -75,7 +77,7 @@ def test_start_image():
     assert carried and np.allclose(start, (100 + 0.5 * 0.8 * 50) / 255)
     start, carried = start_image(src, prev_src, prev_dream, Motion(None, None, True), style)
     assert not carried and np.allclose(start, 100 / 255)
-    independent = style.model_copy(update={"blend": 0.0})
+    independent = replace(style, blend=0.0)
     assert not start_image(src, prev_src, prev_dream, moved, independent)[1]
 
 
@@ -110,9 +112,8 @@ def test_reliable_equals_the_reference_bit_for_bit(method):
 def test_analysis_on_several_threads_equals_one(flow):
     size = (128, 96)
     frames = demo_clip(size, 7).frames
-    style = load_style(None, [f"flow={flow}"])
-    alone = list(analyse(iter(frames), style, size, workers=1))
-    shared = list(analyse(iter(frames), style, size, workers=3))
+    alone = list(analyse(iter(frames), size, flow=flow, scene_cut=0.3, workers=1))
+    shared = list(analyse(iter(frames), size, flow=flow, scene_cut=0.3, workers=3))
     assert [f is g for (f, _), (g, _) in zip(alone, shared)] == [True] * 7  # same frames, same order
     for (_, a), (_, b) in zip(alone, shared):
         assert a.cut == b.cut
@@ -123,7 +124,7 @@ def test_analysis_on_several_threads_equals_one(flow):
 def test_analysis_threads_stop_early_and_pass_errors_on():
     size = (128, 96)
     frames = demo_clip(size, 8).frames
-    stream = analyse(iter(frames), load_style(), size, workers=2)
+    stream = analyse(iter(frames), size, flow="dis", scene_cut=0.3, workers=2)
     next(stream), next(stream)
     stream.close()  # a render stopped early: the pending pairs are dropped, nothing hangs
 
@@ -136,5 +137,5 @@ def test_analysis_threads_stop_early_and_pass_errors_on():
     import cv2
 
     with pytest.raises(cv2.error, match="sameSize"):
-        list(analyse(broken(), load_style(), size, workers=2))
+        list(analyse(broken(), size, flow="dis", scene_cut=0.3, workers=2))
     assert not [t for t in threading.enumerate() if t.name.startswith("dreamvideo-flow")]

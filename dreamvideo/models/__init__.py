@@ -1,13 +1,12 @@
-"""The model zoo: a registry of dreamable networks, each declared as data."""
+"""The model zoo: a registry of dreamable networks, each declared as data.
 
-from dreamvideo.models.registry import LayerSpec, ModelSpec, Weights, get_spec, list_models, register_model
+Each family module registers its models when it is imported, here, as timm does; none of them imports
+torch, timm or torchvision until a model is built.
+"""
 
-__all__ = ["LayerSpec", "ModelSpec", "Weights", "get_spec", "list_models", "register_model", "get_model"]
+from dreamvideo.models.registry import (LayerSpec, ModelSpec, Weights, get_spec, list_models, parse_layer,
+                                        register_family, register_model)
+from dreamvideo.models import efficientnet_lite, timm_zoo, tiny, torchvision_zoo  # noqa: E402,F401  (registration)
 
-
-def __getattr__(name: str):
-    if name == "get_model":
-        from dreamvideo.features import get_model
-
-        return get_model
-    raise AttributeError(name)
+__all__ = ["LayerSpec", "ModelSpec", "Weights", "get_spec", "list_models", "parse_layer", "register_family",
+           "register_model"]

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
-from dreamvideo.errors import LayerError, ModelError
+from dreamvideo.errors import LayerError, ModelError, did_you_mean
 
 if TYPE_CHECKING:
     import torch
@@ -77,9 +76,22 @@ class ModelSpec:
 
 
 def unknown_layer_message(model: str, name: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-    hint = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
+    hint = did_you_mean(name, known, n=3, cutoff=0.5)
     return f"unknown layer {name!r} for model {model!r}: {hint}run `dreamvideo layers {model}` to list them"
+
+
+def parse_layer(text: str) -> tuple[str, list[int] | None]:
+    """The layer shorthand "name" or "name:channel[,channel...]" -> (name, channels or None).
+
+    The one parser of it, for styles, flags and objectives alike.
+    """
+    name, _, chans = text.partition(":")
+    if not chans:
+        return name, None
+    try:
+        return name, [int(c) for c in chans.split(",")]
+    except ValueError:
+        raise ValueError(f"{text!r}: write a layer as 'name' or 'name:channel[,channel...]'") from None
 
 
 _REGISTRY: dict[str, Callable[[], ModelSpec]] = {}
@@ -111,20 +123,13 @@ def register_family(prefix: str) -> Callable[[Callable[[str], ModelSpec]], Calla
     return wrap
 
 
-def _ensure_loaded() -> None:
-    # The families register themselves on import; importing them here keeps `import dreamvideo` light.
-    from dreamvideo.models import efficientnet_lite, timm_zoo, tiny, torchvision_zoo  # noqa: F401
-
-
 def list_models(include_hidden: bool = False) -> list[str]:
     """Names of the registered models (the test-only tiny model only when asked)."""
-    _ensure_loaded()
     return [n for n in _REGISTRY if include_hidden or not get_spec(n).hidden]
 
 
 def get_spec(name: str) -> ModelSpec:
     """The ModelSpec of ``name``, without building the network or loading weights."""
-    _ensure_loaded()
     if name in _SPECS:
         return _SPECS[name]
     if name in _REGISTRY:
@@ -133,9 +138,7 @@ def get_spec(name: str) -> ModelSpec:
         prefix, rest = name.split(":", 1)
         spec = _FAMILIES[prefix](rest)
     else:
-        known = list(_REGISTRY)
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-        hint = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
+        hint = did_you_mean(name, _REGISTRY, n=3, cutoff=0.5)
         families = ", ".join(f"'{p}:<name>'" for p in _FAMILIES)
         raise ModelError(
             f"unknown model {name!r}: {hint}known models are {', '.join(list_models())} "

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import difflib
 import socket
 
-from dreamvideo.errors import ModelError
+from dreamvideo.errors import ModelError, did_you_mean
 from dreamvideo.models.registry import LayerSpec, ModelSpec, Weights, register_family
 
 
@@ -43,8 +42,7 @@ def timm_model(name: str) -> ModelSpec:
     import timm
 
     if not timm.is_model(name):
-        close = difflib.get_close_matches(name, timm.list_models(), n=3, cutoff=0.6)
-        hint = f"did you mean {', '.join(repr('timm:' + c) for c in close)}? " if close else ""
+        hint = did_you_mean(f"timm:{name}", [f"timm:{m}" for m in timm.list_models()], n=3)
         raise ModelError(f"timm has no model {name!r}: {hint}see `timm.list_models()` for the names")
 
     def build():

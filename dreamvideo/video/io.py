@@ -3,6 +3,8 @@
 Frames go through pipes one at a time: ``read_frames`` is a generator, ``VideoWriter`` a context manager.
 ffmpeg always gets an argument list; its stderr is drained by a thread so the pipes never stall; on exit
 we close, wait, then kill, so no ffmpeg outlives us; failures carry the command and the tail of the log.
+Every ffmpeg runs in a session of its own, so a Ctrl-C in the terminal reaches dreamvideo alone, which
+then closes its encoders and decoders in order (a resumable render keeps its completed frames).
 """
 
 from __future__ import annotations
@@ -29,6 +31,28 @@ def ffmpeg_exe() -> str:
     import imageio_ffmpeg
 
     return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def _spawn(cmd: Sequence[str], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL) -> subprocess.Popen:
+    """Start ffmpeg outside the terminal's process group: a Ctrl-C is ours to handle, not its."""
+    return subprocess.Popen(list(cmd), stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, start_new_session=True)
+
+
+def _run(cmd: Sequence[str]) -> subprocess.CompletedProcess:
+    """Run ffmpeg to its end (outside the terminal's process group), its output captured as bytes."""
+    return subprocess.run(list(cmd), stdin=subprocess.DEVNULL, capture_output=True, start_new_session=True)
+
+
+def _describe(path: Path) -> str:
+    """ffmpeg's description of a file's streams (``ffmpeg -i``), as text."""
+    out = _run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)])
+    return out.stderr.decode("utf-8", "replace")
+
+
+def _duration(description: str) -> float:
+    """The container's duration in seconds from ``_describe``'s text; 0 when it gives none."""
+    found = re.search(r"Duration: (\d+):(\d+):([\d.]+)", description)
+    return int(found.group(1)) * 3600 + int(found.group(2)) * 60 + float(found.group(3)) if found else 0.0
 
 
 @dataclass(frozen=True)
@@ -96,9 +120,7 @@ def probe(path: str | Path) -> VideoInfo:
     if not path.is_file():
         raise MediaError(f"no such file: {str(path)!r}; check the path" if not path.is_dir()
                          else f"{str(path)!r} is a folder, not a video")
-    exe = ffmpeg_exe()
-    info = subprocess.run([exe, "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True, text=True,
-                          errors="replace").stderr
+    info = _describe(path)
     inputs = re.search(r"Input #0, ([^,\n]+)", info)
     if inputs is None:
         raise MediaError(f"{str(path)!r} is not a video ffmpeg can read ({_last_line(info)}); "
@@ -116,8 +138,7 @@ def probe(path: str | Path) -> VideoInfo:
     if rot in (90, 270):
         w, h = h, w
     fps_text = video.group(4) or video.group(5).replace("k", "000")
-    duration = re.search(r"Duration: (\d+):(\d+):([\d.]+)", info)
-    seconds = int(duration.group(1)) * 3600 + int(duration.group(2)) * 60 + float(duration.group(3)) if duration else 0.0
+    seconds = _duration(info)
     frames = count_frames(path)
     if frames == 0:
         raise MediaError(f"{str(path)!r} has no video frames; the file is empty or damaged")
@@ -137,22 +158,34 @@ def probe_audio(path: str | Path) -> AudioInfo:
     path = Path(path)
     if not path.is_file():
         raise MediaError(f"no such audio file: {str(path)!r}; check the path")
-    info = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True,
-                          text=True, errors="replace").stderr
+    info = _describe(path)
     audio = re.search(r"Stream #0:\d+[^:]*: Audio: (\w+)", info)
     if re.search(r"Input #0, ", info) is None or audio is None:
         raise MediaError(f"{str(path)!r} holds no audio ffmpeg can read; give a WAV, MP3, M4A, FLAC or OGG file")
-    duration = re.search(r"Duration: (\d+):(\d+):([\d.]+)", info)
-    seconds = int(duration.group(1)) * 3600 + int(duration.group(2)) * 60 + float(duration.group(3)) if duration else 0.0
+    seconds = _duration(info)
     if seconds <= 0:
         raise MediaError(f"{str(path)!r} has no duration; the audio is empty or damaged")
     return AudioInfo(path, audio.group(1), seconds)
 
 
+def decode_audio(path: str | Path, rate: int, start: float = 0.0, duration: float | None = None) -> np.ndarray:
+    """Mono float32 samples at ``rate`` Hz of the first audio stream of a file (a song, or a video's sound)."""
+    probe_audio(path)
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error"]
+    cmd += ["-ss", f"{start:.6f}"] if start else []
+    cmd += ["-i", str(path)] + (["-t", f"{duration:.6f}"] if duration else [])
+    cmd += ["-map", "0:a:0", "-ac", "1", "-ar", str(rate), "-f", "f32le", "-"]
+    out = _run(cmd)
+    if out.returncode != 0:
+        raise MediaError(f"ffmpeg could not decode the audio of {str(path)!r}: "
+                         f"{out.stderr.decode(errors='replace').strip()[-300:]}")
+    return np.frombuffer(out.stdout, np.float32)
+
+
 def count_frames(path: Path) -> int:
     """Frames in the first video stream, counted by demuxing without decoding."""
-    out = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:v:0", "-c", "copy",
-                          "-f", "null", "-"], capture_output=True, text=True, errors="replace").stderr
+    out = _run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:v:0", "-c", "copy",
+                "-f", "null", "-"]).stderr.decode("utf-8", "replace")
     counts = re.findall(r"frame=\s*(\d+)", out)
     return int(counts[-1]) if counts else 0
 
@@ -185,7 +218,7 @@ def read_frames(
     cmd += ["-map", "0:v:0", "-vf", ",".join(filters), "-sws_flags", "area"]
     cmd += ["-frames:v", str(max_frames)] if max_frames else []
     cmd += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = _spawn(cmd, stdout=subprocess.PIPE)
     drain = _Drain(proc.stderr)
     nbytes, index, finished = w * h * 3, 0, False
     try:
@@ -229,7 +262,7 @@ class VideoWriter:
         self.cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
                     "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-framerate", f"{fps.numerator}/{fps.denominator}",
                     "-i", "-", *extra_inputs, *maps, *codec, str(self.path)]
-        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.proc = _spawn(self.cmd, stdin=subprocess.PIPE)
         self.drain = _Drain(self.proc.stderr)
         self.frames = 0
 
@@ -277,10 +310,8 @@ def lossless_args() -> list[str]:
     return ["-c:v", "ffv1", "-level", "3", "-slicecrc", "1", "-pix_fmt", "bgr0", "-f", "matroska"]
 
 
-def audio_inputs(source: Path, audio_codec: str | None, start: float, duration: float) -> tuple[list[str], list[str]]:
+def audio_inputs(source: Path, audio_codec: str, start: float, duration: float) -> tuple[list[str], list[str]]:
     """Extra inputs and output arguments that mux ``source``'s first audio stream in sync with the video."""
-    if audio_codec is None:
-        return [], ["-map", "0:v:0"]
     inputs = (["-ss", f"{start:.6f}"] if start else []) + ["-t", f"{duration:.6f}", "-i", str(source)]
     copy = audio_codec in MP4_AUDIO and not start
     codec = ["-c:a", "copy"] if copy else ["-c:a", "aac", "-b:a", "192k"]

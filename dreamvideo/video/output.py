@@ -1,20 +1,63 @@
-"""Where the frames of a render or a zoom go: the lossless resume state, the encoder and the previews,
-fed on a background thread; finished by a rename, or aborted keeping what can be resumed."""
+"""Where the frames of a render or a zoom go: the MP4 encoder with its sound and metadata, the lossless
+resume state and the previews, fed on a background thread; finished by a rename, or aborted keeping what
+can be resumed."""
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import closing
+from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from dreamvideo.images import fit_size, resize_image, write_image
-from dreamvideo.video.io import VideoWriter
+from dreamvideo.video.io import VideoWriter, audio_inputs, h264_args
 from dreamvideo.video.pipeline import Sink
 from dreamvideo.video.state import RenderState
+
+if TYPE_CHECKING:
+    from dreamvideo.config import Style
+
+VIDEO_OUT = {".mp4": "MP4", ".m4v": "MP4", ".mov": "MOV"}  # what render and zoom write
+
+
+@dataclass(frozen=True)
+class VideoResult:
+    """What a render or a zoom wrote."""
+
+    output: Path
+    frames: int
+    resumed_from: int
+    fps: Fraction
+    size: tuple[int, int]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Soundtrack:
+    """The sound muxed into an output: ``path``'s first audio stream (``codec``), from ``start`` seconds."""
+
+    path: Path
+    codec: str
+    start: float = 0.0
+
+
+def style_metadata(style: "Style") -> dict[str, str]:
+    """The MP4 tags that store the style a video was made with, so the result can be reproduced."""
+    return {"comment": "dreamvideo style " + json.dumps(style.model_dump(mode="json"), separators=(",", ":"))}
+
+
+def mp4_writer(path: Path, size: tuple[int, int], fps: Fraction, crf: int, preset: str, sound: Soundtrack | None,
+               span: float, metadata: dict[str, str] | None = None) -> VideoWriter:
+    """An H.264 MP4 encoder (x264 ``crf`` and ``preset``) with ``sound`` muxed in sync over ``span`` seconds."""
+    extra, maps = audio_inputs(sound.path, sound.codec, sound.start, span) if sound else ([], ["-map", "0:v:0"])
+    return VideoWriter(path, size, fps, h264_args(crf, preset, metadata), extra, maps)
 
 
 class FrameOutput:

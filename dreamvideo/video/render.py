@@ -4,29 +4,32 @@ moved along the optical flow, then encode H.264 with the original sound. Interru
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
-from contextlib import closing
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from dreamvideo.config import Style
+from dreamvideo.dreamer import Dreamer
 from dreamvideo.errors import MediaError
 from dreamvideo.flow import estimator, feather, histogram_similarity, reliable, to_gray, warp
 from dreamvideo.images import check_output, fit_size
-from dreamvideo.video.io import (VideoWriter, audio_inputs, h264_args, lossless_args, parse_rate, probe, probe_audio,
-                                 read_frames)
-from dreamvideo.video.output import FrameOutput
-from dreamvideo.video.state import resume_key
+from dreamvideo.react import Reaction, features_for
+from dreamvideo.video.io import VideoInfo, VideoWriter, lossless_args, parse_rate, probe, probe_audio, read_frames
+from dreamvideo.video.output import VIDEO_OUT, FrameOutput, Soundtrack, VideoResult, mp4_writer, style_metadata
 from dreamvideo.video.pipeline import ordered_map, prefetch
+from dreamvideo.video.state import resume_key
 
-VIDEO_OUT = {".mp4": "MP4", ".m4v": "MP4", ".mov": "MOV"}
+if TYPE_CHECKING:
+    from dreamvideo.audio import AudioFeatures
+
 SEGMENT_OUT = {".mkv": "Matroska"}  # lossless segments of a split render
 
 
@@ -43,16 +46,6 @@ class RenderOptions:
 
 
 @dataclass(frozen=True)
-class RenderResult:
-    output: Path
-    frames: int
-    resumed_from: int
-    fps: Fraction
-    size: tuple[int, int]
-    seconds: float
-
-
-@dataclass(frozen=True)
 class Motion:
     """What the flow says about a frame: the backward flow, the soft mask where it holds, a scene cut."""
 
@@ -61,32 +54,43 @@ class Motion:
     cut: bool
 
 
-def frame_seed(seed: int, index: int) -> int:
-    """A fresh jitter seed per frame, derived from the style's seed (a fixed jitter sticks to the screen)."""
-    return (seed * 1_000_003 + index * 7919 + 1) % (2**63)
+@dataclass(frozen=True)
+class Carry:
+    """How much of a frame's dream carries into the next: ``blend`` of it where the flow holds, with
+    ``warp`` "detail" (dreamed minus source, times ``decay``) or "frame" (the whole dreamed frame)."""
+
+    blend: float
+    warp: str
+    decay: float
+
+    @classmethod
+    def of(cls, style: Style) -> "Carry":
+        return cls(style.blend, style.warp, style.decay)
 
 
-def analyse(frames: Iterator[np.ndarray], style: Style, size: tuple[int, int] | None,
+def analyse(frames: Iterator[np.ndarray], size: tuple[int, int] | None, *, flow: str, scene_cut: float,
             workers: int | None = None) -> Iterator[tuple[np.ndarray, Motion]]:
     """Pair each source frame with its motion from the previous one (the first starts a chain).
 
-    The motion of a pair needs only the two source frames, so pairs are analysed on ``workers`` threads
-    (OpenCV lets go of the GIL; ``ordered_map``), each with its own flow estimator; frames come out in order.
+    ``flow`` is the estimator (dis, farneback, none); a scene cut is a frame of which less than
+    ``scene_cut`` can be followed from the previous one. The motion of a pair needs only the two source
+    frames, so pairs are analysed on ``workers`` threads (OpenCV lets go of the GIL; ``ordered_map``),
+    each with its own flow estimator; frames come out in order.
     """
     local = threading.local()
 
-    def motion(pair) -> tuple[np.ndarray, Motion]:
+    def motion(pair: tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]) -> tuple[np.ndarray, Motion]:
         frame, gray, prev, prev_gray = pair
         if prev is None:
             return frame, Motion(None, None, True)
-        if style.flow == "none":
-            cut = style.scene_cut > 0 and histogram_similarity(frame, prev) < 0.5
+        if flow == "none":
+            cut = scene_cut > 0 and histogram_similarity(frame, prev) < 0.5
             return frame, Motion(None, np.ones(gray.shape, np.float32), cut)
         if getattr(local, "flow", None) is None:  # DIS keeps buffers between calls: one estimator per thread
-            local.flow = estimator(style.flow, size or (frame.shape[1], frame.shape[0]))
+            local.flow = estimator(flow, size or (frame.shape[1], frame.shape[0]))
         backward, forward = local.flow(gray, prev_gray), local.flow(prev_gray, gray)
         valid = reliable(backward, forward)
-        return frame, Motion(backward, feather(valid), bool(valid.mean() < style.scene_cut))
+        return frame, Motion(backward, feather(valid), bool(valid.mean() < scene_cut))
 
     def pairs() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]]:
         prev = prev_gray = None
@@ -108,16 +112,16 @@ def flow_workers() -> int:
 
 
 def start_image(source: np.ndarray, prev_source: np.ndarray | None, prev_dream: np.ndarray | None,
-                motion: Motion, style: Style) -> tuple[np.ndarray, bool]:
+                motion: Motion, carry: Carry) -> tuple[np.ndarray, bool]:
     """The image to dream for this frame, in [0, 1] float32, and whether it starts from a carried dream."""
     s = source.astype(np.float32) / 255
-    if prev_dream is None or prev_source is None or motion.cut or style.blend == 0:
+    if prev_dream is None or prev_source is None or motion.cut or carry.blend == 0:
         return s, False
-    mask = motion.mask[..., None] * style.blend
-    if style.warp == "detail":
+    mask = motion.mask[..., None] * carry.blend
+    if carry.warp == "detail":
         detail = (prev_dream.astype(np.float32) - prev_source.astype(np.float32)) / 255
         carried = warp(detail, motion.backward) if motion.backward is not None else detail
-        start = s + mask * style.decay * carried
+        start = s + mask * carry.decay * carried
     else:
         dream = prev_dream.astype(np.float32) / 255
         carried = warp(dream, motion.backward) if motion.backward is not None else dream
@@ -132,8 +136,9 @@ class Chain:
     uninterrupted one.
     """
 
-    def __init__(self, dreamer, style: Style, features=None):
-        self.dreamer, self.style, self.features = dreamer, style, features
+    def __init__(self, dreamer: Dreamer, features: "AudioFeatures | None" = None, carry: Carry | None = None):
+        style = dreamer.style
+        self.dreamer, self.features, self.carry = dreamer, features, carry or Carry.of(style)
         self.full = dreamer.params
         self.warm = replace(self.full, iterations=style.warm_iterations or self.full.iterations,
                             octaves=style.warm_octaves or self.full.octaves)
@@ -141,43 +146,24 @@ class Chain:
         self.prev_dream: np.ndarray | None = None
 
     def step(self, index: int, frame: np.ndarray, motion: Motion) -> np.ndarray:
-        import torch
-
-        from dreamvideo.images import to_array
-
-        from dreamvideo.audio import layer_weights, reacted, reaction
-
-        style, objective = self.style, None
-        react = reaction(style, self.features, index)
-        if style.react:
-            style = style.model_copy(update={"blend": min(1.0, max(0.0, react("blend", style.blend)))})
-            weights = layer_weights(style, react)
-            objective = self.dreamer.weighted_objective(weights) if weights else None
-        start, carried = start_image(frame, self.prev_source, self.prev_dream, motion, style)
-        params = reacted(self.warm if carried else self.full, react)
-        tensor = torch.from_numpy(start).permute(2, 0, 1)[None]
-        dreamed = to_array(self.dreamer.dream(tensor, seed=frame_seed(style.seed, index), params=params,
-                                              objective=objective))
+        reaction = Reaction(self.dreamer.style.react, self.features, index)
+        carry = replace(self.carry, blend=min(1.0, max(0.0, reaction("blend", self.carry.blend))))
+        start, carried = start_image(frame, self.prev_source, self.prev_dream, motion, carry)
+        dreamed = self.dreamer.dream_frame(start, index, self.warm if carried else self.full, reaction)
         self.prev_source, self.prev_dream = frame, dreamed
         return dreamed
 
 
-def dream_frames(frames: Iterator[np.ndarray], dreamer, style: Style) -> Iterator[np.ndarray]:
-    """Dream an in-memory sequence of frames with the render's coherence (no files, no resume)."""
-    chain = Chain(dreamer, style)
-    for index, (frame, motion) in enumerate(analyse(frames, style, None)):
+def dream_frames(frames: Iterator[np.ndarray], dreamer: Dreamer, carry: Carry | None = None) -> Iterator[np.ndarray]:
+    """Dream an in-memory sequence of frames with the render's coherence (no files, no resume); ``carry``
+    replaces the style's (``blend: 0`` dreams every frame on its own)."""
+    style = dreamer.style
+    chain = Chain(dreamer, carry=carry)
+    for index, (frame, motion) in enumerate(analyse(frames, None, flow=style.flow, scene_cut=style.scene_cut)):
         yield chain.step(index, frame, motion)
 
 
-def mp4_writer(path: Path, size: tuple[int, int], fps: Fraction, style: Style, sound: Path | None,
-               sound_codec: str | None, sound_start: float, span: float) -> VideoWriter:
-    """The H.264 MP4 encoder of a render: the style in the metadata, the sound muxed in sync."""
-    extra, maps = audio_inputs(sound, sound_codec, sound_start, span) if sound is not None else ([], ["-map", "0:v:0"])
-    meta = {"comment": "dreamvideo style " + json.dumps(style.model_dump(mode="json"), separators=(",", ":"))}
-    return VideoWriter(path, size, fps, h264_args(style.output.crf, style.output.preset, meta), extra, maps)
-
-
-def geometry(info, style: Style) -> tuple[Fraction, tuple[int, int]]:
+def geometry(info: VideoInfo, style: Style) -> tuple[Fraction, tuple[int, int]]:
     """A render's frame rate (the style's, else exactly the source's) and its even output size."""
     fps = parse_rate(str(style.output.fps)) if style.output.fps else info.fps
     return fps, fit_size(info.width, info.height, style.output.max_side, style.output.width, multiple=2)
@@ -189,13 +175,11 @@ def render_video(
     style: Style,
     options: RenderOptions = RenderOptions(),
     *,
-    dreamer=None,
+    dreamer: Dreamer | None = None,
     progress: Callable[[int, int], None] | None = None,
     log: Callable[[str], None] = lambda message: None,
-) -> RenderResult:
+) -> VideoResult:
     """Render ``source`` dreamed into ``output`` (MP4). Running it again after an interruption resumes."""
-    from dreamvideo.dreamer import Dreamer
-
     began = time.perf_counter()
     source, output = Path(source), Path(output)
     segment = options.frames is not None
@@ -220,23 +204,20 @@ def render_video(
         start=options.start, duration=options.duration, max_frames=options.max_frames, fps=str(fps), size=size,
         audio=str(options.audio) if options.audio else None, frames=options.frames)
     dreamer = dreamer or Dreamer(style)
-    soundtrack, sound_start = (options.audio, 0.0) if options.audio else (source, options.start)
-    sound_codec = probe_audio(options.audio).codec if options.audio else info.audio_codec
+    sound = soundtrack(source, info, options)
     features = None
     if style.react:
-        if sound_codec is None:
+        if sound is None:
             raise MediaError(f"the style reacts to audio (react:), but {str(source)!r} has no sound; "
                              "pass one with --audio FILE")
-        from dreamvideo.audio import features_for
-
-        features = features_for(soundtrack, float(fps), first + expected, sound_start, style.react_attack,
+        features = features_for(sound.path, float(fps), first + expected, sound.start, style.react_attack,
                                 style.react_release)
-    chain = Chain(dreamer, style, features)
+    chain = Chain(dreamer, features)
 
     def encoder(part: Path) -> VideoWriter:
         if segment:  # a lossless piece of a split render: no sound, no metadata, assembled later
             return VideoWriter(part, size, fps, lossless_args())
-        return mp4_writer(part, size, fps, style, soundtrack, sound_codec, sound_start, span)
+        return mp4_writer(part, size, fps, style.output.crf, style.output.preset, sound, span, style_metadata(style))
 
     with FrameOutput(output, key, encoder, options.chunk_frames, options.restart, options.preview, log) as out:
         done = out.done
@@ -248,8 +229,9 @@ def render_video(
         # frames are decoded from the start of the range and dropped up to the resume point (frame-exact)
         stop = last if segment else options.max_frames
         reader = read_frames(source, size, fps, options.start, options.duration, stop, skip=first + max(0, done - 1))
+        motions = analyse(reader, size, flow=style.flow, scene_cut=style.scene_cut)
         # closed explicitly, so that an exception here stops the decoder now, not when garbage is collected
-        with closing(reader), closing(prefetch(analyse(reader, style, size))) as stream:
+        with closing(reader), closing(prefetch(motions)) as stream:
             for position, (frame, motion) in enumerate(stream):
                 if done and position == 0:  # the source frame before the resume point: only its motion matters
                     chain.prev_source = frame
@@ -260,4 +242,11 @@ def render_video(
                     progress(index, max(expected, index))
         if index == 0:
             raise MediaError(f"no frames could be decoded from {str(source)!r} in the chosen range")
-    return RenderResult(output, index, done, fps, size, time.perf_counter() - began)
+    return VideoResult(output, index, done, fps, size, time.perf_counter() - began)
+
+
+def soundtrack(source: Path, info: VideoInfo, options: RenderOptions) -> Soundtrack | None:
+    """The sound of a render: ``--audio`` from its start, else the source's own from the render's start."""
+    if options.audio is not None:
+        return Soundtrack(options.audio, probe_audio(options.audio).codec)
+    return Soundtrack(source, info.audio_codec, options.start) if info.audio_codec else None

@@ -5,24 +5,28 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
 
+from dreamvideo.cluster import check_executor
 from dreamvideo.config import Style
+from dreamvideo.dreamer import Dreamer
 from dreamvideo.images import check_output
-from dreamvideo.video.io import probe, probe_audio, read_frames
-from dreamvideo.video.render import (VIDEO_OUT, RenderOptions, RenderResult, analyse, geometry, mp4_writer,
-                                     render_video)
+from dreamvideo.video.io import VideoInfo, probe, read_frames
+from dreamvideo.video.output import VIDEO_OUT, VideoResult, mp4_writer, style_metadata
+from dreamvideo.video.render import RenderOptions, analyse, geometry, render_video, soundtrack
 
 
-def find_cuts(source: Path, style: Style, options: RenderOptions, info=None) -> tuple[list[int], int, tuple[int, int]]:
+def find_cuts(source: Path, style: Style, options: RenderOptions,
+              info: VideoInfo | None = None) -> tuple[list[int], int, tuple[int, int]]:
     """The frames where a new shot starts (as the render would see them), the frame count, and the size."""
     fps, size = geometry(info or probe(source), style)
     reader = read_frames(source, size, fps, options.start, options.duration, options.max_frames)
     cuts, count = [], 0
     with closing(reader):
-        for index, (_, motion) in enumerate(analyse(reader, style, size)):
+        for index, (_, motion) in enumerate(analyse(reader, size, flow=style.flow, scene_cut=style.scene_cut)):
             if motion.cut and index > 0:
                 cuts.append(index)
             count = index + 1
@@ -30,9 +34,12 @@ def find_cuts(source: Path, style: Style, options: RenderOptions, info=None) -> 
 
 
 def render_split(source: str | Path, output: str | Path, style: Style, options: RenderOptions = RenderOptions(),
-                 executor: str = "local", address: str | None = None, log=lambda message: None) -> RenderResult:
-    """Render ``source`` as independent segments between scene cuts, then join them with the sound."""
+                 executor: str = "local", address: str | None = None,
+                 log: Callable[[str], None] = lambda message: None) -> VideoResult:
+    """Render ``source`` as independent segments between scene cuts (``executor``: local or ray),
+    then join them with the sound."""
     began = time.perf_counter()
+    check_executor(executor)
     source, output = Path(source), Path(output)
     check_output(output, VIDEO_OUT, inputs=(source,))
     info = probe(source)
@@ -53,17 +60,15 @@ def render_split(source: str | Path, output: str | Path, style: Style, options: 
 
             ray.get([submit(render_video, str(source), path, style, opts) for path, opts in todo])
     else:
-        from dreamvideo.dreamer import Dreamer
-
         dreamer = Dreamer(style)
         for path, opts in todo:
             render_video(source, path, style, opts, dreamer=dreamer)
-    sound, codec, start = (options.audio, probe_audio(options.audio).codec, 0.0) if options.audio else (
-        source, info.audio_codec, options.start)
+    sound = soundtrack(source, info, options)
     part = folder / f"output.part{output.suffix}"
     frames = 0
     try:
-        with mp4_writer(part, size, fps, style, sound if codec else None, codec, start, count / float(fps)) as writer:
+        with mp4_writer(part, size, fps, style.output.crf, style.output.preset, sound, count / float(fps),
+                        style_metadata(style)) as writer:
             for path in paths:
                 with closing(read_frames(path, size)) as reader:
                     for frame in reader:
@@ -79,4 +84,4 @@ def render_split(source: str | Path, output: str | Path, style: Style, options: 
         folder.rmdir()
     except OSError:
         pass
-    return RenderResult(output, frames, 0, fps, size, time.perf_counter() - began)
+    return VideoResult(output, frames, 0, fps, size, time.perf_counter() - began)

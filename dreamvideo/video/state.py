@@ -15,7 +15,12 @@ from dreamvideo.errors import MediaError
 from dreamvideo.video.io import VideoWriter, lossless_args, read_frames
 
 
-def resume_key(**parts) -> str:
+def state_dir(output: Path) -> Path:
+    """The hidden folder beside ``output`` that holds an unfinished render's completed frames."""
+    return output.parent / f".{output.name}.dreamvideo"
+
+
+def resume_key(**parts: object) -> str:
     """A hash of everything that shapes the frames, so an interrupted run resumes only into the same work."""
     return hashlib.sha256(json.dumps({**parts, "version": 1}, sort_keys=True).encode()).hexdigest()
 
@@ -24,7 +29,7 @@ class RenderState:
     """Resume state beside the output: completed frames in lossless chunks, and the key of what made them."""
 
     def __init__(self, output: Path, key: str, chunk_frames: int, log: Callable[[str], None]):
-        self.dir = output.parent / f".{output.name}.dreamvideo"
+        self.dir = state_dir(output)
         self.key, self.chunk_frames, self.log = key, chunk_frames, log
         self.writer: VideoWriter | None = None
         self.first = 0

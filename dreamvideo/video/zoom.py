@@ -8,20 +8,33 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from dreamvideo.config import Style
-from dreamvideo.errors import MediaError
-from dreamvideo.audio import reaction
+from dreamvideo.dreamer import Dreamer
+from dreamvideo.errors import ConfigError, MediaError
 from dreamvideo.images import check_output, fit_size, read_image, resize_image
+from dreamvideo.react import Reaction, features_for
 from dreamvideo.video.io import VideoWriter, probe_audio
-from dreamvideo.video.output import FrameOutput
+from dreamvideo.video.output import VIDEO_OUT, FrameOutput, Soundtrack, VideoResult, mp4_writer, style_metadata
 from dreamvideo.video.state import resume_key
-from dreamvideo.video.render import VIDEO_OUT, frame_seed, mp4_writer
+
+if TYPE_CHECKING:
+    from dreamvideo.audio import AudioFeatures
 
 BORDERS = {"reflect": cv2.BORDER_REFLECT101, "replicate": cv2.BORDER_REPLICATE, "wrap": cv2.BORDER_WRAP}
+STARTS = ("image", "noise", "color")
+
+
+def parse_color(text: str) -> tuple[int, int, int]:
+    """'#204060' (or '204060') -> (32, 64, 96)."""
+    hexa = text.lstrip("#")
+    if len(hexa) != 6 or any(c not in "0123456789abcdefABCDEF" for c in hexa):
+        raise ConfigError(f"--color {text!r}: write a colour as #RRGGBB, e.g. #204060")
+    return int(hexa[0:2], 16), int(hexa[2:4], 16), int(hexa[4:6], 16)
 
 
 @dataclass(frozen=True)
@@ -36,15 +49,13 @@ class ZoomOptions:
     preview: int = 0
     chunk_frames: int = 16
 
-
-@dataclass(frozen=True)
-class ZoomResult:
-    output: Path
-    frames: int
-    resumed_from: int
-    fps: Fraction
-    size: tuple[int, int]
-    seconds: float
+    def __post_init__(self) -> None:
+        if self.start not in STARTS:
+            raise ConfigError(f"--from {self.start!r}: use {', '.join(STARTS)}")
+        if self.seconds is not None and self.seconds <= 0:
+            raise ConfigError(f"--seconds {self.seconds:g}: the length must be positive")
+        if self.frames is not None and self.frames < 1:
+            raise ConfigError(f"--frames {self.frames}: the length must be at least one frame")
 
 
 def motion_matrix(size: tuple[int, int], scale: float, degrees: float, shift: tuple[float, float],
@@ -58,11 +69,11 @@ def motion_matrix(size: tuple[int, int], scale: float, degrees: float, shift: tu
     return m
 
 
-def step_motion(style: Style, t: float, fps: float, size: tuple[int, int], react=None) -> np.ndarray:
+def step_motion(style: Style, t: float, fps: float, size: tuple[int, int],
+                react: Reaction = Reaction()) -> np.ndarray:
     """The motion from the frame at ``t`` seconds to the next, from the per-second schedules (and the
-    audio reactions, ``react(target, base)``)."""
+    audio reactions)."""
     z, smooth = style.zoom, style.zoom.interpolation == "smooth"
-    react = react or (lambda target, base: base)
     scale = react("zoom.scale", z.scale.at(t, smooth)) ** (1 / fps)
     degrees = react("zoom.rotate", z.rotate.at(t, smooth)) / fps
     shift = (z.translate[0].at(t, smooth) * size[0] / fps, z.translate[1].at(t, smooth) * size[1] / fps)
@@ -126,27 +137,19 @@ def frame_count(options: ZoomOptions, fps: Fraction) -> int:
 class ZoomDreamer:
     """Dreams the frames of a zoom with the style's schedules (and audio reactions) at each frame."""
 
-    def __init__(self, dreamer, style: Style, features=None):
-        self.dreamer, self.style, self.features = dreamer, style, features
+    def __init__(self, dreamer: Dreamer, features: "AudioFeatures | None" = None):
+        self.dreamer, self.features = dreamer, features
 
     def __call__(self, frame: np.ndarray, index: int, t: float, first: bool) -> np.ndarray:
-        from dreamvideo.audio import layer_weights, reacted
-        from dreamvideo.images import to_array, to_tensor
-
-        z, smooth = self.style.zoom, self.style.zoom.interpolation == "smooth"
-        react = reaction(self.style, self.features, index)
+        style = self.dreamer.style
+        z, smooth = style.zoom, style.zoom.interpolation == "smooth"
         params = self.dreamer.params
         if not first:
             params = replace(params, octaves=z.octaves, iterations=round(z.iterations.at(t, smooth)))
         if z.step_size is not None:
             params = replace(params, step_size=z.step_size.at(t, smooth))
-        params = reacted(params, react)
         weights = {name: s.at(t, smooth) for name, s in (z.layer_weights or {}).items()}
-        weights.update(layer_weights(self.style, react))
-        objective = self.dreamer.weighted_objective(weights) if weights else None
-        out = self.dreamer.dream(to_tensor(frame), seed=frame_seed(self.style.seed, index), params=params,
-                                 objective=objective)
-        return to_array(out)
+        return self.dreamer.dream_frame(frame, index, params, Reaction(style.react, self.features, index), weights)
 
 
 def zoom_video(
@@ -155,13 +158,11 @@ def zoom_video(
     style: Style,
     options: ZoomOptions = ZoomOptions(),
     *,
-    dreamer=None,
+    dreamer: Dreamer | None = None,
     progress: Callable[[int, int], None] | None = None,
     log: Callable[[str], None] = lambda message: None,
-) -> ZoomResult:
+) -> VideoResult:
     """Render an infinite-zoom MP4. Running it again after an interruption resumes."""
-    from dreamvideo.dreamer import Dreamer
-
     began = time.perf_counter()
     output = Path(output)
     image = Path(image) if image is not None else None
@@ -182,11 +183,9 @@ def zoom_video(
     if style.react:
         if options.audio is None:
             raise MediaError("the style reacts to audio (react:), but no --audio was given")
-        from dreamvideo.audio import features_for
-
         features = features_for(options.audio, float(fps), total + fade, 0.0, style.react_attack, style.react_release)
-    step = ZoomDreamer(dreamer, style, features)
-    sound = options.audio if audio else None
+    step = ZoomDreamer(dreamer, features)
+    sound = Soundtrack(options.audio, audio.codec) if audio is not None else None
     head: list[np.ndarray] = []  # the first frames, crossfaded into the end with --loop
 
     def encode(index: int, frame: np.ndarray) -> list[np.ndarray]:
@@ -201,7 +200,8 @@ def zoom_video(
         return [np.clip(frame * (1 - w) + head[j] * w + 0.5, 0, 255).astype(np.uint8)]
 
     def encoder(part: Path) -> VideoWriter:
-        return mp4_writer(part, size, fps, style, sound, audio.codec if audio else None, 0.0, total / float(fps))
+        return mp4_writer(part, size, fps, style.output.crf, style.output.preset, sound, total / float(fps),
+                          style_metadata(style))
 
     with FrameOutput(output, key, encoder, options.chunk_frames, options.restart, options.preview, log,
                      encode) as out:
@@ -221,7 +221,7 @@ def zoom_video(
                 progress(1, total + fade)
         while index < total + fade:
             t = (index - 1) / float(fps)
-            motion = step_motion(style, t, float(fps), size, reaction(style, features, index - 1))
+            motion = step_motion(style, t, float(fps), size, Reaction(style.react, features, index - 1))
             moved = move(frame, motion, style.zoom.border)
             frame = step(moved, index, index / float(fps), first=False) if index % style.zoom.cadence == 0 else moved
             frame = hold_colour(frame, reference, style.zoom.color_hold)
@@ -229,4 +229,4 @@ def zoom_video(
             index += 1
             if progress is not None:
                 progress(index, total + fade)
-    return ZoomResult(output, total, done, fps, size, time.perf_counter() - began)
+    return VideoResult(output, total, done, fps, size, time.perf_counter() - began)

@@ -1,6 +1,9 @@
-"""Clips with known motion: a camera path (pan, zoom, rotation) over a real photo, plus a textured object
-moving on its own. Exact backward flow and validity masks come with every frame, for tests and the
-coherence benchmark."""
+"""Media with known content for the tests and benchmarks (not part of the package).
+
+Clips with known motion: a camera path (pan, zoom, rotation) over a real photo, plus a textured object
+moving on its own, with the exact backward flow and validity mask of every frame; a track of known beats;
+and ``similarity``, the zoom and turn between two frames measured independently of the render's flow.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from dreamvideo.flow import to_gray
 
 
 @dataclass
@@ -130,3 +135,17 @@ def beat_track(path, seconds: float = 8.0, bpm: float = 120.0, rate: int = 22050
         w.setsampwidth(2)
         w.setframerate(rate)
         w.writeframes((np.clip(x, -1, 1) * 32767).astype(np.int16).tobytes())
+
+
+def similarity(prev: np.ndarray, cur: np.ndarray) -> tuple[float, float, float, float]:
+    """(scale, degrees, dx, dy) of the similarity taking ``prev`` to ``cur``, measured from the frames by
+    direct intensity alignment (ECC, affine); sub-pixel accurate where optical flow underestimates small
+    motions."""
+    warp_matrix = np.eye(2, 3, dtype=np.float32)
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 200, 1e-7)
+    _, w = cv2.findTransformECC(to_gray(cur).astype(np.float32), to_gray(prev).astype(np.float32), warp_matrix,
+                                cv2.MOTION_AFFINE, criteria, None, 5)  # prev(w x) ~ cur(x): w maps cur to prev
+    m = cv2.invertAffineTransform(w)
+    scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
+    degrees = float(np.degrees(np.arctan2(-m[1, 0], m[0, 0])))
+    return scale, degrees, float(m[0, 2]), float(m[1, 2])
