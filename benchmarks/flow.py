@@ -8,7 +8,7 @@ For each frame a render estimates two DIS flows (backward and forward), checks t
 (``dreamvideo.flow.reliable``), feathers the mask, and, on the dreaming thread, builds the frame's start
 image from the previous dream (``start_image``). Analysis runs ahead on other threads, so it bounds the
 render's frame rate only where it is slower than the dreaming: on a GPU it can be. This times, on a camera
-pan over a real photo (``dreamvideo.synthetic.demo_clip``):
+pan over a real photo (``demo_clip`` in tests/synthetic.py):
 
   analysis     ms per frame and frames per second of ``analyse`` with each number of workers
   start image  ms per frame of ``start_image`` (serial with the dreaming)

@@ -45,7 +45,7 @@ def main() -> None:
 
 
 def synthetic_clip(path: Path, size: tuple[int, int], frames: int) -> Path:
-    """A camera pan over scikit-image's astronaut with a moving disc (``dreamvideo.synthetic``), as H.264."""
+    """A camera pan over scikit-image's astronaut with a moving disc (``tests/synthetic.py``), as H.264."""
     from fractions import Fraction
 
     from synthetic import demo_clip

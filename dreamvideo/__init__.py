@@ -6,6 +6,7 @@ stay instant.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -39,7 +40,7 @@ def __getattr__(name: str) -> Any:
 
 
 def dream_image(image: "str | np.ndarray", style: "Style | str | None" = None, *, dreamer: "Dreamer | None" = None,
-                progress=None) -> "np.ndarray":
+                progress: "Callable[[int, int], None] | None" = None) -> "np.ndarray":
     """Dream one image (a path or an (H, W, 3) uint8 array) with a style (object, preset name or path).
 
     Returns an (H, W, 3) uint8 array at the style's output size. Pass ``dreamer`` to reuse a built model.

@@ -140,11 +140,11 @@ def run_job(index: int, job: Job, base: str | None = None) -> JobResult:
             zoom_video(job.input if job.start_from == "image" else None, job.output, style,
                        ZoomOptions(frames=job.frames, seconds=job.seconds, audio=job.audio, start=job.start_from))
         else:
-            from dreamvideo import dream_image
-            from dreamvideo.images import check_output, write_image
+            from dreamvideo.dreamer import Dreamer
+            from dreamvideo.images import check_output, read_image, write_image
 
             check_output(job.output, inputs=(job.input,))
-            write_image(job.output, dream_image(job.input, style))
+            write_image(job.output, Dreamer(style).dream_array(read_image(job.input)))
     except DreamVideoError as exc:
         return JobResult(index, str(job.output), "failed", time.perf_counter() - began, str(exc))
     except Exception as exc:  # a bug in one job must not take the batch down; keep where it happened

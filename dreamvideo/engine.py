@@ -92,7 +92,8 @@ def gradient(
     return grad
 
 
-def ascent_step(image, model, objective, params, transform, generator) -> torch.Tensor:
+def ascent_step(image: torch.Tensor, model: DreamModel, objective: Objective, params: DreamParams,
+                transform: Transform, generator: torch.Generator) -> torch.Tensor:
     """One normalised gradient-ascent step, clamped to the valid range."""
     g = gradient(image, model, objective, params, transform, generator)
     g = g / (g.abs().mean() + 1e-8)

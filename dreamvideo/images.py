@@ -7,8 +7,12 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 from dreamvideo.errors import MediaError
 
@@ -112,13 +116,13 @@ def write_image(path: str | Path, image: np.ndarray, quality: int = 95) -> Path:
     return path
 
 
-def to_tensor(image: np.ndarray):
+def to_tensor(image: np.ndarray) -> "torch.Tensor":
     """(H, W, 3) uint8 -> (1, 3, H, W) float32 in [0, 1]."""
     import torch
 
     return torch.from_numpy(np.array(image, dtype=np.uint8, copy=True)).permute(2, 0, 1)[None].float().div_(255.0)
 
 
-def to_array(tensor) -> np.ndarray:
+def to_array(tensor: "torch.Tensor") -> np.ndarray:
     """(1, 3, H, W) in [0, 1] -> (H, W, 3) uint8."""
     return tensor[0].detach().float().clamp(0, 1).mul(255).round_().byte().permute(1, 2, 0).cpu().numpy()

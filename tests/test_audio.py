@@ -13,7 +13,7 @@ from dreamvideo.cli import app
 from dreamvideo.config import ReactConfig, load_style
 from dreamvideo.errors import ConfigError
 from synthetic import beat_track
-from dreamvideo.video.io import ffmpeg_exe, probe
+from dreamvideo.video.io import ffmpeg_exe, probe, read_frames
 
 runner = CliRunner()
 
@@ -54,15 +54,46 @@ def test_reaction_follows_the_feature(track):
     assert Reaction(style.react, None, 3)("step_size", 0.5) == 0.5  # no audio: the style's own value
 
 
-def test_render_with_replaced_sound_and_reaction(track, tmp_path):
+def test_render_with_replaced_sound_reacts_to_its_beats(track, tmp_path):
+    """The dream's strength on each frame follows the beat of the --audio track it is mapped to."""
     clip = Path(__file__).resolve().parent.parent / "samples" / "clip.mp4"
     out = tmp_path / "r.mp4"
-    result = runner.invoke(app, ["render", str(clip), "-o", str(out), "--audio", str(track), "--max-frames", "12",
-                                 "-q", "--set", "output.max_side=64", "--set", "octaves=1", "--set", "iterations=1",
-                                 "--set", "react={step_size: {source: beat, min: 0.001, max: 0.03}}"])
+    result = runner.invoke(app, ["render", str(clip), "-o", str(out), "--audio", str(track), "--max-frames", "30",
+                                 "-q", "--set", "output.max_side=64", "--set", "octaves=1", "--set", "iterations=2",
+                                 "--set", "blend=0", "--set", "output.crf=0",
+                                 "--set", "react={step_size: {source: beat, min: 0.0005, max: 0.05}}"])
     assert result.exit_code == 0, result.output
     info = probe(out)
-    assert info.frames == 12 and info.audio_codec == "aac" and info.duration == pytest.approx(0.5, abs=0.05)
+    assert info.frames == 30 and info.audio_codec == "aac" and info.duration == pytest.approx(1.25, abs=0.05)
+    dreamed = [f.astype(np.float32) for f in read_frames(out, (64, 48))]
+    source = [f.astype(np.float32) for f in read_frames(clip, (64, 48), info.fps, max_frames=30)]
+    strength = np.array([np.sqrt(((d - s) ** 2).mean()) for d, s in zip(dreamed, source)])
+    beat = features_for(track, float(info.fps), 30).beat
+    assert np.corrcoef(strength, beat)[0, 1] > 0.9
+    assert strength[beat > 0.9].min() > 3 * strength[beat < 0.05].max()  # on the beat it dreams hard, off it barely
+
+
+def test_react_on_a_layer_weight_follows_the_feature(track, tmp_path, monkeypatch):
+    from dreamvideo.dreamer import Dreamer
+
+    seen = []
+    weighted = Dreamer.weighted_objective
+
+    def spy(self, weights):
+        objective = weighted(self, weights)
+        seen.append((dict(weights), objective.layers))
+        return objective
+
+    monkeypatch.setattr(Dreamer, "weighted_objective", spy)
+    clip = Path(__file__).resolve().parent.parent / "samples" / "clip.mp4"
+    style = load_style(None, ["output.max_side=64", "octaves=1", "iterations=1",
+                              "react={layers.blocks.2: {source: beat, min: 0, max: 2}}"])
+    from dreamvideo.video.render import RenderOptions, render_video
+
+    render_video(clip, tmp_path / "r.mp4", style, RenderOptions(audio=track, max_frames=16))
+    beat = features_for(track, 24, 16).beat
+    assert [w["blocks.2"] for w, _ in seen] == pytest.approx(list(2 * beat))
+    assert all(("blocks.2" in layers) == (w["blocks.2"] != 0) and "blocks.4" in layers for w, layers in seen)
 
 
 def test_reacting_without_sound_is_a_clear_error(tmp_path):
@@ -79,9 +110,19 @@ def test_reacting_without_sound_is_a_clear_error(tmp_path):
 
 
 def test_zoom_pulses_on_the_beat(track, tmp_path):
+    """Measured from the frames (ECC), each frame's zoom surges on the beat and settles between beats."""
+    from synthetic import similarity
+
     from dreamvideo.video.zoom import ZoomOptions, zoom_video
 
-    style = load_style(None, ["zoom.size=[64,48]", "zoom.iterations=1", "zoom.octaves=1", "octaves=1",
-                              "iterations=1", "react={zoom.scale: {source: beat, pulse: 1.5}}"])
-    result = zoom_video(None, tmp_path / "z.mp4", style, ZoomOptions(start="noise", audio=track, frames=6))
-    assert result.frames == 6 and result.fps == Fraction(24)
+    style = load_style(None, ["output.max_side=128", "octaves=1", "iterations=1", "zoom.cadence=100",
+                              "zoom.color_hold=0", "output.crf=0", "react={zoom.scale: {source: beat, pulse: 1.5}}"])
+    photo = Path(__file__).resolve().parent.parent / "samples" / "coffee.jpg"
+    result = zoom_video(photo, tmp_path / "z.mp4", style, ZoomOptions(audio=track, frames=30))
+    assert result.frames == 30 and result.fps == Fraction(24)
+    frames = list(read_frames(tmp_path / "z.mp4", result.size))
+    scales = np.array([similarity(a, b)[0] for a, b in zip(frames, frames[1:])])
+    beat = features_for(track, 24, 30).beat[:29]
+    assert np.corrcoef(scales, beat)[0, 1] > 0.9
+    on, off = scales[beat > 0.9], scales[beat < 0.05]
+    assert np.all(np.abs(on - 2.25 ** (1 / 24)) < 0.003) and np.all(np.abs(off - 1.5 ** (1 / 24)) < 0.003)

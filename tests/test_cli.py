@@ -130,3 +130,128 @@ def test_help_is_light():
 
     code = "import sys; import dreamvideo.cli; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+class Seen:
+    """Stands in for a library call: records what it was given, returns what the CLI prints from."""
+
+    def __init__(self, result=None):
+        self.calls, self.result = [], result
+
+    def __call__(self, *args, **kwargs):
+        self.calls.append((args, kwargs))
+        return self.result
+
+
+def _video_result(path="o.mp4"):
+    from fractions import Fraction
+
+    from dreamvideo.video.output import VideoResult
+
+    return VideoResult(Path(path), 3, 0, Fraction(24), (64, 48), 0.1)
+
+
+def test_every_render_flag_reaches_the_library(tmp_path, monkeypatch):
+    import dreamvideo.video.render as render
+    import dreamvideo.video.split as split
+
+    weights, song = tmp_path / "w.pth", tmp_path / "song.wav"
+    weights.write_bytes(b"")
+    song.write_bytes(b"")
+    seen, seen_split = Seen(_video_result()), Seen(_video_result())
+    monkeypatch.setattr(render, "render_video", seen)
+    monkeypatch.setattr(split, "render_split", seen_split)
+    common = ["--config", "dogs", "--set", "decay=0.9", "--model", "efficientnet_lite0", "--weights", weights,
+              "--layer", "blocks.3", "--layer", "blocks.5:7", "--iterations", 7, "--blend", 0.5, "--flow", "farneback",
+              "--max-side", 320, "--width", 300, "--fps", 12.5, "--start", 1.5, "--duration", 2, "--max-frames", 9,
+              "--audio", song, "--restart", "--preview", 4, "--seed", 11, "--device", "cpu", "-q"]
+    assert run("render", SAMPLES / "clip.mp4", "-o", tmp_path / "r.mp4", *common).exit_code == 0
+    (source, output, style, options), kwargs = seen.calls[0]
+    assert (source.name, output) == ("clip.mp4", tmp_path / "r.mp4")
+    assert [(t.name, t.channels) for t in style.layers] == [("blocks.3", None), ("blocks.5", [7])]
+    assert (style.model, style.weights, style.iterations, style.blend, style.flow, style.decay, style.seed,
+            style.device, style.octaves) == ("efficientnet_lite0", weights, 7, 0.5, "farneback", 0.9, 11, "cpu", 6)
+    assert (style.output.max_side, style.output.width, style.output.fps) == (320, 300, 12.5)
+    assert (options.start, options.duration, options.max_frames, options.restart, options.preview, options.audio) == \
+        (1.5, 2, 9, True, 4, song)
+    assert kwargs["progress"] is None and callable(kwargs["log"])
+    result = run("render", SAMPLES / "clip.mp4", "-o", tmp_path / "s.mp4", "--split", "--executor", "ray",
+                 "--address", "ray://head:10001", "-q")
+    assert result.exit_code == 0, result.output
+    (source, output, style, options, executor, address), _ = seen_split.calls[0]
+    assert (output, executor, address) == (tmp_path / "s.mp4", "ray", "ray://head:10001")
+
+
+def test_every_zoom_dream_batch_and_visualize_flag_reaches_the_library(tmp_path, monkeypatch):
+    import dreamvideo.batch as batch
+    import dreamvideo.dreamer as dreamer
+    import dreamvideo.features as features
+    import dreamvideo.video.zoom as zoom
+    import dreamvideo.visualize as visualize
+
+    song = tmp_path / "song.wav"
+    song.write_bytes(b"")
+    seen = Seen(_video_result())
+    monkeypatch.setattr(zoom, "zoom_video", seen)
+    assert run("zoom", SAMPLES / "coffee.jpg", "-o", tmp_path / "z.mp4", "--config", "zoom-drift", "--set", "seed=4",
+               "--frames", 40, "--seconds", 3, "--audio", song, "--from", "color", "--color", "#102030",
+               "--scale", 1.25, "--rotate", -15, "--fps", 30, "--cadence", 3, "--loop", "--max-side", 200,
+               "--model", "efficientnet_lite0", "--layer", "blocks.2", "--restart", "--preview", 5, "--device", "cpu",
+               "-q").exit_code == 0
+    (image, output, style, options), _ = seen.calls[0]
+    assert image is None and output == tmp_path / "z.mp4"  # --from color needs no image
+    assert (style.zoom.scale.at(0), style.zoom.rotate.at(0), style.zoom.fps, style.zoom.cadence) == (1.25, -15, 30, 3)
+    assert (style.output.max_side, [t.name for t in style.layers], style.seed, style.device) == \
+        (200, ["blocks.2"], 4, "cpu")
+    assert (options.frames, options.seconds, options.audio, options.start, options.color, options.loop,
+            options.restart, options.preview) == (40, 3, song, "color", (16, 32, 48), True, True, 5)
+
+    class FakeDreamer:
+        styles = []
+
+        def __init__(self, style):
+            self.styles.append(style)
+
+        def dream_array(self, picture, progress=None):
+            return picture
+
+    monkeypatch.setattr(dreamer, "Dreamer", FakeDreamer)
+    out = tmp_path / "d.png"
+    assert run("dream", SAMPLES / "coffee.jpg", "-o", out, "--config", "textures", "--set", "jitter=5",
+               "--model", "efficientnet_lite0", "--layer", "blocks.1:3,4", "--iterations", 3, "--octaves", 2,
+               "--step-size", 0.02, "--max-side", 100, "--width", 90, "--guide", SAMPLES / "rocket.jpg",
+               "--seed", 9, "--device", "cpu", "-q").exit_code == 0
+    style = FakeDreamer.styles[0]
+    assert ([(t.name, t.channels) for t in style.layers], style.iterations, style.octaves, style.step_size,
+            style.jitter, style.seed, style.device) == ([("blocks.1", [3, 4])], 3, 2, 0.02, 5, 9, "cpu")
+    assert (style.output.max_side, style.output.width, style.guide.image) == (100, 90, SAMPLES / "rocket.jpg")
+    assert out.is_file()
+
+    seen_jobs = Seen([])
+    monkeypatch.setattr(batch, "run_jobs", seen_jobs)
+    jobs = tmp_path / "jobs.yaml"
+    jobs.write_text(f"jobs: [{{command: dream, input: {SAMPLES / 'coffee.jpg'}, output: x.png}}]\n")
+    assert run("batch", jobs, "--executor", "ray", "--address", "ray://head:10001").exit_code == 0
+    (job_list, base, executor, address, _), _ = seen_jobs.calls[0]
+    assert ([j.output.name for j in job_list], base, executor, address) == (["x.png"], str(tmp_path), "ray",
+                                                                             "ray://head:10001")
+
+    import torch
+
+    seen_net, seen_vis = Seen("net"), Seen(torch.zeros(1, 3, 8, 8))
+    monkeypatch.setattr(features, "get_model", seen_net)
+    monkeypatch.setattr(visualize, "visualize", seen_vis)
+    weights = tmp_path / "w.pth"
+    assert run("visualize", "googlenet", "inception4a", "--channel", 3, "-o", tmp_path / "v.png", "--size", 64,
+               "--iterations", 5, "--octaves", 2, "--weights", weights, "--seed", 2, "--device", "cpu",
+               "-q").exit_code == 0
+    assert seen_net.calls[0][0] == ("googlenet", weights, torch.device("cpu"))
+    assert seen_vis.calls[0] == (("net", "inception4a", 3), {"size": 64, "octaves": 2, "iterations": 5, "seed": 2,
+                                                            "progress": None})
+
+
+def test_an_unknown_executor_is_one_line(tmp_path):
+    jobs = tmp_path / "jobs.yaml"
+    jobs.write_text(f"jobs: [{{command: dream, input: {SAMPLES / 'coffee.jpg'}, output: x.png}}]\n")
+    for args in (["batch", jobs], ["render", SAMPLES / "clip.mp4", "-o", tmp_path / "o.mp4", "--split"]):
+        _bad(tmp_path, *args, "--executor", "raay", match="--executor 'raay': did you mean 'ray'? use local or ray")

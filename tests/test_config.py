@@ -90,9 +90,21 @@ def test_set_needs_key_value():
         load_style(sets=["iterations"])
 
 
-def test_style_is_a_typed_value():
-    style = Style()
-    assert style.model == "efficientnet_lite0" and style.tile.size == 2048
+def test_style_is_a_frozen_validated_value_that_round_trips():
+    """A Style is checked when built and cannot change after; the JSON a video stores of it (its MP4
+    comment) loads back into the same style."""
+    import json
+
+    from pydantic import ValidationError
+
+    from dreamvideo.config import validate_style
+
+    with pytest.raises(ValidationError):
+        Style(octaves=0)
+    style = load_style("zoom-spiral", ["react={step_size: {source: beat, pulse: 2}}", "layers=['blocks.4:3', blocks.2]"])
+    with pytest.raises(ValidationError):
+        style.octaves = 3
+    assert validate_style(json.loads(json.dumps(style.model_dump(mode="json")))) == style
 
 
 def test_a_style_built_in_code_runs(photo):

@@ -79,6 +79,31 @@ def test_start_image():
     assert not carried and np.allclose(start, 100 / 255)
     independent = replace(style, blend=0.0)
     assert not start_image(src, prev_src, prev_dream, moved, independent)[1]
+    half = np.ones((4, 4), np.float32)
+    half[:, 2:] = 0  # the flow holds on the left half only
+    whole = replace(style, warp="frame")  # the dreamed frame itself is carried, blended with the source
+    start, carried = start_image(src, prev_src, prev_dream, Motion(np.zeros((4, 4, 2), np.float32), half, False), whole)
+    assert carried and np.allclose(start[:, :2], (0.5 * 100 + 0.5 * 140) / 255) and np.allclose(start[:, 2:], 100 / 255)
+
+
+def warp_error(frames, clip) -> float:
+    """Mean squared difference between each frame and the previous one moved by the exact flow."""
+    return float(np.mean([mse(warp(frames[t - 1], clip.flows[t]), frames[t], clip.valid[t]) / 255**2
+                          for t in range(1, len(frames))]))
+
+
+@pytest.mark.parametrize("mode", ["detail", "frame"])
+def test_carrying_the_dream_along_the_flow_flickers_less_than_independent_frames(mode):
+    from dreamvideo.dreamer import Dreamer
+    from dreamvideo.video.render import dream_frames
+
+    clip = demo_clip((128, 96), 12)
+    dreamer = Dreamer(load_style(None, ["octaves=3", "iterations=6", f"warp={mode}"]))
+    carried = list(dream_frames(iter(clip.frames), dreamer))
+    independent = list(dream_frames(iter(clip.frames), dreamer, replace(Carry.of(dreamer.style), blend=0.0)))
+    e_source, e_carried, e_independent = (warp_error(f, clip) for f in (clip.frames, carried, independent))
+    assert e_carried < 0.5 * e_independent  # measured: 0.38 (detail), 0.33 (frame)
+    assert e_carried - e_source < 0.5 * (e_independent - e_source)
 
 
 def reference_reliable(backward, forward):

@@ -23,9 +23,9 @@ def ffmpeg(*args: str) -> None:
     subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *map(str, args)], check=True)
 
 
-def ffmpeg_children() -> list[int]:
-    """Live ffmpeg processes started by this test process."""
-    me, found = os.getpid(), []
+def children(pid: int) -> list[tuple[int, str]]:
+    """(pid, name) of the live processes whose parent is ``pid``."""
+    found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
@@ -33,9 +33,14 @@ def ffmpeg_children() -> list[int]:
                 name, ppid = stat[stat.index("(") + 1 : stat.rindex(")")], int(stat[stat.rindex(")") + 2 :].split()[1])
             except (OSError, ValueError, IndexError):
                 continue
-            if ppid == me and "ffmpeg" in name and " Z " not in stat:
-                found.append(int(entry.name))
+            if ppid == pid and " Z " not in stat:
+                found.append((int(entry.name), name))
     return found
+
+
+def ffmpeg_children() -> list[int]:
+    """Live ffmpeg processes started by this test process."""
+    return [pid for pid, name in children(os.getpid()) if "ffmpeg" in name]
 
 
 @pytest.fixture(scope="module")
@@ -246,3 +251,49 @@ def test_variable_frame_rate_becomes_constant(tmp_path):
     fps, tbr = re.search(r"([\d.]+) fps, ([\d.]+) tbr", log).groups()
     assert float(fps) == float(tbr)  # every frame lasts the same
     assert result.fps == source.fps and probe(out).frames == result.frames
+
+
+def test_ctrl_c_leaves_a_resumable_render_and_no_ffmpeg(tmp_path):
+    """A terminal's Ctrl-C (SIGINT to the whole foreground process group) reaches dreamvideo alone: it closes
+    its encoders in order, keeps the completed frames, prints one line and exits 130; the same command
+    then resumes."""
+    import signal
+    import sys
+    import time
+
+    out = tmp_path / "o.mp4"
+    sets = ["output.max_side=96", "octaves=2", "iterations=4"]
+    cmd = [sys.executable, "-m", "dreamvideo", "render", str(Path(__file__).resolve().parent.parent / "samples" / "clip.mp4"),
+           "-o", str(out), "-q", "--max-frames", "32", *sum((["--set", s] for s in sets), [])]
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        state = tmp_path / ".o.mp4.dreamvideo"
+        deadline = time.monotonic() + 120
+        while not list(state.glob("chunk_*_*.mkv")) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None, "the render ended before it could be interrupted"
+        encoders = [pid for pid, name in children(proc.pid) if "ffmpeg" in name]
+        assert encoders and all(os.getpgid(pid) != os.getpgid(proc.pid) for pid in encoders)  # Ctrl-C misses them
+        os.killpg(proc.pid, signal.SIGINT)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:  # a failed check above must not leave the render running
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, output
+    assert output.strip() == "interrupted: run the same command again to resume"
+    assert not out.exists() and list(state.glob("chunk_*_*.mkv")) and not list(tmp_path.rglob("*.part*"))
+    leftover = [p for p in Path("/proc").iterdir() if p.name.isdigit() and str(tmp_path).encode() in
+                _cmdline(p)]
+    assert leftover == []
+    logs = []  # the same render, resumed (in this process: the same style and options give the same key)
+    again = render_video(cmd[4], out, load_style(None, sets), RenderOptions(max_frames=32), log=logs.append)
+    assert again.resumed_from == 16 and logs == ["resuming after frame 16"]
+    assert probe(out).frames == 32 and not state.exists()
+
+
+def _cmdline(process: Path) -> bytes:
+    try:
+        return (process / "cmdline").read_bytes()
+    except OSError:
+        return b""

@@ -83,6 +83,35 @@ def test_image_zoom_loops_seamlessly(tmp_path):
     assert wrap < 2 * np.median(steps)
 
 
+def test_cadence_dreams_every_kth_frame_and_only_moves_the_others(tmp_path, monkeypatch):
+    from dreamvideo.dreamer import Dreamer
+
+    dreamed = []
+    dream_frame = Dreamer.dream_frame
+
+    def spy(self, image, index, *args, **kwargs):
+        dreamed.append(index)
+        return dream_frame(self, image, index, *args, **kwargs)
+
+    monkeypatch.setattr(Dreamer, "dream_frame", spy)
+    result = runner.invoke(app, ["zoom", "--from", "noise", "-o", str(tmp_path / "c.mp4"), "--frames", "10",
+                                 "--cadence", "3", "-q", *sets(*SMALL)])
+    assert result.exit_code == 0, result.output
+    assert dreamed == [0, 3, 6, 9] and probe(tmp_path / "c.mp4").frames == 10
+
+
+def test_zoom_from_a_colour_starts_from_that_colour(tmp_path):
+    means = {}
+    for colour in ("#c03010", "#1040c0"):
+        out = tmp_path / f"{colour[1:]}.mp4"
+        result = runner.invoke(app, ["zoom", "--from", "color", "--color", colour, "-o", str(out), "--frames", "2",
+                                     "-q", *sets(*SMALL)])
+        assert result.exit_code == 0, result.output
+        means[colour] = next(read_frames(out, (96, 64))).reshape(-1, 3).mean(0)
+    assert np.abs(means["#c03010"] - (192, 48, 16)).max() < 24
+    assert np.abs(means["#1040c0"] - (16, 64, 192)).max() < 24
+
+
 class Interrupt(Exception):
     pass
 
@@ -112,6 +141,8 @@ def test_interrupted_zoom_resumes_to_the_same_result(tmp_path):
     (["--set", "zoom.rotate={a: 1}", "--frames", "3"], "not a number"),
     (["--audio", "NOTAUDIO", "--frames", "3"], "holds no audio"),
     (["--from", "noise"], "--frames, --seconds or --audio"),
+    (["--from", "colour", "--frames", "3"], "--from 'colour': use image, noise, color"),
+    (["--from", "color", "--color", "red", "--frames", "3"], "write a colour as #RRGGBB"),
 ])
 def test_bad_zoom_input(tmp_path, args, match):
     photo = Path(__file__).resolve().parent.parent / "samples" / "coffee.jpg"

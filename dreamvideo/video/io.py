@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -73,7 +74,7 @@ class VideoInfo:
 class _Drain(threading.Thread):
     """Reads a pipe to its end in the background, keeping the last lines."""
 
-    def __init__(self, pipe, keep: int = 40):
+    def __init__(self, pipe: IO[bytes], keep: int = 40):
         super().__init__(daemon=True)
         self.pipe, self.lines = pipe, deque(maxlen=keep)
         self.start()
@@ -237,7 +238,7 @@ def read_frames(
                              "; the file may be damaged")
 
 
-def _read_exactly(pipe, n: int) -> bytes | None:
+def _read_exactly(pipe: IO[bytes], n: int) -> bytes | None:
     buf = bytearray(n)
     view, got = memoryview(buf), 0
     while got < n:
