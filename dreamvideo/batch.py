@@ -15,8 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dreamvideo.cluster import check_executor, ray_tasks
 from dreamvideo.config import Style, load_style, read_yaml
-from dreamvideo.errors import ConfigError, DreamVideoError, did_you_mean
+from dreamvideo.errors import ConfigError, DreamVideoError, MediaError, did_you_mean
+from dreamvideo.images import WRITABLE, check_image, check_output
 from dreamvideo.video.io import probe_audio
+from dreamvideo.video.output import VIDEO_OUT
 from dreamvideo.video.state import state_dir
 
 COMMANDS = ("render", "zoom", "dream")
@@ -34,6 +36,7 @@ class Job(BaseModel):
     seconds: float | None = Field(default=None, gt=0)
     frames: int | None = Field(default=None, ge=1)
     start_from: Literal["image", "noise", "color"] = Field(default="image", alias="from")
+    max_pixels: int | None = Field(default=None, ge=1)  # default: the job list's (--max-pixels)
 
 
 @dataclass(frozen=True)
@@ -57,8 +60,11 @@ def job_style(job: Job, base: str | Path | None) -> Style:
     return load_style(path, _sets(job.set))
 
 
-def load_jobs(path: str | Path) -> list[Job]:
-    """Read and check a job list; every problem is reported at once, each with its job's index."""
+def load_jobs(path: str | Path, max_pixels: int | None = None) -> list[Job]:
+    """Read and check a job list; every problem is reported at once, each with its job's index.
+
+    ``max_pixels`` is the most pixels a job's image may have unless the job sets its own (None: the
+    default of ``images.MAX_PIXELS``, a guard against decompression bombs)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"no job list at {str(path)!r}; check the path")
@@ -87,6 +93,7 @@ def load_jobs(path: str | Path) -> list[Job]:
             continue
         job = job.model_copy(update={k: (base / v if v is not None and not Path(v).is_absolute() else v)
                                      for k, v in (("input", job.input), ("output", job.output), ("audio", job.audio))})
+        job = job.model_copy(update={"max_pixels": job.max_pixels or max_pixels})
         problems += _check(job, where, base)
         key = str(job.output.resolve())
         if key in outputs:
@@ -105,6 +112,16 @@ def _check(job: Job, where: str, base: Path) -> list[str]:
         problems.append(f"{where}.input: required for {job.command}")
     elif needs_input and not job.input.exists():
         problems.append(f"{where}.input: no such file {str(job.input)!r}")
+    elif needs_input and job.command != "render":
+        try:
+            check_image(job.input, job.max_pixels)
+        except MediaError as exc:
+            problems.append(f"{where}.input: {exc}")
+    try:  # what dream, render and zoom check of their output, for every job before any runs
+        check_output(job.output, WRITABLE if job.command == "dream" else VIDEO_OUT,
+                     inputs=tuple(p for p in (job.input, job.audio) if p is not None), new_folder=True)
+    except MediaError as exc:
+        problems.append(f"{where}.output: {exc}")
     if job.command == "zoom" and job.seconds is None and job.frames is None and job.audio is None:
         problems.append(f"{where}: a zoom needs a length: seconds, frames or audio")
     if job.command == "dream" and (job.seconds or job.frames or job.audio):
@@ -128,6 +145,7 @@ def run_job(index: int, job: Job, base: str | None = None) -> JobResult:
         return JobResult(index, str(job.output), "skipped", 0.0, "already done")
     try:
         style = job_style(job, base)
+        job.output.parent.mkdir(parents=True, exist_ok=True)  # the list was checked: the folder can be made
         # the pipelines (and torch) load here, once the whole list is known to be valid
         if job.command == "render":
             from dreamvideo.video.render import RenderOptions, render_video
@@ -138,13 +156,14 @@ def run_job(index: int, job: Job, base: str | None = None) -> JobResult:
             from dreamvideo.video.zoom import ZoomOptions, zoom_video
 
             zoom_video(job.input if job.start_from == "image" else None, job.output, style,
-                       ZoomOptions(frames=job.frames, seconds=job.seconds, audio=job.audio, start=job.start_from))
+                       ZoomOptions(frames=job.frames, seconds=job.seconds, audio=job.audio, start=job.start_from,
+                                   max_pixels=job.max_pixels))
         else:
             from dreamvideo.dreamer import Dreamer
-            from dreamvideo.images import check_output, read_image, write_image
+            from dreamvideo.images import read_image, write_image
 
             check_output(job.output, inputs=(job.input,))
-            write_image(job.output, Dreamer(style).dream_array(read_image(job.input)))
+            write_image(job.output, Dreamer(style).dream_array(read_image(job.input, job.max_pixels)))
     except DreamVideoError as exc:
         return JobResult(index, str(job.output), "failed", time.perf_counter() - began, str(exc))
     except Exception as exc:  # a bug in one job must not take the batch down; keep where it happened

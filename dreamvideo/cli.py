@@ -41,6 +41,22 @@ app = typer.Typer(
     help="DeepDream for images and videos. Styles are YAML files or preset names (`dreamvideo presets`).",
 )
 
+def _version(value: bool) -> None:
+    if value:
+        from dreamvideo import __version__
+
+        typer.echo(f"dreamvideo {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    pass
+
+
 ConfigOpt = Annotated[Optional[str], typer.Option("--config", "-c", help="Style: a YAML file or a preset name.")]
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override a style key, e.g. --set tile.size=256 (repeatable).")]
 ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="Model name (`dreamvideo models`).")]
@@ -49,6 +65,8 @@ LayerOpt = Annotated[Optional[list[str]], typer.Option("--layer", "-l", help="La
 SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Random seed; the same seed repeats a result.")]
 DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+MaxPixelsOpt = Annotated[Optional[int], typer.Option(
+    min=1, help="Refuse images of more pixels than this (default 150,000,000: a guard against decompression bombs).")]
 
 
 def _say(message: str) -> None:
@@ -114,6 +132,7 @@ def dream(
     guide: Annotated[Optional[Path], typer.Option(help="Dream towards the features of this image.")] = None,
     seed: SeedOpt = None,
     device: DeviceOpt = None,
+    max_pixels: MaxPixelsOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Dream one image."""
@@ -125,7 +144,7 @@ def dream(
                    iterations=iterations, octaves=octaves, step_size=step_size, output__max_side=max_side,
                    output__width=width, guide__image=str(guide) if guide else None, seed=seed, device=device)
     check_output(output, inputs=(image,))
-    picture = read_image(image)
+    picture = read_image(image, max_pixels)
     dreamer = Dreamer(style)
     with _progress(f"dreaming {image.name}", quiet) as progress:
         result = dreamer.dream_array(picture, progress=progress)
@@ -133,7 +152,12 @@ def dream(
     typer.echo(f"wrote {output} ({result.shape[1]}x{result.shape[0]})")
 
 
-@app.command()
+@app.command(epilog=(
+    "Style keys (--config FILE, --set KEY=VALUE): besides those of `dream` (model, weights, layers, guide, octaves, "
+    "octave_scale, iterations, step_size, jitter, tile, seed, device, precision, compile, output.max_side, "
+    "output.width), a render honours flow, warp, blend, decay, warm_iterations, warm_octaves, scene_cut, react, "
+    "react_attack, react_release, output.fps, output.crf and output.preset. The README's \"Styles\" section "
+    "describes each."))
 def render(
     video: Annotated[Path, typer.Argument(help="The video to dream.", show_default=False)],
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="The MP4 to write; default VIDEO_dream.mp4.")] = None,
@@ -204,13 +228,14 @@ def zoom(
     preview: Annotated[int, typer.Option(min=0, help="Write every N-th frame as a small PNG (OUT_preview/).")] = 0,
     seed: SeedOpt = None,
     device: DeviceOpt = None,
+    max_pixels: MaxPixelsOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Infinite zoom: dream a little, zoom (and turn, and drift), feed back, repeat."""
     from dreamvideo.video.zoom import ZoomOptions, parse_color, zoom_video
 
     options = ZoomOptions(frames=frames, seconds=seconds, audio=audio, start=start, color=parse_color(color),
-                          loop=loop, restart=restart, preview=preview)
+                          loop=loop, restart=restart, preview=preview, max_pixels=max_pixels)
     style = _style(config, set_, model=model, layers=layer, zoom__scale=scale, zoom__rotate=rotate, zoom__fps=fps,
                    zoom__cadence=cadence, output__max_side=max_side, seed=seed, device=device)
     with _progress(f"zooming {image.name if image else start}", quiet, unit="frames") as progress:
@@ -224,6 +249,7 @@ def batch(
     jobs_file: Annotated[Path, typer.Argument(help="A YAML job list (jobs: [...]).", show_default=False)],
     executor: Annotated[str, typer.Option(help="local (one job after another) or ray.")] = "local",
     address: Annotated[Optional[str], typer.Option(help="Ray cluster address (default: start a local one).")] = None,
+    max_pixels: MaxPixelsOpt = None,
 ) -> None:
     """Run many render, zoom and dream jobs; skip finished ones, resume half-done ones, report a summary."""
     from rich.console import Console
@@ -231,7 +257,7 @@ def batch(
 
     from dreamvideo.batch import load_jobs, run_jobs
 
-    jobs = load_jobs(jobs_file)
+    jobs = load_jobs(jobs_file, max_pixels)
     say = lambda r: typer.echo(f"[{r.index}] {r.status}: {r.output}" + (f" ({r.message})" if r.message else ""),
                                err=True)
     results = run_jobs(jobs, str(jobs_file.parent), executor, address, say)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    import PIL.Image
     import torch
 
 from dreamvideo.errors import MediaError
@@ -20,28 +22,66 @@ WRITABLE = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".b
             ".tiff": "TIFF"}
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """An (H, W, 3) uint8 RGB array, turned upright by its EXIF orientation."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+MAX_PIXELS = 150_000_000  # larger images are refused unless asked for (--max-pixels): decompression bombs
 
-    path = Path(path)
+
+@contextmanager
+def _opened(path: Path, max_pixels: int | None) -> Iterator["PIL.Image.Image"]:
+    """``path`` opened by Pillow (its header read, nothing decoded), refused when it holds more than
+    ``max_pixels`` pixels (None: ``MAX_PIXELS``). This limit replaces Pillow's own for that one open."""
+    from PIL import Image, UnidentifiedImageError
+
     if not path.exists():
         raise MediaError(f"no such file: {str(path)!r}; check the path")
     if path.is_dir():
         raise MediaError(f"{str(path)!r} is a folder, not an image; give an image file")
-    try:
-        with Image.open(path) as im:
+    with _PILLOW_LIMIT:  # Pillow's limit is global: held for the open, then restored
+        pillow_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            im = Image.open(path)
+        except UnidentifiedImageError:
+            raise MediaError(f"{str(path)!r} is not an image that can be read; give a JPEG, PNG, WebP, BMP or TIFF "
+                             "file") from None
+        except (OSError, ValueError, SyntaxError) as exc:
+            raise MediaError(f"{str(path)!r} is damaged or truncated ({exc}); re-export or re-download it") from None
+        finally:
+            Image.MAX_IMAGE_PIXELS = pillow_limit
+    with im:
+        w, h = im.size
+        max_pixels = max_pixels or MAX_PIXELS
+        if w * h > max_pixels:
+            raise MediaError(f"{str(path)!r} is {w}x{h} px ({w * h:,} pixels), more than the limit of {max_pixels:,} "
+                             "that guards against decompression bombs; if the image is genuine, pass "
+                             f"--max-pixels {w * h}")
+        yield im
+
+
+_PILLOW_LIMIT = threading.Lock()
+
+
+def check_image(path: str | Path, max_pixels: int | None = None) -> tuple[int, int]:
+    """(width, height) of an image file, read from its header; MediaError when it cannot be read as an image
+    or holds more than ``max_pixels`` pixels."""
+    with _opened(Path(path), max_pixels) as im:
+        return im.size
+
+
+def read_image(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
+    """An (H, W, 3) uint8 RGB array, turned upright by its EXIF orientation; images of more than ``max_pixels``
+    pixels (None: ``MAX_PIXELS``) are refused before they are decoded."""
+    from PIL import Image, ImageOps
+
+    path = Path(path)
+    with _opened(path, max_pixels) as im:
+        try:
             im = ImageOps.exif_transpose(im)
             if im.mode in ("RGBA", "LA", "P"):
                 im = im.convert("RGBA")
                 background = Image.new("RGBA", im.size, (255, 255, 255, 255))
                 im = Image.alpha_composite(background, im)
             return np.asarray(im.convert("RGB")).copy()
-    except UnidentifiedImageError:
-        raise MediaError(f"{str(path)!r} is not an image that can be read; give a JPEG, PNG, WebP, BMP or TIFF "
-                         "file") from None
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise MediaError(f"{str(path)!r} is damaged or truncated ({exc}); re-export or re-download it") from None
+        except (OSError, ValueError, SyntaxError) as exc:
+            raise MediaError(f"{str(path)!r} is damaged or truncated ({exc}); re-export or re-download it") from None
 
 
 def fit_size(width: int, height: int, max_side: int | None = None, target_width: int | None = None,
@@ -67,8 +107,10 @@ def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
 
 
-def check_output(path: str | Path, allowed: dict[str, str] = WRITABLE, inputs: tuple[Path, ...] = ()) -> Path:
-    """Fail early, before any work, when ``path`` cannot be written."""
+def check_output(path: str | Path, allowed: dict[str, str] = WRITABLE, inputs: tuple[Path, ...] = (),
+                 new_folder: bool = False) -> Path:
+    """Fail early, before any work, when ``path`` cannot be written; with ``new_folder`` its folder may be
+    missing as long as it can be created (a batch creates it)."""
     path = Path(path)
     if path.suffix.lower() not in allowed:
         raise MediaError(f"cannot write {str(path)!r}: unknown extension; use one of {', '.join(sorted(allowed))}")
@@ -78,6 +120,8 @@ def check_output(path: str | Path, allowed: dict[str, str] = WRITABLE, inputs: t
         if source.exists() and path.exists() and path.resolve() == source.resolve():
             raise MediaError(f"the output {str(path)!r} is the input; give another output name")
     parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir() and new_folder:
+        parent = next((p for p in parent.parents if p.exists()), Path("."))  # where the new folder would go
     if not parent.is_dir():
         raise MediaError(f"cannot write {str(path)!r}: folder {str(parent)!r} does not exist; create it first")
     if not os.access(parent, os.W_OK):

@@ -116,6 +116,21 @@ def demo_clip(size: tuple[int, int] = (256, 192), frames: int = 48, moving_objec
     return render(photo, cams, size, patch, objs)
 
 
+def bomb_png(path, width: int = 30000, height: int = 30000) -> None:
+    """A PNG whose header claims ``width`` x ``height`` pixels over a few bytes of data: a decompression bomb
+    as its reader first sees it."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1-bit grey
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+                + chunk(b"IEND", b""))
+
+
 def beat_track(path, seconds: float = 8.0, bpm: float = 120.0, rate: int = 22050) -> None:
     """Write a WAV with clear beats: a kick drum every beat over a quiet pad that gets louder and softer
     (a slow swell), so loudness, onsets and beats are all known."""

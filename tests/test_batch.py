@@ -57,14 +57,37 @@ def test_batch_runs_skips_and_reports_failures(tmp_path):
     ([{"command": "zoom", "input": str(SAMPLES / "coffee.jpg"), "output": "z.mp4"}], "needs a length"),
     ([{"command": "dream", "input": str(SAMPLES / "coffee.jpg"), "output": "o.png", "set": {"octave": 2}}],
      "jobs[0].style: octave: unknown key; did you mean 'octaves'"),
+    ([{"command": "dream", "input": "in.png", "output": "in.png"}], "jobs[0].output: the output"),
+    ([{"command": "dream", "input": str(SAMPLES / "coffee.jpg"), "output": "o.mp4"}], "jobs[0].output: cannot write"),
+    ([{"command": "render", "input": str(SAMPLES / "clip.mp4"), "output": "o.png"}], "use one of .m4v, .mov, .mp4"),
+    ([{"command": "zoom", "input": "bomb.png", "output": "z.mp4", "frames": 2}],
+     "jobs[0].input: 'BOMB' is 30000x30000 px (900,000,000 pixels), more than the limit of 150,000,000"),
 ])
 def test_bad_job_lists_stop_before_any_job_runs(tmp_path, jobs, match):
+    from synthetic import bomb_png
+
+    made = {"in.png": lambda p: p.write_bytes((SAMPLES / "coffee.jpg").read_bytes()), "bomb.png": bomb_png}
+    for name, make in made.items():
+        if any(name in (j.get("input"), j.get("output")) for j in jobs):
+            make(tmp_path / name)
     path = jobs_file(tmp_path, jobs + [{"command": "dream", "input": str(SAMPLES / "chelsea.jpg"),
                                         "output": "never.png"}])
+    before = sorted(p.name for p in tmp_path.iterdir())
     result = runner.invoke(app, ["batch", str(path)])
     assert result.exit_code == 2, result.output
-    assert match in result.output and "Traceback" not in result.output
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["jobs.yaml"]
+    assert match.replace("BOMB", str(tmp_path / "bomb.png")) in " ".join(result.output.split()), result.output
+    assert "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing ran, nothing was written
+
+
+def test_a_job_list_raises_the_pixel_limit_and_makes_its_output_folders(tmp_path):
+    path = jobs_file(tmp_path, [{"command": "dream", "input": str(SAMPLES / "chelsea.jpg"), "output": "new/a.png",
+                                 "set": SMALL}])
+    result = runner.invoke(app, ["batch", str(path), "--max-pixels", "100000"])
+    assert result.exit_code == 2 and "more than the limit of 100,000" in result.output
+    assert not (tmp_path / "new").exists()
+    assert runner.invoke(app, ["batch", str(path), "--max-pixels", "200000"]).exit_code == 0
+    assert (tmp_path / "new" / "a.png").is_file()
 
 
 def test_example_job_lists_are_valid(monkeypatch):

@@ -53,7 +53,8 @@ def _bad(tmp_path: Path, *args, match: str):
 
 
 @pytest.mark.parametrize("case", ["missing", "not_image", "truncated", "bad_yaml", "unknown_key", "unknown_model",
-                                  "unknown_layer", "out_of_range", "unwritable", "bad_extension", "same_as_input"])
+                                  "unknown_layer", "out_of_range", "unwritable", "bad_extension", "same_as_input",
+                                  "bomb"])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, case):
     photo = SAMPLES / "chelsea.jpg"
     out = tmp_path / "out.png"
@@ -87,6 +88,36 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, case):
         Image.open(photo).save(copy)
         result = run("dream", copy, "-o", copy, *FAST)
         assert result.exit_code == 2 and "is the input" in result.output
+    elif case == "bomb":
+        from synthetic import bomb_png
+
+        bomb_png(tmp_path / "bomb.dat")
+        _bad(tmp_path, "dream", tmp_path / "bomb.dat", "-o", out, match="is 30000x30000 px (900,000,000 pixels), more "
+             "than the limit of 150,000,000 that guards against decompression bombs; if the image is genuine, pass "
+             "--max-pixels 900000000")
+
+
+def test_max_pixels_lets_a_genuine_large_image_through(tmp_path):
+    photo = SAMPLES / "chelsea.jpg"  # 451x300 = 135,300 pixels
+    _bad(tmp_path, "dream", photo, "-o", tmp_path / "o.png", "--max-pixels", 100000, *FAST,
+         match="(135,300 pixels), more than the limit of 100,000")
+    assert run("dream", photo, "-o", tmp_path / "o.png", "--max-pixels", 135300, *FAST).exit_code == 0
+
+
+def test_version():
+    import dreamvideo
+
+    result = run("--version")
+    assert result.exit_code == 0 and result.output == f"dreamvideo {dreamvideo.__version__}\n"
+
+
+def test_render_help_names_every_style_key_it_honours():
+    from dreamvideo.config import Style
+
+    text = " ".join(run("render", "--help").output.split())
+    video_keys = set(Style.model_fields) - {"zoom"}
+    assert [key for key in video_keys if key not in text] == []
+    assert "output.fps" in text and "README" in text
 
 
 def test_the_progress_bar_starts_with_the_work_not_before_an_error(tmp_path):

@@ -143,6 +143,7 @@ def test_interrupted_zoom_resumes_to_the_same_result(tmp_path):
     (["--from", "noise"], "--frames, --seconds or --audio"),
     (["--from", "colour", "--frames", "3"], "--from 'colour': use image, noise, color"),
     (["--from", "color", "--color", "red", "--frames", "3"], "write a colour as #RRGGBB"),
+    (["--frames", "3", "--max-pixels", "1000"], "more than the limit of 1,000 that guards against decompression"),
 ])
 def test_bad_zoom_input(tmp_path, args, match):
     photo = Path(__file__).resolve().parent.parent / "samples" / "coffee.jpg"

@@ -48,6 +48,7 @@ class ZoomOptions:
     restart: bool = False
     preview: int = 0
     chunk_frames: int = 16
+    max_pixels: int | None = None  # a larger starting image is refused (None: images.MAX_PIXELS)
 
     def __post_init__(self) -> None:
         if self.start not in STARTS:
@@ -110,7 +111,7 @@ def first_frame(style: Style, image: Path | None, options: ZoomOptions) -> np.nd
     if options.start == "image":
         if image is None:
             raise MediaError("zoom needs an image to start from, or --from noise / --from color")
-        picture = read_image(image)
+        picture = read_image(image, options.max_pixels)
         return resize_image(picture, fit_size(picture.shape[1], picture.shape[0], style.output.max_side,
                                               style.output.width, multiple=2))
     w, h = style.zoom.size
