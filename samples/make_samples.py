@@ -1,7 +1,8 @@
 """Writes the sample photos (real photos from scikit-image's data set), the sample clip and the gallery.
 
-    python samples/make_samples.py            # photos only
-    python samples/make_samples.py --gallery  # and one thumbnail per shipped preset (slow on a CPU)
+    python samples/make_samples.py            # photos and the sample clip
+    python samples/make_samples.py --gallery  # and the gallery: a thumbnail per preset, three animations
+                                              # (a few minutes on a CPU)
 """
 
 from __future__ import annotations
@@ -69,8 +70,66 @@ def gallery() -> None:
         print(f"{name}: done")
 
 
+def animations() -> None:
+    """The README's animated gallery, small animated WebPs made with the library: the sample clip rendered
+    with coherence beside every frame dreamed alone (``blend: 0``), a zoom dive, and a render whose dream
+    swells with the loudness of the clip's own sound."""
+    import tempfile
+
+    from dreamvideo.config import load_style
+    from dreamvideo.video.io import read_frames
+    from dreamvideo.video.render import RenderOptions, render_video
+    from dreamvideo.video.zoom import ZoomOptions, zoom_video
+
+    out = HERE / "gallery"
+    out.mkdir(exist_ok=True)
+    sample = HERE / "clip.mp4"
+    with tempfile.TemporaryDirectory() as tmp:
+        def render(name: str, sets: list[str]) -> list[np.ndarray]:
+            result = render_video(sample, Path(tmp) / f"{name}.mp4", load_style(None, sets), RenderOptions())
+            return list(read_frames(result.output, result.size))
+
+        coherent, independent = render("coherent", []), render("independent", ["blend=0"])
+        side = [np.hstack([label(shrink(a, 200), "render"), label(shrink(b, 200), "--blend 0")])
+                for a, b in zip(coherent, independent)]
+        save_webp(out / "render_coherence.webp", side, 24)
+        dive = zoom_video(HERE / "astronaut.jpg", Path(tmp) / "dive.mp4", load_style("zoom-dive", ["output.max_side=256"]),
+                          ZoomOptions(seconds=3))
+        save_webp(out / "zoom_dive.webp", [shrink(f, 208) for f in read_frames(dive.output, dive.size)], float(dive.fps))
+        music = render("music", ["react={step_size: {source: loudness, min: 0.001, max: 0.03}}"])
+        save_webp(out / "music_loudness.webp", music, 24)
+
+
+def label(frame: np.ndarray, text: str) -> np.ndarray:
+    """``frame`` with ``text`` in its top-left corner, white on a dark band."""
+    from PIL import ImageDraw, ImageFont
+
+    im = Image.fromarray(frame)
+    draw = ImageDraw.Draw(im)
+    font = ImageFont.load_default(size=13)
+    box = draw.textbbox((6, 4), text, font=font)
+    draw.rectangle((box[0] - 4, box[1] - 3, box[2] + 4, box[3] + 3), fill=(0, 0, 0))
+    draw.text((6, 4), text, fill=(255, 255, 255), font=font)
+    return np.asarray(im)
+
+
+def shrink(frame: np.ndarray, side: int) -> np.ndarray:
+    """``frame`` with its longer side made ``side`` pixels (the gallery keeps each animation under 1 MB)."""
+    im = Image.fromarray(frame)
+    im.thumbnail((side, side), Image.LANCZOS)
+    return np.asarray(im)
+
+
+def save_webp(path: Path, frames: list[np.ndarray], fps: float, quality: int = 40) -> None:
+    images = [Image.fromarray(f) for f in frames]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0,
+                   quality=quality, method=6)
+    print(f"{path.name}: {len(frames)} frames, {path.stat().st_size / 1e6:.2f} MB")
+
+
 if __name__ == "__main__":
     photos()
     clip()
     if "--gallery" in sys.argv:
         gallery()
+        animations()
