@@ -132,3 +132,29 @@ def test_timm_family():
     assert spec.layers[-1] == LayerSpec("layer4", "layer4", 512, 32)
     with pytest.raises(ModelError, match="did you mean 'timm:resnet18'"):
         get_spec("timm:resnet181")
+
+
+def test_the_default_network_is_timms_tf_efficientnet_lite0(lite0):
+    """Built from torch alone, it has timm's keys, shapes and module paths, and computes the same outputs."""
+    import timm
+
+    from dreamvideo.models.efficientnet_lite import _build
+
+    ours, theirs = _build().eval(), timm.create_model("tf_efficientnet_lite0", pretrained=False).eval()
+    assert [(k, v.shape) for k, v in ours.state_dict().items()] == [(k, v.shape) for k, v in theirs.state_dict().items()]
+    assert {n for n, _ in ours.named_modules()} <= {n for n, _ in theirs.named_modules()}
+    theirs.load_state_dict(ours.state_dict())
+    x = torch.rand(2, 3, 75, 121, generator=torch.Generator().manual_seed(0))  # odd sizes: "same" padding
+    with torch.no_grad():
+        assert torch.equal(ours(x), theirs(x))
+
+
+def test_a_dream_imports_neither_timm_nor_torchvision():
+    """Start-up: the default model needs torch alone (timm's import pulls in torchvision and torch._dynamo)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np, dreamvideo; from dreamvideo.config import Style; "
+            "dreamvideo.dream_image(np.full((40, 40, 3), 128, np.uint8), Style(octaves=1, iterations=1, device='cpu')); "
+            "print(sorted(m for m in ('timm', 'torchvision', 'torch._dynamo') if m in sys.modules))")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "[]"
