@@ -8,10 +8,12 @@ For each frame a render estimates two DIS flows (backward and forward), checks t
 (``dreamvideo.flow.reliable``), feathers the mask, and, on the dreaming thread, builds the frame's start
 image from the previous dream (``start_image``). Analysis runs ahead on other threads, so it bounds the
 render's frame rate only where it is slower than the dreaming: on a GPU it can be. This times, on a camera
-pan over a real photo (``demo_clip`` in tests/synthetic.py):
+pan over a real photo (``demo_clip`` in tests/media.py):
 
   analysis     ms per frame and frames per second of ``analyse`` with each number of workers
   start image  ms per frame of ``start_image`` (serial with the dreaming)
+  held         the same with the strength hold: the carried detail rescaled, the warm steps' change
+               bounded afterwards (``Strength.settle``), both serial with the dreaming
 
 The host allocator is tuned as in a render (``dreamvideo.allocator``).
 
@@ -30,8 +32,8 @@ import numpy as np
 from common import RESOLUTIONS, timed
 from dreamvideo.allocator import tune_cpu_allocator
 from dreamvideo.config import load_style
-from dreamvideo.video.render import Carry, analyse, start_image
-from synthetic import demo_clip
+from dreamvideo.video.render import Carry, Strength, analyse, start_image
+from media import demo_clip
 
 
 def analysis_seconds(frames: list[np.ndarray], style, size, workers: int, repeats: int) -> float:
@@ -41,14 +43,22 @@ def analysis_seconds(frames: list[np.ndarray], style, size, workers: int, repeat
     return timed(drain, "cpu", repeats, warmup=0)[0] / (len(frames) - 1)
 
 
-def start_seconds(frames: list[np.ndarray], style, size) -> float:
+def start_seconds(frames: list[np.ndarray], style, size) -> tuple[float, float]:
+    """Median seconds of a carried frame's start image, and of the same with the strength hold (the carried
+    detail rescaled to the shot's strength, then the warm steps' change bounded: ``Strength.settle``)."""
     motions = list(analyse(iter(frames), size, flow=style.flow, scene_cut=style.scene_cut, workers=1))
-    times = []
+    carry, held = Carry.of(style), Strength(reference=0.05 / style.step_size)
+    plain, hold = [], []
     for (prev, _), (frame, motion) in zip(motions, motions[1:]):
+        dreamed = frame  # the source frames stand in for the dreams: the same work
         began = time.perf_counter()
-        start_image(frame, prev, prev, motion, Carry.of(style))  # the previous source as its dream: the same work
-        times.append(time.perf_counter() - began)
-    return float(np.median(times))
+        start_image(frame, prev, prev, motion, carry)
+        plain.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        start, _ = start_image(frame, prev, prev, motion, carry, held.target(style.step_size))
+        held.settle(start, dreamed, motion.mask, style.step_size)
+        hold.append(time.perf_counter() - began)
+    return float(np.median(plain)), float(np.median(hold))
 
 
 def main() -> None:
@@ -74,15 +84,16 @@ def main() -> None:
         size = RESOLUTIONS[name]
         frames = list(demo_clip(size, args.frames).frames)
         analyse_ms = {w: 1000 * analysis_seconds(frames, style, size, w, args.repeats) for w in args.workers}
-        start_ms = 1000 * start_seconds(frames, style, size)
-        rows.append((name, size, analyse_ms, start_ms))
-        print(name, {w: round(ms, 1) for w, ms in analyse_ms.items()}, f"start image {start_ms:.1f} ms", flush=True)
+        start_ms, hold_ms = (1000 * s for s in start_seconds(frames, style, size))
+        rows.append((name, size, analyse_ms, start_ms, hold_ms))
+        print(name, {w: round(ms, 1) for w, ms in analyse_ms.items()}, f"start image {start_ms:.1f} ms, "
+              f"held {hold_ms:.1f} ms", flush=True)
     cells = " | ".join(f"{w} worker{'s' if w > 1 else ''}: ms (fps)" for w in args.workers)
-    print(f"\n| resolution | {cells} | start image ms |")
-    print("|---|" + "---|" * len(args.workers) + "---|")
-    for name, (w, h), analyse_ms, start_ms in rows:
+    print(f"\n| resolution | {cells} | start image ms | held (+ settle) ms |")
+    print("|---|" + "---|" * len(args.workers) + "---|---|")
+    for name, (w, h), analyse_ms, start_ms, hold_ms in rows:
         cells = " | ".join(f"{ms:.1f} ({1000 / ms:.1f})" for ms in analyse_ms.values())
-        print(f"| {name} ({w}x{h}) | {cells} | {start_ms:.1f} |")
+        print(f"| {name} ({w}x{h}) | {cells} | {start_ms:.1f} | {hold_ms:.1f} |")
 
 
 if __name__ == "__main__":

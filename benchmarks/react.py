@@ -5,7 +5,7 @@
     python benchmarks/react.py --source beat --target iterations --min 1 --max 8
 
 Renders `samples/clip.mp4` with a generated track of clear beats (a kick every beat at 120 bpm over a
-pad that swells and fades: `beat_track` in tests/synthetic.py) passed as --audio, with a react mapping.
+pad that swells and fades: `beat_track` in tests/media.py) passed as --audio, with a react mapping.
 Per-frame strength = RMS(dreamed - source) of the decoded output; reported: Pearson correlation with the
 feature (as the pipeline computed it from the audio), and with the feature one frame earlier (a carried
 dream answers with a frame of delay).
@@ -23,7 +23,7 @@ import numpy as np
 import common  # noqa: F401  (puts the test media on the path)
 from dreamvideo.config import load_style
 from dreamvideo.react import features_for
-from synthetic import beat_track
+from media import beat_track
 from dreamvideo.video.io import probe, read_frames
 from dreamvideo.video.render import RenderOptions, render_video
 

@@ -45,10 +45,10 @@ def main() -> None:
 
 
 def synthetic_clip(path: Path, size: tuple[int, int], frames: int) -> Path:
-    """A camera pan over scikit-image's astronaut with a moving disc (``tests/synthetic.py``), as H.264."""
+    """A camera pan over scikit-image's astronaut with a moving disc (``tests/media.py``), as H.264."""
     from fractions import Fraction
 
-    from synthetic import demo_clip
+    from media import demo_clip
     from dreamvideo.video.io import VideoWriter, h264_args
 
     with VideoWriter(path, size, Fraction(24), h264_args(crf=18, preset="fast")) as writer:

@@ -24,7 +24,7 @@ import numpy as np
 
 import common  # noqa: F401  (puts the test media on the path)
 from dreamvideo.config import load_style
-from synthetic import similarity
+from media import similarity
 from dreamvideo.video.io import read_frames
 from dreamvideo.video.zoom import ZoomOptions, lab_stats, zoom_video
 

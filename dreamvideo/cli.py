@@ -155,7 +155,8 @@ def dream(
 @app.command(epilog=(
     "Style keys (--config FILE, --set KEY=VALUE): besides those of `dream` (model, weights, layers, guide, octaves, "
     "octave_scale, iterations, step_size, jitter, tile, seed, device, precision, compile, output.max_side, "
-    "output.width), a render honours flow, warp, blend, decay, warm_iterations, warm_octaves, scene_cut, react, "
+    "output.width), a render honours flow, warp, blend, decay, hold_strength, warm_iterations, warm_octaves, "
+    "scene_cut, react, "
     "react_attack, react_release, output.fps, output.crf and output.preset. The README's \"Styles\" section "
     "describes each."))
 def render(

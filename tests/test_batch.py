@@ -64,7 +64,7 @@ def test_batch_runs_skips_and_reports_failures(tmp_path):
      "jobs[0].input: 'BOMB' is 30000x30000 px (900,000,000 pixels), more than the limit of 150,000,000"),
 ])
 def test_bad_job_lists_stop_before_any_job_runs(tmp_path, jobs, match):
-    from synthetic import bomb_png
+    from media import bomb_png
 
     made = {"in.png": lambda p: p.write_bytes((SAMPLES / "coffee.jpg").read_bytes()), "bomb.png": bomb_png}
     for name, make in made.items():
@@ -120,7 +120,7 @@ def two_shots(tmp_path_factory) -> Path:
 
     import skimage.data
 
-    from synthetic import camera_path, render
+    from media import camera_path, render
     from dreamvideo.video.io import VideoWriter, ffmpeg_exe, lossless_args
 
     size = (96, 72)

@@ -89,7 +89,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, case):
         result = run("dream", copy, "-o", copy, *FAST)
         assert result.exit_code == 2 and "is the input" in result.output
     elif case == "bomb":
-        from synthetic import bomb_png
+        from media import bomb_png
 
         bomb_png(tmp_path / "bomb.dat")
         _bad(tmp_path, "dream", tmp_path / "bomb.dat", "-o", out, match="is 30000x30000 px (900,000,000 pixels), more "

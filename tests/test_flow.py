@@ -8,7 +8,7 @@ import skimage.data
 
 from dreamvideo.config import load_style
 from dreamvideo.flow import estimator, feather, reliable, to_gray, warp
-from synthetic import camera_path, demo_clip, render
+from media import camera_path, demo_clip, render
 from dreamvideo.video.render import Carry, Motion, analyse, start_image
 
 PHOTO = skimage.data.astronaut()
@@ -164,3 +164,93 @@ def test_analysis_threads_stop_early_and_pass_errors_on():
     with pytest.raises(cv2.error, match="sameSize"):
         list(analyse(broken(), size, flow="dis", scene_cut=0.3, workers=2))
     assert not [t for t in threading.enumerate() if t.name.startswith("dreamvideo-flow")]
+
+
+def test_a_cut_between_two_real_clips_starts_a_fresh_dream(real_clips):
+    """Two real shots joined (a street scene, then an animated film): the cut is found, and the first frame
+    after it is exactly a fresh dream of that frame, nothing of the previous shot's dream carried."""
+    from dreamvideo.dreamer import Dreamer
+    from dreamvideo.react import Reaction
+    from dreamvideo.video.io import read_frames
+    from dreamvideo.video.render import dream_frames
+
+    size = (96, 54)
+    frames = list(read_frames(real_clips["bikes"], size, max_frames=8))  # inside its first shot
+    frames += list(read_frames(real_clips["bigbuckbunny"], size, max_frames=6))
+    style = load_style(None, ["octaves=2", "iterations=3"])
+    cuts = [t for t, (_, m) in enumerate(analyse(iter(frames), size, flow=style.flow, scene_cut=style.scene_cut))
+            if m.cut]
+    assert cuts == [0, 8]
+    dreamer = Dreamer(style)
+    dreamed = list(dream_frames(iter(frames), dreamer))
+    fresh = dreamer.dream_frame(frames[8].astype(np.float32) / 255, 8, dreamer.params, Reaction(style.react, None, 8))
+    assert np.array_equal(dreamed[8], fresh)
+    assert not np.array_equal(dreamed[7], dreamer.dream_frame(frames[7].astype(np.float32) / 255, 7))  # carried
+
+
+def test_the_real_clips_cut_where_their_shots_change(real_clips):
+    """bikes.mp4 is six shots; the render finds the five cuts between them, and none in bigbuckbunny.mp4."""
+    from dreamvideo.images import fit_size
+    from dreamvideo.video.io import probe, read_frames
+
+    found = {}
+    for name, path in real_clips.items():
+        info = probe(path)
+        size = fit_size(info.width, info.height, max_side=160, multiple=2)
+        motions = analyse(read_frames(path, size, info.fps), size, flow="dis", scene_cut=0.3)
+        found[name] = [t for t, (_, m) in enumerate(motions) if m.cut][1:]
+    assert found == {"bikes": [30, 76, 137, 187, 242], "bigbuckbunny": []}
+
+
+def test_carried_frames_hold_the_fresh_frames_strength_steadily():
+    """With much warm work, a light style's render gains detail frame after frame; held, every carried frame
+    has the strength of the shot's fresh first frame (times blend), without swinging around it."""
+    from dreamvideo.dreamer import Dreamer
+    from dreamvideo.video.render import dream_frames, strength
+
+    clip = demo_clip((128, 96), 16, moving_object=False)
+
+    def relative_strengths(*sets: str) -> np.ndarray:
+        style = load_style(None, ["octaves=3", "iterations=5", "warm_iterations=3", "warm_octaves=2", *sets])
+        out = list(dream_frames(iter(clip.frames), Dreamer(style)))
+        s = np.array([strength(o, f) for o, f in zip(out, clip.frames)])
+        return s / s[0]
+
+    free, held = relative_strengths("hold_strength=false"), relative_strengths()
+    assert free[-1] > 1.2  # measured: 1.27, still rising
+    assert np.all(np.abs(held[1:] - 0.95) < 0.04), held  # measured: 0.93-0.95 on every frame
+
+
+def test_a_carried_frame_changes_at_most_a_share_of_the_strength_where_the_flow_holds():
+    from dreamvideo.video.render import Strength, masked_rms
+
+    rng = np.random.default_rng(0)
+    start = rng.uniform(0.3, 0.7, (32, 48, 3)).astype(np.float32)
+    dreamed = np.clip((start + rng.normal(0, 0.2, start.shape)) * 255 + 0.5, 0, 255).astype(np.uint8)
+    mask = np.zeros((32, 48), np.float32)
+    mask[:, :24] = 1  # the flow holds on the left half
+    held = Strength(reference=0.1 / 0.012)  # a strength of 0.1 at step size 0.012
+    out = held.settle(start, dreamed, mask, 0.012)
+    change = out.astype(np.float32) / 255 - start
+    assert masked_rms(change, mask) == pytest.approx(Strength.CHANGE * 0.1, abs=0.002)
+    assert np.array_equal(out[:, 24:], dreamed[:, 24:])  # where it does not, the dream is what the steps made
+    assert held.settle(start, dreamed, mask * 0, 0.012) is dreamed
+
+
+def test_warm_work_follows_the_style_unless_set():
+    import torch
+
+    from dreamvideo.dreamer import dream_params
+    from dreamvideo.video.render import warm_params
+
+    def warm(*sets: str) -> tuple[int, int]:
+        style = load_style(None, list(sets))
+        p = warm_params(style, dream_params(style, torch.device("cpu")))
+        return p.octaves, p.iterations
+
+    assert warm() == (2, 3)  # the default style: 4 x 10 fresh
+    assert warm("octaves=3", "iterations=5") == (2, 2)
+    assert warm("iterations=20") == (2, 6)
+    assert warm("octaves=1", "iterations=1") == (1, 1)
+    assert warm("iterations=20", "warm_iterations=4", "warm_octaves=3") == (3, 4)
+

@@ -46,7 +46,7 @@ def ffmpeg_children() -> list[int]:
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
     """A real-looking clip: a camera path over a photo with a moving object, 29.97 fps, with sound."""
-    from synthetic import demo_clip
+    from media import demo_clip
 
     folder = tmp_path_factory.mktemp("clips")
     frames = demo_clip((96, 72), 12).frames

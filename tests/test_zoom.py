@@ -12,7 +12,7 @@ from dreamvideo.cli import app
 from dreamvideo.config import load_style
 from dreamvideo.errors import ConfigError
 from dreamvideo.video.io import ffmpeg_exe, probe, read_frames
-from synthetic import similarity
+from media import similarity
 from dreamvideo.video.zoom import ZoomOptions, hold_colour, lab_stats, motion_matrix, move, step_motion, zoom_video
 
 runner = CliRunner()

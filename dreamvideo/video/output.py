@@ -61,7 +61,7 @@ def mp4_writer(path: Path, size: tuple[int, int], fps: Fraction, crf: int, prese
 
 
 class FrameOutput:
-    """A context manager: ``put(index, frame, new)`` frames in order; on success the output appears whole,
+    """A context manager: ``put(index, frame, new, meta)`` frames in order; on success the output appears whole,
     on an error (or Ctrl-C) everything but the completed resume chunks is removed.
 
     ``encode(index, frame)`` returns the frames the encoder gets for this one (by default just it), so a
@@ -74,6 +74,7 @@ class FrameOutput:
         self.output, self.preview = output, preview
         self.state = RenderState(output, key, chunk_frames, log)
         self.done = self.state.open(restart)
+        self.resumed = self.state.resumed  # the meta put with the last completed frame
         if self.done:
             log(f"resuming after frame {self.done}")
         self.part = self.state.dir / f"output.part{output.suffix}"
@@ -85,10 +86,10 @@ class FrameOutput:
         self.stopping = threading.Event()
         self.sink = Sink(self._emit)
 
-    def _emit(self, item: tuple[int, np.ndarray, bool]) -> None:
-        index, frame, new = item
+    def _emit(self, item: tuple[int, np.ndarray, bool, dict | None]) -> None:
+        index, frame, new, meta = item
         if new:
-            self.state.write(index, frame)
+            self.state.write(index, frame, meta)
         if self.stopping.is_set():
             return  # after an error: keep what was dreamed, skip the encoder
         for out in self.encode(index, frame):
@@ -97,8 +98,10 @@ class FrameOutput:
             small = resize_image(frame, fit_size(frame.shape[1], frame.shape[0], max_side=320))
             write_image(self.preview_dir / f"{index:06d}.png", small)
 
-    def put(self, index: int, frame: np.ndarray, new: bool = True) -> None:
-        self.sink.put((index, frame, new))
+    def put(self, index: int, frame: np.ndarray, new: bool = True, meta: dict | None = None) -> None:
+        """Frame ``index`` (``new``: not one kept from an interrupted run); ``meta``, what a resume from it
+        needs besides the frames."""
+        self.sink.put((index, frame, new, meta))
 
     def kept(self, size: tuple[int, int]) -> Iterator[np.ndarray]:
         """The frames already completed by an interrupted run, re-encoded first; closed when done."""

@@ -18,6 +18,7 @@ import numpy as np
 
 from dreamvideo.config import Style
 from dreamvideo.dreamer import Dreamer
+from dreamvideo.engine import DreamParams
 from dreamvideo.errors import MediaError
 from dreamvideo.flow import estimator, feather, histogram_similarity, reliable, to_gray, warp
 from dreamvideo.images import check_output, fit_size
@@ -57,15 +58,78 @@ class Motion:
 @dataclass(frozen=True)
 class Carry:
     """How much of a frame's dream carries into the next: ``blend`` of it where the flow holds, with
-    ``warp`` "detail" (dreamed minus source, times ``decay``) or "frame" (the whole dreamed frame)."""
+    ``warp`` "detail" (dreamed minus source, times ``decay``) or "frame" (the whole dreamed frame); with
+    ``hold``, the carried detail is held at the strength of the shot's fresh first frame (``Strength``)."""
 
     blend: float
     warp: str
     decay: float
+    hold: bool = False
 
     @classmethod
     def of(cls, style: Style) -> "Carry":
-        return cls(style.blend, style.warp, style.decay)
+        return cls(style.blend, style.warp, style.decay, style.hold_strength and style.warp == "detail")
+
+
+WARM_SHARE = 0.3  # a carried frame's iterations, as a share of the style's (3 of the default 10)
+WARM_OCTAVES = 2  # and its octaves at most: fewer octaves add less new, unaligned detail
+
+
+def warm_params(style: Style, full: DreamParams) -> DreamParams:
+    """The work on a frame that starts from a carried dream: the style's ``warm_*`` keys where it sets
+    them, else a share of its own work, so that a light style's carried frames stay light and a heavy
+    style's heavy."""
+    return replace(full, iterations=style.warm_iterations or max(1, round(full.iterations * WARM_SHARE)),
+                   octaves=style.warm_octaves or min(WARM_OCTAVES, full.octaves))
+
+
+def strength(dreamed: np.ndarray, source: np.ndarray) -> float:
+    """How strong a dream is: the RMS of dreamed minus source, in the 0..1 range."""
+    return float(np.sqrt(np.mean(np.square(dreamed.astype(np.float32) - source.astype(np.float32))))) / 255
+
+
+@dataclass
+class Strength:
+    """Keeps carried frames at the dream strength of their shot's fresh first frame, changing slowly.
+
+    A carried frame's strength would be what it carries (``decay`` of the last dream's detail) plus what
+    its warm steps add: a light style gains detail frame after frame, a heavy one loses it. Instead, the
+    carried detail is rescaled so that, where the flow holds, it has the target strength (``target``: the
+    reference, moved by a ``react:`` step-size mapping), and the change the warm steps then make there is at
+    most ``CHANGE`` of it (``settle``): new detail that grows in a frame is what flickers, and its share of
+    a light style's dream is the largest. Its state is one number, saved with a render's resume chunks.
+    """
+
+    reference: float | None = None  # the fresh frame's strength, per unit of step size
+
+    CHANGE = 0.15  # the most a carried frame's dream changes (RMS, where the flow holds), per unit of strength
+
+    def start(self, dreamed: np.ndarray, source: np.ndarray, step_size: float) -> None:
+        """A fresh frame: its strength is the reference of the frames carried from it."""
+        self.reference = strength(dreamed, source) / step_size
+
+    def target(self, step_size: float) -> float | None:
+        return None if self.reference is None else self.reference * step_size
+
+    def settle(self, start: np.ndarray, dreamed: np.ndarray, mask: np.ndarray, step_size: float) -> np.ndarray:
+        """``dreamed`` (uint8), with its change from ``start`` (float, 0..1) scaled down where ``mask`` holds
+        so that there it is at most ``CHANGE`` times the target strength."""
+        if self.reference is None:
+            return dreamed
+        change = dreamed.astype(np.float32) / 255 - start
+        scale = min(1.0, self.CHANGE * self.reference * step_size / max(masked_rms(change, mask), 1e-9))
+        if scale == 1.0:
+            return dreamed
+        return np.clip((start + change * (1 - mask[..., None] * (1 - scale))) * 255 + 0.5, 0, 255).astype(np.uint8)
+
+    def state(self) -> dict[str, float | None]:
+        return {"reference": self.reference}
+
+
+def masked_rms(values: np.ndarray, mask: np.ndarray) -> float:
+    """The RMS of (H, W, C) ``values``, each pixel weighted by the (H, W) ``mask``."""
+    weight = mask[..., None]
+    return float(np.sqrt((weight * np.square(values)).sum() / (values.shape[-1] * weight.sum() + 1e-6)))
 
 
 def analyse(frames: Iterator[np.ndarray], size: tuple[int, int] | None, *, flow: str, scene_cut: float,
@@ -112,8 +176,12 @@ def flow_workers() -> int:
 
 
 def start_image(source: np.ndarray, prev_source: np.ndarray | None, prev_dream: np.ndarray | None,
-                motion: Motion, carry: Carry) -> tuple[np.ndarray, bool]:
-    """The image to dream for this frame, in [0, 1] float32, and whether it starts from a carried dream."""
+                motion: Motion, carry: Carry, target: float | None = None) -> tuple[np.ndarray, bool]:
+    """The image to dream for this frame, in [0, 1] float32, and whether it starts from a carried dream.
+
+    With a ``target`` strength (``Strength``), the carried detail is rescaled to it where the flow holds,
+    in place of ``decay``.
+    """
     s = source.astype(np.float32) / 255
     if prev_dream is None or prev_source is None or motion.cut or carry.blend == 0:
         return s, False
@@ -121,7 +189,11 @@ def start_image(source: np.ndarray, prev_source: np.ndarray | None, prev_dream: 
     if carry.warp == "detail":
         detail = (prev_dream.astype(np.float32) - prev_source.astype(np.float32)) / 255
         carried = warp(detail, motion.backward) if motion.backward is not None else detail
-        start = s + mask * carry.decay * carried
+        if target is None:
+            carried *= carry.decay
+        else:  # bounded, so that a nearly blank carried frame is not blown up
+            carried *= min(4.0, target / max(masked_rms(carried, motion.mask), 1e-6))
+        start = s + mask * carried
     else:
         dream = prev_dream.astype(np.float32) / 255
         carried = warp(dream, motion.backward) if motion.backward is not None else dream
@@ -132,26 +204,39 @@ def start_image(source: np.ndarray, prev_source: np.ndarray | None, prev_dream: 
 class Chain:
     """The coherence chain: dreams frame after frame, each from the previous dream carried by the flow.
 
-    Its state is the previous source and dreamed frames as uint8, so a resumed chain equals an
-    uninterrupted one.
+    Its state is the previous source and dreamed frames as uint8 and the shot's reference strength
+    (``state``), so a resumed chain equals an uninterrupted one.
     """
 
     def __init__(self, dreamer: Dreamer, features: "AudioFeatures | None" = None, carry: Carry | None = None):
-        style = dreamer.style
-        self.dreamer, self.features, self.carry = dreamer, features, carry or Carry.of(style)
+        self.dreamer, self.features, self.carry = dreamer, features, carry or Carry.of(dreamer.style)
         self.full = dreamer.params
-        self.warm = replace(self.full, iterations=style.warm_iterations or self.full.iterations,
-                            octaves=style.warm_octaves or self.full.octaves)
+        self.warm = warm_params(dreamer.style, self.full)
+        self.strength = Strength()
         self.prev_source: np.ndarray | None = None
         self.prev_dream: np.ndarray | None = None
 
     def step(self, index: int, frame: np.ndarray, motion: Motion) -> np.ndarray:
         reaction = Reaction(self.dreamer.style.react, self.features, index)
         carry = replace(self.carry, blend=min(1.0, max(0.0, reaction("blend", self.carry.blend))))
-        start, carried = start_image(frame, self.prev_source, self.prev_dream, motion, carry)
+        step_size = reaction.params(self.full).step_size
+        target = self.strength.target(step_size) if carry.hold else None
+        start, carried = start_image(frame, self.prev_source, self.prev_dream, motion, carry, target)
         dreamed = self.dreamer.dream_frame(start, index, self.warm if carried else self.full, reaction)
+        if not carried:
+            self.strength.start(dreamed, frame, step_size)
+        elif carry.hold:
+            dreamed = self.strength.settle(start, dreamed, motion.mask, step_size)
         self.prev_source, self.prev_dream = frame, dreamed
         return dreamed
+
+    def state(self) -> dict[str, float | None]:
+        """What a resumed chain needs besides the previous frames."""
+        return self.strength.state()
+
+    def restore(self, state: dict[str, float | None] | None) -> None:
+        if state:
+            self.strength = Strength(state["reference"])
 
 
 def dream_frames(frames: Iterator[np.ndarray], dreamer: Dreamer, carry: Carry | None = None) -> Iterator[np.ndarray]:
@@ -224,6 +309,7 @@ def render_video(
         index = 0
         for frame in out.kept(size):
             chain.prev_dream, index = frame, index + 1
+        chain.restore(out.resumed)
         if progress is not None:  # inputs checked, model built: the bar starts here, resumed frames counted
             progress(index, max(expected, index))
         # frames are decoded from the start of the range and dropped up to the resume point (frame-exact)
@@ -236,7 +322,7 @@ def render_video(
                 if done and position == 0:  # the source frame before the resume point: only its motion matters
                     chain.prev_source = frame
                     continue
-                out.put(index, chain.step(first + index, frame, motion))
+                out.put(index, chain.step(first + index, frame, motion), meta=chain.state())
                 index += 1
                 if progress is not None:
                     progress(index, max(expected, index))

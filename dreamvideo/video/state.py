@@ -22,17 +22,23 @@ def state_dir(output: Path) -> Path:
 
 def resume_key(**parts: object) -> str:
     """A hash of everything that shapes the frames, so an interrupted run resumes only into the same work."""
-    return hashlib.sha256(json.dumps({**parts, "version": 1}, sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(json.dumps({**parts, "version": 2}, sort_keys=True).encode()).hexdigest()
 
 
 class RenderState:
-    """Resume state beside the output: completed frames in lossless chunks, and the key of what made them."""
+    """Resume state beside the output: completed frames in lossless chunks, and the key of what made them.
+
+    Each chunk may carry a small JSON ``meta`` beside it: what the frame loop needs, besides the frames, to
+    go on from the chunk's last frame (a render's strength control); ``resumed`` is the last one's.
+    """
 
     def __init__(self, output: Path, key: str, chunk_frames: int, log: Callable[[str], None]):
         self.dir = state_dir(output)
         self.key, self.chunk_frames, self.log = key, chunk_frames, log
         self.writer: VideoWriter | None = None
         self.first = 0
+        self.meta: dict | None = None  # of the last frame written
+        self.resumed: dict | None = None
 
     def chunks(self) -> list[tuple[Path, int, int]]:
         out = []
@@ -60,8 +66,11 @@ class RenderState:
         for path, first, count in self.chunks():
             if first != done:  # a gap: keep what is contiguous
                 path.unlink()
+                path.with_suffix(".json").unlink(missing_ok=True)
                 continue
             done += count
+            meta = path.with_suffix(".json")
+            self.resumed = json.loads(meta.read_text()) if meta.exists() else None
         return done
 
     def frames(self, size: tuple[int, int]) -> Iterator[np.ndarray]:
@@ -73,7 +82,8 @@ class RenderState:
             if n != count:
                 raise MediaError(f"resume state {str(path)!r} holds {n} frames, not {count}; run again with --restart")
 
-    def write(self, index: int, frame: np.ndarray) -> None:
+    def write(self, index: int, frame: np.ndarray, meta: dict | None = None) -> None:
+        self.meta = meta
         if self.writer is None:
             self.first = index
             self.writer = VideoWriter(self.dir / f"chunk_{index:08d}.part.mkv", (frame.shape[1], frame.shape[0]),
@@ -86,7 +96,12 @@ class RenderState:
         if self.writer is None:
             return
         self.writer.close()
-        os.replace(self.writer.path, self.dir / f"chunk_{self.first:08d}_{self.writer.frames:05d}.mkv")
+        done = self.dir / f"chunk_{self.first:08d}_{self.writer.frames:05d}.mkv"
+        if self.meta is not None:  # beside the chunk before the chunk counts as done
+            part = done.with_suffix(".part.json")
+            part.write_text(json.dumps(self.meta))
+            os.replace(part, done.with_suffix(".json"))
+        os.replace(self.writer.path, done)
         self.writer = None
 
     def abort(self) -> None:
