@@ -160,7 +160,8 @@ class Style(_Strict):
     flow: Literal["dis", "farneback", "none"] = "dis"
     warp: Literal["detail", "frame"] = "detail"
     blend: float = Field(default=0.95, ge=0.0, le=1.0, description="0: dream every frame independently")
-    decay: float = Field(default=0.97, ge=0.0, le=1.0, description="share of the carried dream detail kept per frame")
+    decay: float = Field(default=0.97, ge=0.0, le=1.0, description="share of the carried dream detail kept per frame "
+                                                                  "(with hold_strength: false)")
     warm_iterations: int | None = Field(default=None, ge=1, le=1000,
                                         description="iterations for frames that start from a warped dream "
                                                     "(default: 30% of iterations)")

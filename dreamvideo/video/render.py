@@ -117,7 +117,7 @@ class Strength:
         if self.reference is None:
             return dreamed
         change = dreamed.astype(np.float32) / 255 - start
-        scale = min(1.0, self.CHANGE * self.reference * step_size / max(masked_rms(change, mask), 1e-9))
+        scale = min(1.0, self.CHANGE * self.target(step_size) / max(masked_rms(change, mask), 1e-9))
         if scale == 1.0:
             return dreamed
         return np.clip((start + change * (1 - mask[..., None] * (1 - scale))) * 255 + 0.5, 0, 255).astype(np.uint8)
