@@ -30,7 +30,6 @@ import argparse
 import json
 import statistics
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -96,8 +95,7 @@ def rms(a: list[np.ndarray | None], b: list[np.ndarray], sample: list[np.ndarray
 def independent(dreamer: Dreamer, source: list[np.ndarray]) -> list[np.ndarray | None]:
     """Every frame dreamed on its own (what ``blend: 0`` renders), for the pairs (4k, 4k + 1): half the
     frames, a quarter of the pairs, each exactly as a full run would dream it."""
-    react = Reaction(dreamer.style.react, None, 0)
-    return [dreamer.dream_frame(f.astype(np.float32) / 255, t, dreamer.params, replace(react, index=t))
+    return [dreamer.dream_frame(f.astype(np.float32) / 255, t, dreamer.params, Reaction(dreamer.style.react, None, t))
             if t % 4 < 2 else None for t, f in enumerate(source)]
 
 

@@ -12,17 +12,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from dreamvideo.errors import MediaError
+
 if TYPE_CHECKING:
     import PIL.Image
     import torch
-
-from dreamvideo.errors import MediaError
 
 WRITABLE = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF",
             ".tiff": "TIFF"}
 
 
 MAX_PIXELS = 150_000_000  # larger images are refused unless asked for (--max-pixels): decompression bombs
+_PILLOW_LIMIT = threading.Lock()  # Pillow's own limit is a global, changed for one open at a time
 
 
 @contextmanager
@@ -35,7 +36,7 @@ def _opened(path: Path, max_pixels: int | None) -> Iterator["PIL.Image.Image"]:
         raise MediaError(f"no such file: {str(path)!r}; check the path")
     if path.is_dir():
         raise MediaError(f"{str(path)!r} is a folder, not an image; give an image file")
-    with _PILLOW_LIMIT:  # Pillow's limit is global: held for the open, then restored
+    with _PILLOW_LIMIT:
         pillow_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
         try:
             im = Image.open(path)
@@ -54,9 +55,6 @@ def _opened(path: Path, max_pixels: int | None) -> Iterator["PIL.Image.Image"]:
                              "that guards against decompression bombs; if the image is genuine, pass "
                              f"--max-pixels {w * h}")
         yield im
-
-
-_PILLOW_LIMIT = threading.Lock()
 
 
 def check_image(path: str | Path, max_pixels: int | None = None) -> tuple[int, int]:

@@ -22,6 +22,7 @@ from dreamvideo.video.io import decode_audio
 if TYPE_CHECKING:
     from dreamvideo.engine import DreamParams
 
+
 def features_for(path: str | Path, fps: float, frames: int, start: float = 0.0, attack: float = 0.01,
                  release: float = 0.25) -> AudioFeatures:
     """The audio features of ``frames`` video frames at ``fps``, from ``start`` seconds into ``path``."""

@@ -62,15 +62,15 @@ class RenderState:
         state.write_text(json.dumps({"key": self.key}))
         for stale in self.dir.glob("*.part*"):
             stale.unlink()
-        done = 0
+        done, last = 0, None
         for path, first, count in self.chunks():
             if first != done:  # a gap: keep what is contiguous
                 path.unlink()
                 path.with_suffix(".json").unlink(missing_ok=True)
                 continue
-            done += count
-            meta = path.with_suffix(".json")
-            self.resumed = json.loads(meta.read_text()) if meta.exists() else None
+            done, last = done + count, path
+        meta = last.with_suffix(".json") if last is not None else None
+        self.resumed = json.loads(meta.read_text()) if meta is not None and meta.exists() else None
         return done
 
     def frames(self, size: tuple[int, int]) -> Iterator[np.ndarray]:
