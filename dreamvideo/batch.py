@@ -18,7 +18,7 @@ from dreamvideo.config import Style, load_style, read_yaml
 from dreamvideo.errors import ConfigError, DreamVideoError, MediaError, did_you_mean
 from dreamvideo.images import WRITABLE, check_image, check_output
 from dreamvideo.video.io import probe_audio
-from dreamvideo.video.output import VIDEO_OUT
+from dreamvideo.video.output import check_video_output
 from dreamvideo.video.state import state_dir
 
 COMMANDS = ("render", "zoom", "dream")
@@ -118,8 +118,11 @@ def _check(job: Job, where: str, base: Path) -> list[str]:
         except MediaError as exc:
             problems.append(f"{where}.input: {exc}")
     try:  # what dream, render and zoom check of their output, for every job before any runs
-        check_output(job.output, WRITABLE if job.command == "dream" else VIDEO_OUT,
-                     inputs=tuple(p for p in (job.input, job.audio) if p is not None), new_folder=True)
+        inputs = tuple(p for p in (job.input, job.audio) if p is not None)
+        if job.command == "dream":
+            check_output(job.output, WRITABLE, inputs=inputs, new_folder=True)
+        else:
+            check_video_output(job.output, inputs=inputs, new_folder=True)
     except MediaError as exc:
         problems.append(f"{where}.output: {exc}")
     if job.command == "zoom" and job.seconds is None and job.frames is None and job.audio is None:

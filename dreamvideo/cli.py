@@ -65,6 +65,10 @@ LayerOpt = Annotated[Optional[list[str]], typer.Option("--layer", "-l", help="La
 SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Random seed; the same seed repeats a result.")]
 DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+MaskOpt = Annotated[Optional[Path], typer.Option(help="Dream only where this image or video is light (grey levels: strength).")]
+MaskInvertOpt = Annotated[Optional[bool], typer.Option("--mask-invert", help="Dream where the mask is dark instead.", show_default=False)]
+ColorsOpt = Annotated[Optional[str], typer.Option(help="dream (the dream's colours) or original (keep the source's colours).")]
+VideoOutHelp = "The video to write: .mp4, .mov, .gif, .webp, or a PNG sequence such as frames/%05d.png"
 MaxPixelsOpt = Annotated[Optional[int], typer.Option(
     min=1, help="Refuse images of more pixels than this (default 150,000,000: a guard against decompression bombs).")]
 
@@ -130,6 +134,9 @@ def dream(
     max_side: Annotated[Optional[int], typer.Option(help="Shrink the image so its longer side fits.")] = None,
     width: Annotated[Optional[int], typer.Option(help="Resize the image to this width.")] = None,
     guide: Annotated[Optional[Path], typer.Option(help="Dream towards the features of this image.")] = None,
+    mask: MaskOpt = None,
+    mask_invert: MaskInvertOpt = None,
+    colors: ColorsOpt = None,
     seed: SeedOpt = None,
     device: DeviceOpt = None,
     max_pixels: MaxPixelsOpt = None,
@@ -142,7 +149,8 @@ def dream(
     output = output or image.with_name(f"{image.stem}_dream.png")
     style = _style(config, set_, model=model, weights=str(weights) if weights else None, layers=layer,
                    iterations=iterations, octaves=octaves, step_size=step_size, output__max_side=max_side,
-                   output__width=width, guide__image=str(guide) if guide else None, seed=seed, device=device)
+                   output__width=width, guide__image=str(guide) if guide else None, mask=str(mask) if mask else None,
+                   mask_invert=mask_invert, colors=colors, seed=seed, device=device)
     check_output(output, inputs=(image,))
     picture = read_image(image, max_pixels)
     dreamer = Dreamer(style)
@@ -154,14 +162,14 @@ def dream(
 
 @app.command(epilog=(
     "Style keys (--config FILE, --set KEY=VALUE): besides those of `dream` (model, weights, layers, guide, octaves, "
-    "octave_scale, iterations, step_size, jitter, tile, seed, device, precision, compile, output.max_side, "
-    "output.width), a render honours flow, warp, blend, decay, hold_strength, warm_iterations, warm_octaves, "
-    "scene_cut, react, "
+    "octave_scale, iterations, step_size, jitter, tile, seed, device, precision, compile, mask, mask_invert, "
+    "mask_feather, colors, output.max_side, output.width), a render honours flow, warp, blend, decay, "
+    "hold_strength, warm_iterations, warm_octaves, scene_cut, mask_loop, react, "
     "react_attack, react_release, output.fps, output.crf and output.preset. The README's \"Styles\" section "
     "describes each."))
 def render(
     video: Annotated[Path, typer.Argument(help="The video to dream.", show_default=False)],
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="The MP4 to write; default VIDEO_dream.mp4.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help=VideoOutHelp + "; default VIDEO_dream.mp4.")] = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
     model: ModelOpt = None,
@@ -179,6 +187,9 @@ def render(
     audio: Annotated[Optional[Path], typer.Option(help="Replace the soundtrack with this file (it also drives react:).")] = None,
     restart: Annotated[bool, typer.Option("--restart", help="Discard an interrupted render instead of resuming it.")] = False,
     preview: Annotated[int, typer.Option(min=0, help="Write every N-th dreamed frame as a small PNG (OUT_preview/).")] = 0,
+    mask: MaskOpt = None,
+    mask_invert: MaskInvertOpt = None,
+    colors: ColorsOpt = None,
     split: Annotated[bool, typer.Option("--split", help="Render the shots between scene cuts as separate segments (in parallel with --executor ray).")] = False,
     executor: Annotated[str, typer.Option(help="With --split: local or ray.")] = "local",
     address: Annotated[Optional[str], typer.Option(help="With --executor ray: the cluster address.")] = None,
@@ -192,7 +203,8 @@ def render(
     output = output or video.with_name(f"{video.stem}_dream.mp4")
     style = _style(config, set_, model=model, weights=str(weights) if weights else None, layers=layer,
                    iterations=iterations, blend=blend, flow=flow, output__max_side=max_side, output__width=width,
-                   output__fps=fps, seed=seed, device=device)
+                   output__fps=fps, mask=str(mask) if mask else None, mask_invert=mask_invert, colors=colors,
+                   seed=seed, device=device)
     options = RenderOptions(start=start, duration=duration, max_frames=max_frames, restart=restart, preview=preview,
                             audio=audio)
     if split or executor != "local":
@@ -209,7 +221,7 @@ def render(
 @app.command()
 def zoom(
     image: Annotated[Optional[Path], typer.Argument(help="The image to start from (or use --from noise / color).", show_default=False)] = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="The MP4 to write.")] = Path("zoom.mp4"),
+    output: Annotated[Path, typer.Option("--output", "-o", help=VideoOutHelp + ".")] = Path("zoom.mp4"),
     config: ConfigOpt = None,
     set_: SetOpt = None,
     frames: Annotated[Optional[int], typer.Option(min=1, help="Length in frames.")] = None,
@@ -227,6 +239,9 @@ def zoom(
     layer: LayerOpt = None,
     restart: Annotated[bool, typer.Option("--restart", help="Discard an interrupted zoom instead of resuming it.")] = False,
     preview: Annotated[int, typer.Option(min=0, help="Write every N-th frame as a small PNG (OUT_preview/).")] = 0,
+    mask: MaskOpt = None,
+    mask_invert: MaskInvertOpt = None,
+    colors: ColorsOpt = None,
     seed: SeedOpt = None,
     device: DeviceOpt = None,
     max_pixels: MaxPixelsOpt = None,
@@ -238,7 +253,8 @@ def zoom(
     options = ZoomOptions(frames=frames, seconds=seconds, audio=audio, start=start, color=parse_color(color),
                           loop=loop, restart=restart, preview=preview, max_pixels=max_pixels)
     style = _style(config, set_, model=model, layers=layer, zoom__scale=scale, zoom__rotate=rotate, zoom__fps=fps,
-                   zoom__cadence=cadence, output__max_side=max_side, seed=seed, device=device)
+                   zoom__cadence=cadence, output__max_side=max_side, mask=str(mask) if mask else None,
+                   mask_invert=mask_invert, colors=colors, seed=seed, device=device)
     with _progress(f"zooming {image.name if image else start}", quiet, unit="frames") as progress:
         result = zoom_video(image if start == "image" else None, output, style, options, progress=progress, log=_say)
     typer.echo(f"wrote {result.output} ({result.frames} frames, {result.size[0]}x{result.size[1]}, "

@@ -84,7 +84,7 @@ class ZoomConfig(_Strict):
     translate: tuple[schedule(-10.0, 10.0), schedule(-10.0, 10.0)] = (0.0, 0.0)  # frame fractions per second (x, y)
     center: tuple[float, float] = Field(default=(0.5, 0.5), description="zoom centre as fractions of the frame")
     border: Literal["reflect", "replicate", "wrap"] = "reflect"
-    interpolation: Literal["linear", "smooth"] = "linear"
+    interpolation: Literal["linear", "smooth", "step"] = "linear"  # between schedule keys; a schedule may set its own
     fps: float = Field(default=24.0, gt=0, le=240)
     size: tuple[int, int] = Field(default=(640, 360), description="frame size when starting from noise or a colour")
     cadence: int = Field(default=1, ge=1, le=100, description="dream every k-th frame, only move the others")
@@ -116,12 +116,14 @@ REACT_LAYER = "layers."  # react: layers.<name> maps a feature onto that layer's
 
 
 class ReactConfig(_Strict):
-    """Map an audio feature onto a parameter: a range (min..max) or a pulse (base x up to `pulse`)."""
+    """Map an audio feature onto a parameter: a range (min..max; with `relative`, factors of the base) or a
+    pulse (base x up to `pulse`). The base is the style's value, or its schedule's at that moment."""
 
     source: Literal["loudness", "onset", "beat"]
     min: float | None = None
     max: float | None = None
     pulse: float | None = Field(default=None, gt=0, le=100)
+    relative: bool = Field(default=False, description="min and max multiply the base instead of replacing it")
 
     @model_validator(mode="after")
     def _one_mapping(self) -> "ReactConfig":
@@ -129,12 +131,15 @@ class ReactConfig(_Strict):
             raise ValueError("give both min and max")
         if (self.min is None) == (self.pulse is None):
             raise ValueError("give either min and max, or pulse")
+        if self.relative and self.pulse is not None:
+            raise ValueError("relative applies to min and max; a pulse is already relative to the base")
         return self
 
     def value(self, feature: float, base: float) -> float:
         if self.pulse is not None:
             return base * (1 + (self.pulse - 1) * feature)
-        return self.min + (self.max - self.min) * feature
+        value = self.min + (self.max - self.min) * feature
+        return base * value if self.relative else value
 
 
 class Style(_Strict):
@@ -169,6 +174,15 @@ class Style(_Strict):
                                      description="octaves for frames that start from a warped dream (default: 2)")
     hold_strength: bool = Field(default=True, description="hold carried frames at the dream strength of their "
                                                           "shot's fresh first frame (warp: detail)")
+    # where and how the dream lands (dream, render, zoom)
+    mask: Path | None = Field(default=None, description="an image or a video whose grey levels are the dream's "
+                                                        "strength per pixel (white dreams, black keeps the source)")
+    mask_invert: bool = Field(default=False, description="dream where the mask is black instead")
+    mask_feather: float = Field(default=4.0, ge=0.0, le=256.0, description="soften the mask's edges (Gaussian "
+                                                                           "sigma in pixels of the output)")
+    mask_loop: bool = Field(default=False, description="a mask video shorter than the render starts again")
+    colors: Literal["dream", "original"] = Field(default="dream", description="original: dream the luminance "
+                                                                              "only and keep the source's colours")
     zoom: ZoomConfig = ZoomConfig()
     # audio-reactive: {parameter: {source, min, max} or {source, pulse}}; parameters are step_size,
     # iterations, blend, zoom.scale, zoom.rotate and layers.<name> (a layer's weight)
@@ -275,6 +289,8 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
     if isinstance(data.get("weights"), str):
         data["weights"] = str((base / data["weights"]).resolve()) if not Path(data["weights"]).is_absolute() \
             else data["weights"]
+    if isinstance(data.get("mask"), str) and not Path(data["mask"]).is_absolute():
+        data["mask"] = str((base / data["mask"]).resolve())
     guide = data.get("guide")
     if isinstance(guide, dict) and isinstance(guide.get("image"), str) and not Path(guide["image"]).is_absolute():
         data["guide"] = {**guide, "image": str((base / guide["image"]).resolve())}
@@ -405,6 +421,8 @@ def check_references(style: Style) -> list[str]:
             problems.append("guide.layer: " + _layer_problem(spec, style.guide.layer))
         if not style.guide.image.is_file():
             problems.append(f"guide.image: no such file {str(style.guide.image)!r}; give the path of a guide image")
+    if style.mask is not None and not style.mask.is_file():
+        problems.append(f"mask: no such file {str(style.mask)!r}; give the path of a mask image or video")
     if style.weights is not None and not style.weights.is_file():
         problems.append(f"weights: no such file {str(style.weights)!r}; give the path of a .pth file")
     return problems
@@ -427,6 +445,9 @@ def _describe(err: dict[str, Any], schema: type[BaseModel]) -> str:
         hint = did_you_mean(loc[-1], known).rstrip() or f"known keys here: {', '.join(sorted(known))}"
         return f"{key}: unknown key; {hint}"
     msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "literal_error":
+        choices = re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
+        msg = did_you_mean(str(err.get("input")), choices) + f"use {', '.join(choices)}"
     if msg.startswith("Input should"):
         msg = "should" + msg[len("Input should"):]
     if err["type"] == "missing":

@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 from dreamvideo.allocator import tune_cpu_allocator
-from dreamvideo.config import LayerTerm, Style, style_layers
+from dreamvideo.composite import Composite, is_image
+from dreamvideo.config import GuideConfig, LayerTerm, Style, style_layers
 from dreamvideo.engine import DreamParams, Progress, dream
 from dreamvideo.errors import ConfigError, MediaError
 from dreamvideo.features import DreamModel, get_model
@@ -19,6 +20,7 @@ from dreamvideo.transforms import jitter
 
 if TYPE_CHECKING:
     from dreamvideo.react import Reaction
+    from dreamvideo.video.io import FrameSource
 
 
 def frame_seed(seed: int, index: int) -> int:
@@ -57,7 +59,9 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return "fp32"
 
 
-def build_objective(style: Style, model: DreamModel) -> Objective:
+def build_objective(style: Style, model: DreamModel, guide_picture: np.ndarray | None = None) -> Objective:
+    """The style's objective; its guide from ``guide_picture`` when given (a frame of a guide video), else
+    from the guide file (a video's first frame)."""
     terms: list[Objective] = []
     layers = style_layers(style)
     for term in layers:
@@ -66,13 +70,33 @@ def build_objective(style: Style, model: DreamModel) -> Objective:
         terms.append(base if term.weight == 1 else term.weight * base)
     if style.guide is not None:
         name = style.guide.layer or layers[0].name
-        picture = read_image(style.guide.image)
-        picture = resize_image(picture, fit_size(picture.shape[1], picture.shape[0], max_side=style.guide.size))
+        picture = guide_picture if guide_picture is not None else GuideFrames(style.guide).at(0)
         with torch.no_grad():
             feats = model.features(to_tensor(picture).to(model.device), [name])[name]
         g = guide(name, feats)
         terms.append(g if style.guide.weight == 1 else style.guide.weight * g)
     return terms[0] if len(terms) == 1 else Sum(terms)
+
+
+class GuideFrames:
+    """A guide's pictures at its size: an image is the same for every frame; frame t of a video steers
+    video frame t (looping when the guide is shorter)."""
+
+    def __init__(self, guide: GuideConfig):
+        from dreamvideo.video.io import FrameSource, count_frames, probe
+
+        self.path, self.size = guide.image, guide.size
+        self.video: FrameSource | None = None
+        if is_image(self.path):
+            picture = read_image(self.path)
+            self.still = resize_image(picture, fit_size(picture.shape[1], picture.shape[0], max_side=self.size))
+        else:
+            info = probe(self.path)
+            self.video = FrameSource(self.path, fit_size(info.width, info.height, max_side=self.size, multiple=2),
+                                     period=max(1, count_frames(self.path)))
+
+    def at(self, index: int) -> np.ndarray:
+        return self.still if self.video is None else self.video.at(index)
 
 
 def dream_params(style: Style, device: torch.device) -> DreamParams:
@@ -104,12 +128,13 @@ class Dreamer:
         if self.params.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.layers = style_layers(style)
-        self.objective = build_objective(style, self.model)
-        self._guide: Objective | None = None
+        self.guide_frames = GuideFrames(style.guide) if style.guide is not None else None
+        self.objective = build_objective(style, self.model, self.guide_frames.at(0) if self.guide_frames else None)
+        self._guide: tuple[int, Objective] | None = None
 
-    def weighted_objective(self, weights: dict[str, float]) -> Objective:
-        """The style's objective with layer weights replaced (or layers added) by ``weights``; the guide's
-        features are reused, not recomputed."""
+    def weighted_objective(self, weights: dict[str, float], index: int = 0) -> Objective:
+        """The style's objective with layer weights replaced (or layers added) by ``weights``, guided by
+        frame ``index`` of a guide video; a guide image's features are reused, not recomputed."""
         weights = dict(weights)
         layers = [LayerTerm(name=t.name, weight=weights.pop(t.name, t.weight), channels=t.channels)
                   for t in self.layers]
@@ -118,10 +143,21 @@ class Dreamer:
         terms = [build_objective(self.style.model_copy(update={"layers": layers, "guide": None}), self.model)] \
             if layers else []
         if self.style.guide is not None:
-            if self._guide is None:
-                self._guide = build_objective(self.style.model_copy(update={"layers": []}), self.model)
-            terms.append(self._guide)
+            terms.append(self.guide_at(index))
         return Sum(terms) if len(terms) > 1 else terms[0] if terms else self.objective
+
+    def guide_at(self, index: int) -> Objective:
+        """The guide's objective for video frame ``index`` (built once for a guide image)."""
+        index = index if self.guide_moves else 0
+        if self._guide is None or self._guide[0] != index:
+            picture = self.guide_frames.at(index)
+            self._guide = (index, build_objective(self.style.model_copy(update={"layers": []}), self.model, picture))
+        return self._guide[1]
+
+    @property
+    def guide_moves(self) -> bool:
+        """Whether the guide is a video, so that each frame has its own objective."""
+        return self.guide_frames is not None and self.guide_frames.video is not None
 
     def output_size(self, width: int, height: int, multiple: int = 1) -> tuple[int, int]:
         out = self.style.output
@@ -148,16 +184,19 @@ class Dreamer:
         if reaction is not None:
             params = reaction.params(params)
             weights.update(reaction.layer_weights(self.layers))
-        objective = self.weighted_objective(weights) if weights else None
+        objective = self.weighted_objective(weights, index) if weights or self.guide_moves else None
         tensor = to_tensor(image) if image.dtype == np.uint8 else torch.from_numpy(image).permute(2, 0, 1)[None]
         return to_array(self.dream(tensor, seed=frame_seed(self.style.seed, index), params=params,
                                    objective=objective))
 
     def dream_array(self, image: np.ndarray, seed: int | None = None,
                     progress: Progress | None = None) -> np.ndarray:
-        """Dream an (H, W, 3) uint8 array at the style's output size; returns uint8."""
-        image = resize_image(image, self.output_size(image.shape[1], image.shape[0]))
+        """Dream an (H, W, 3) uint8 array at the style's output size, with the style's mask and colours;
+        returns uint8."""
+        native = (image.shape[1], image.shape[0])
+        image = resize_image(image, self.output_size(*native))
         if min(image.shape[:2]) < self.model.spec.min_size:
             raise MediaError(f"the image is {image.shape[1]}x{image.shape[0]} px, smaller than "
                              f"{self.model.spec.name}'s minimum of {self.model.spec.min_size} px; use a larger image")
-        return to_array(self.dream(to_tensor(image), seed=seed, progress=progress))
+        composite = Composite.of(self.style, (image.shape[1], image.shape[0]), "image", native)
+        return composite(0, image, to_array(self.dream(to_tensor(image), seed=seed, progress=progress)))

@@ -1,7 +1,11 @@
-"""Keyframed values: a number, or {seconds: value} interpolated linearly or smoothly between keys.
+"""Keyframed values: a number, or {seconds: value} interpolated between keys.
 
-    zoom.scale: 1.5                     # constant
-    zoom.scale: {0: 1.2, 5: 2.0, 10: 1.2}   # speeds up, then slows down again
+    zoom.scale: 1.5                                  # constant
+    zoom.scale: {0: 1.2, 5: 2.0, 10: 1.2}            # speeds up, then slows down again
+    zoom.rotate: {0: 0, 4: 90, interpolation: step}  # this key jumps; the others follow zoom.interpolation
+
+Interpolation: ``linear``; ``smooth``, ease in-out (smoothstep: no jolt at the keys); ``step``, each key's
+value holds until the next key.
 """
 
 from __future__ import annotations
@@ -13,18 +17,24 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, PlainSerializer
 
 
+INTERPOLATIONS = ("linear", "smooth", "step")
+
+
 @dataclass(frozen=True)
 class Schedule:
     keys: tuple[tuple[float, float], ...]  # (seconds, value), strictly increasing seconds
+    interpolation: str | None = None  # this schedule's own; None: the caller's
 
-    def at(self, seconds: float, smooth: bool = False) -> float:
-        keys = self.keys
+    def at(self, seconds: float, interpolation: str = "linear") -> float:
+        keys, mode = self.keys, self.interpolation or interpolation
         if seconds <= keys[0][0]:
             return keys[0][1]
         for (t0, v0), (t1, v1) in zip(keys, keys[1:]):
-            if seconds <= t1:
+            if seconds < t1:
+                if mode == "step":
+                    return v0
                 u = (seconds - t0) / (t1 - t0)
-                if smooth:
+                if mode == "smooth":
                     u = u * u * (3 - 2 * u)  # smoothstep: no jolt at the keys
                 return v0 + (v1 - v0) * u
         return keys[-1][1]
@@ -64,6 +74,13 @@ def schedule(low: float | None = None, high: float | None = None, low_open: bool
         if isinstance(raw, Schedule):
             return raw
         if isinstance(raw, dict):
+            raw = dict(raw)
+            mode = raw.pop("interpolation", None)
+            if mode is not None and mode not in INTERPOLATIONS:
+                from dreamvideo.errors import did_you_mean
+
+                raise ValueError(f"interpolation {mode!r}: {did_you_mean(str(mode), INTERPOLATIONS)}"
+                                 f"use {', '.join(INTERPOLATIONS)}")
             if not raw:
                 raise ValueError("a schedule needs at least one key, e.g. {0: 1.0, 10: 2.0}")
             keys = []
@@ -74,10 +91,12 @@ def schedule(low: float | None = None, high: float | None = None, low_open: bool
                 if keys and t <= keys[-1][0]:
                     raise ValueError(f"schedule keys must increase: {k!r} comes after {keys[-1][0]:g}")
                 keys.append((t, check(_number(v, f"value at {k!r}"))))
-            return Schedule(tuple(keys))
+            return Schedule(tuple(keys), mode)
         return Schedule(((0.0, check(_number(raw, "value"))),))
 
     def dump(s: Schedule) -> Any:
-        return s.keys[0][1] if s.constant else {f"{t:g}": v for t, v in s.keys}
+        if s.constant and s.interpolation is None:
+            return s.keys[0][1]
+        return {f"{t:g}": v for t, v in s.keys} | ({"interpolation": s.interpolation} if s.interpolation else {})
 
     return Annotated[Schedule, BeforeValidator(parse), PlainSerializer(dump)]

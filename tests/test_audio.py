@@ -79,8 +79,8 @@ def test_react_on_a_layer_weight_follows_the_feature(track, tmp_path, monkeypatc
     seen = []
     weighted = Dreamer.weighted_objective
 
-    def spy(self, weights):
-        objective = weighted(self, weights)
+    def spy(self, weights, index=0):
+        objective = weighted(self, weights, index)
         seen.append((dict(weights), objective.layers))
         return objective
 

@@ -59,7 +59,7 @@ def test_batch_runs_skips_and_reports_failures(tmp_path):
      "jobs[0].style: octave: unknown key; did you mean 'octaves'"),
     ([{"command": "dream", "input": "in.png", "output": "in.png"}], "jobs[0].output: the output"),
     ([{"command": "dream", "input": str(SAMPLES / "coffee.jpg"), "output": "o.mp4"}], "jobs[0].output: cannot write"),
-    ([{"command": "render", "input": str(SAMPLES / "clip.mp4"), "output": "o.png"}], "use one of .m4v, .mov, .mp4"),
+    ([{"command": "render", "input": str(SAMPLES / "clip.mp4"), "output": "o.png"}], "use one of .gif, .m4v, .mov, .mp4, .webp"),
     ([{"command": "zoom", "input": "bomb.png", "output": "z.mp4", "frames": 2}],
      "jobs[0].input: 'BOMB' is 30000x30000 px (900,000,000 pixels), more than the limit of 150,000,000"),
 ])

@@ -195,7 +195,8 @@ def test_every_render_flag_reaches_the_library(tmp_path, monkeypatch):
     common = ["--config", "dogs", "--set", "decay=0.9", "--model", "efficientnet_lite0", "--weights", weights,
               "--layer", "blocks.3", "--layer", "blocks.5:7", "--iterations", 7, "--blend", 0.5, "--flow", "farneback",
               "--max-side", 320, "--width", 300, "--fps", 12.5, "--start", 1.5, "--duration", 2, "--max-frames", 9,
-              "--audio", song, "--restart", "--preview", 4, "--seed", 11, "--device", "cpu", "-q"]
+              "--audio", song, "--restart", "--preview", 4, "--mask", SAMPLES / "coffee.jpg", "--mask-invert",
+              "--colors", "original", "--seed", 11, "--device", "cpu", "-q"]
     assert run("render", SAMPLES / "clip.mp4", "-o", tmp_path / "r.mp4", *common).exit_code == 0
     (source, output, style, options), kwargs = seen.calls[0]
     assert (source.name, output) == ("clip.mp4", tmp_path / "r.mp4")
@@ -203,6 +204,7 @@ def test_every_render_flag_reaches_the_library(tmp_path, monkeypatch):
     assert (style.model, style.weights, style.iterations, style.blend, style.flow, style.decay, style.seed,
             style.device, style.octaves) == ("efficientnet_lite0", weights, 7, 0.5, "farneback", 0.9, 11, "cpu", 6)
     assert (style.output.max_side, style.output.width, style.output.fps) == (320, 300, 12.5)
+    assert (style.mask, style.mask_invert, style.colors) == (SAMPLES / "coffee.jpg", True, "original")
     assert (options.start, options.duration, options.max_frames, options.restart, options.preview, options.audio) == \
         (1.5, 2, 9, True, 4, song)
     assert kwargs["progress"] is None and callable(kwargs["log"])
@@ -228,12 +230,13 @@ def test_every_zoom_dream_batch_and_visualize_flag_reaches_the_library(tmp_path,
                "--frames", 40, "--seconds", 3, "--audio", song, "--from", "color", "--color", "#102030",
                "--scale", 1.25, "--rotate", -15, "--fps", 30, "--cadence", 3, "--loop", "--max-side", 200,
                "--model", "efficientnet_lite0", "--layer", "blocks.2", "--restart", "--preview", 5, "--device", "cpu",
-               "-q").exit_code == 0
+               "--mask", SAMPLES / "rocket.jpg", "--colors", "original", "-q").exit_code == 0
     (image, output, style, options), _ = seen.calls[0]
     assert image is None and output == tmp_path / "z.mp4"  # --from color needs no image
     assert (style.zoom.scale.at(0), style.zoom.rotate.at(0), style.zoom.fps, style.zoom.cadence) == (1.25, -15, 30, 3)
     assert (style.output.max_side, [t.name for t in style.layers], style.seed, style.device) == \
         (200, ["blocks.2"], 4, "cpu")
+    assert (style.mask, style.mask_invert, style.colors) == (SAMPLES / "rocket.jpg", False, "original")
     assert (options.frames, options.seconds, options.audio, options.start, options.color, options.loop,
             options.restart, options.preview) == (40, 3, song, "color", (16, 32, 48), True, True, 5)
 
@@ -251,11 +254,13 @@ def test_every_zoom_dream_batch_and_visualize_flag_reaches_the_library(tmp_path,
     assert run("dream", SAMPLES / "coffee.jpg", "-o", out, "--config", "textures", "--set", "jitter=5",
                "--model", "efficientnet_lite0", "--layer", "blocks.1:3,4", "--iterations", 3, "--octaves", 2,
                "--step-size", 0.02, "--max-side", 100, "--width", 90, "--guide", SAMPLES / "rocket.jpg",
+               "--mask", SAMPLES / "chelsea.jpg", "--mask-invert", "--colors", "original",
                "--seed", 9, "--device", "cpu", "-q").exit_code == 0
     style = FakeDreamer.styles[0]
     assert ([(t.name, t.channels) for t in style.layers], style.iterations, style.octaves, style.step_size,
             style.jitter, style.seed, style.device) == ([("blocks.1", [3, 4])], 3, 2, 0.02, 5, 9, "cpu")
     assert (style.output.max_side, style.output.width, style.guide.image) == (100, 90, SAMPLES / "rocket.jpg")
+    assert (style.mask, style.mask_invert, style.colors) == (SAMPLES / "chelsea.jpg", True, "original")
     assert out.is_file()
 
     seen_jobs = Seen([])

@@ -27,7 +27,7 @@ def test_schedules_interpolate_and_validate():
     style = load_style(None, ["zoom.scale={0: 1.2, 5: 2.0, 10: 1.2}", "zoom.interpolation=smooth"])
     s = style.zoom.scale
     assert (s.at(0), s.at(2.5), s.at(5), s.at(7.5), s.at(30)) == (1.2, 1.6, 2.0, 1.6, 1.2)
-    assert s.at(1, smooth=True) < s.at(1) and s.at(4, smooth=True) > s.at(4)
+    assert s.at(1, "smooth") < s.at(1) and s.at(4, "smooth") > s.at(4)
     for bad, match in [("zoom.scale={5: 1.2, 1: 2}", "keys must increase"), ("zoom.rotate={start: 3}", "not a number"),
                        ("zoom.scale=0", "must be > 0"), ("zoom.scale={0: -1}", "must be > 0"),
                        ("zoom.iterations={0: 0}", "must be >= 1")]:

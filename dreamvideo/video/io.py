@@ -238,6 +238,38 @@ def read_frames(
                              "; the file may be damaged")
 
 
+class FrameSource:
+    """Frame ``index`` of a video on demand, read in order (``at(i)`` for rising i decodes each frame once);
+    with ``period``, index i shows frame i mod period, starting the video again. A video that ends a frame
+    or two early (durations round) holds its last frame."""
+
+    def __init__(self, path: str | Path, size: tuple[int, int], fps: Fraction | None = None, start: float = 0.0,
+                 period: int | None = None):
+        self.path, self.size, self.fps, self.start, self.period = Path(path), size, fps, start, period
+        self._frames: Iterator[np.ndarray] | None = None
+        self._next, self._last = 0, None
+
+    def at(self, index: int) -> np.ndarray:
+        if self.period is not None:
+            index %= self.period
+        if self._frames is None or index < self._next:
+            self.close()
+            self._frames, self._next = read_frames(self.path, self.size, self.fps, self.start), 0
+        while self._next <= index:
+            frame = next(self._frames, None)
+            if frame is None:
+                break
+            self._last, self._next = frame, self._next + 1
+        if self._last is None:
+            raise MediaError(f"no frames could be decoded from {str(self.path)!r}; the file may be damaged")
+        return self._last
+
+    def close(self) -> None:
+        close = getattr(self._frames, "close", None)
+        if close is not None:
+            close()
+
+
 def _read_exactly(pipe: IO[bytes], n: int) -> bytes | None:
     buf = bytearray(n)
     view, got = memoryview(buf), 0
@@ -304,6 +336,23 @@ def h264_args(crf: int, preset: str, metadata: dict[str, str] | None = None) -> 
     for key, value in (metadata or {}).items():
         args += ["-metadata", f"{key}={value}"]
     return args
+
+
+def palette_gif(frames: Path, path: Path) -> None:
+    """Encode the video ``frames`` as a looping GIF with one palette taken from all its frames (a first pass),
+    each frame mapped onto it with error diffusion (a second; no frame is held in memory)."""
+    palette = path.with_name(path.name + ".palette.png")
+    head = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", str(frames)]
+    try:
+        for cmd in (head + ["-vf", "palettegen=stats_mode=full", "-frames:v", "1", "-update", "1", str(palette)],
+                    head + ["-i", str(palette), "-lavfi", "paletteuse=dither=sierra2_4a", "-loop", "0", "-f", "gif",
+                            str(path)]):
+            done = _run(cmd)
+            if done.returncode != 0:
+                raise MediaError(f"ffmpeg failed writing {str(path)!r}: "
+                                 f"{_last_line(done.stderr.decode('utf-8', 'replace'))}")
+    finally:
+        palette.unlink(missing_ok=True)
 
 
 def lossless_args() -> list[str]:

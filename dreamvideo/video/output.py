@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import closing
@@ -16,15 +18,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dreamvideo.images import fit_size, resize_image, write_image
-from dreamvideo.video.io import VideoWriter, audio_inputs, h264_args
+from dreamvideo.errors import MediaError
+from dreamvideo.images import check_output, fit_size, resize_image, write_image
+from dreamvideo.video.io import VideoWriter, audio_inputs, h264_args, lossless_args, palette_gif
 from dreamvideo.video.pipeline import Sink
 from dreamvideo.video.state import RenderState
 
 if TYPE_CHECKING:
     from dreamvideo.config import Style
 
-VIDEO_OUT = {".mp4": "MP4", ".m4v": "MP4", ".mov": "MOV"}  # what render and zoom write
+VIDEO_OUT = {".mp4": "MP4", ".m4v": "MP4", ".mov": "MOV"}  # H.264 with sound
+CLIP_OUT = {".gif": "GIF", ".webp": "animated WebP"}  # for the web: silent, looping
+FRAME_PATTERN = re.compile(r"%0?\d*d")  # a PNG sequence: -o frames/%05d.png
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,98 @@ def mp4_writer(path: Path, size: tuple[int, int], fps: Fraction, crf: int, prese
     return VideoWriter(path, size, fps, h264_args(crf, preset, metadata), extra, maps)
 
 
+def is_sequence(path: Path) -> bool:
+    """``frames/%05d.png``: one PNG per frame, numbered from 0, in that folder."""
+    return bool(FRAME_PATTERN.search(path.name))
+
+
+def check_video_output(path: str | Path, inputs: tuple[Path, ...] = (), new_folder: bool = False) -> Path:
+    """What render and zoom can write: MP4/MOV, GIF, animated WebP or a PNG sequence (its folder is created);
+    ``new_folder`` as in ``check_output``."""
+    path = Path(path)
+    if is_sequence(path):
+        if path.suffix.lower() != ".png":
+            raise MediaError(f"cannot write {str(path)!r}: frame sequences are PNG; write e.g. frames/%05d.png")
+        return check_output(path.with_name("frame.png"), inputs=inputs, new_folder=True) and path
+    if path.suffix.lower() not in VIDEO_OUT | CLIP_OUT:
+        raise MediaError(f"cannot write {str(path)!r}: unknown extension; use one of "
+                         f"{', '.join(sorted(VIDEO_OUT | CLIP_OUT))}, or a PNG sequence such as frames/%05d.png")
+    return check_output(path, VIDEO_OUT | CLIP_OUT, inputs, new_folder)
+
+
+def part_path(folder: Path, output: Path) -> Path:
+    """Where an output is written until it is complete: inside the resume folder (a subfolder for frames)."""
+    if is_sequence(output):
+        return folder / "frames" / output.name
+    return folder / f"output.part{output.suffix}"
+
+
+def publish(part: Path, output: Path) -> None:
+    """Move a complete output into place: the file, or a sequence's frames into their folder."""
+    if not is_sequence(output):
+        os.replace(part, output)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    for frame in sorted(part.parent.iterdir()):
+        os.replace(frame, output.parent / frame.name)
+    part.parent.rmdir()
+
+
+def discard(part: Path, output: Path) -> None:
+    if is_sequence(output):
+        shutil.rmtree(part.parent, ignore_errors=True)
+    else:
+        part.unlink(missing_ok=True)
+
+
+class PaletteWriter:
+    """A GIF with one palette for the whole clip (a palette per frame shimmers): the frames go to a
+    lossless file first, and on ``close`` ffmpeg picks the palette from all of them, then maps each frame
+    onto it with error diffusion."""
+
+    def __init__(self, path: Path, size: tuple[int, int], fps: Fraction):
+        self.path = path
+        self.frames_file = path.with_name(path.name + ".frames.mkv")
+        self.inner = VideoWriter(self.frames_file, size, fps, lossless_args())
+
+    def write(self, frame: np.ndarray) -> None:
+        self.inner.write(frame)
+
+    def close(self) -> None:
+        self.inner.close()
+        try:
+            palette_gif(self.frames_file, self.path)
+        finally:
+            self.frames_file.unlink(missing_ok=True)
+
+    def abort(self) -> None:
+        self.inner.abort()
+        self.frames_file.unlink(missing_ok=True)
+
+    def __enter__(self) -> "PaletteWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close() if exc_type is None else self.abort()
+
+
+def video_writer(output: Path, part: Path, size: tuple[int, int], fps: Fraction, crf: int, preset: str,
+                 sound: Soundtrack | None, span: float, metadata: dict[str, str] | None = None
+                 ) -> "VideoWriter | PaletteWriter":
+    """The encoder that writes ``part`` in ``output``'s format: MP4/MOV with sound (``mp4_writer``), a GIF
+    with one palette, an animated WebP (lossy, quality 80) or PNG frames; the last three are silent and loop."""
+    suffix = output.suffix.lower()
+    if is_sequence(output):
+        part.parent.mkdir(parents=True, exist_ok=True)
+        return VideoWriter(part, size, fps, ["-c:v", "png", "-start_number", "0", "-f", "image2"])
+    if suffix == ".gif":
+        return PaletteWriter(part, size, fps)
+    if suffix == ".webp":
+        return VideoWriter(part, size, fps, ["-c:v", "libwebp_anim", "-quality", "80", "-loop", "0",
+                                             "-pix_fmt", "yuv420p", "-f", "webp"])
+    return mp4_writer(part, size, fps, crf, preset, sound, span, metadata)
+
+
 class FrameOutput:
     """A context manager: ``put(index, frame, new, meta)`` frames in order; on success the output appears whole,
     on an error (or Ctrl-C) everything but the completed resume chunks is removed.
@@ -77,7 +174,7 @@ class FrameOutput:
         self.resumed = self.state.resumed  # the meta put with the last completed frame
         if self.done:
             log(f"resuming after frame {self.done}")
-        self.part = self.state.dir / f"output.part{output.suffix}"
+        self.part = part_path(self.state.dir, output)
         self.encoder = encoder(self.part)
         self.encode = encode or (lambda index, frame: [frame])
         self.preview_dir = output.parent / f"{output.stem}_preview"
@@ -118,13 +215,13 @@ class FrameOutput:
             self.sink.close()
             self.state.finish_chunk()
             self.encoder.close()
-            os.replace(self.part, self.output)
+            publish(self.part, self.output)
             self.state.remove()
             return
         self.stopping.set()
         self.sink.finish_quietly()
         self.encoder.abort()
-        self.part.unlink(missing_ok=True)
+        discard(self.part, self.output)
         self.state.abort()
         if not self.state.chunks():  # nothing worth resuming: leave nothing behind
             self.state.remove()

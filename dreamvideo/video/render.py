@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from dreamvideo.composite import Composite
 from dreamvideo.config import Style
 from dreamvideo.dreamer import Dreamer
 from dreamvideo.engine import DreamParams
@@ -24,7 +25,7 @@ from dreamvideo.flow import estimator, feather, histogram_similarity, reliable, 
 from dreamvideo.images import check_output, fit_size
 from dreamvideo.react import Reaction, features_for
 from dreamvideo.video.io import VideoInfo, VideoWriter, lossless_args, parse_rate, probe, probe_audio, read_frames
-from dreamvideo.video.output import VIDEO_OUT, FrameOutput, Soundtrack, VideoResult, mp4_writer, style_metadata
+from dreamvideo.video.output import FrameOutput, Soundtrack, VideoResult, check_video_output, style_metadata, video_writer
 from dreamvideo.video.pipeline import ordered_map, prefetch
 from dreamvideo.video.state import resume_key
 
@@ -208,8 +209,10 @@ class Chain:
     (``state``), so a resumed chain equals an uninterrupted one.
     """
 
-    def __init__(self, dreamer: Dreamer, features: "AudioFeatures | None" = None, carry: Carry | None = None):
+    def __init__(self, dreamer: Dreamer, features: "AudioFeatures | None" = None, carry: Carry | None = None,
+                 composite: Composite | None = None):
         self.dreamer, self.features, self.carry = dreamer, features, carry or Carry.of(dreamer.style)
+        self.composite = composite or Composite(colors=dreamer.style.colors)
         self.full = dreamer.params
         self.warm = warm_params(dreamer.style, self.full)
         self.strength = Strength()
@@ -223,10 +226,11 @@ class Chain:
         target = self.strength.target(step_size) if carry.hold else None
         start, carried = start_image(frame, self.prev_source, self.prev_dream, motion, carry, target)
         dreamed = self.dreamer.dream_frame(start, index, self.warm if carried else self.full, reaction)
+        if carried and carry.hold:
+            dreamed = self.strength.settle(start, dreamed, motion.mask, step_size)
+        dreamed = self.composite(index, frame, dreamed)  # what is shown is what carries on
         if not carried:
             self.strength.start(dreamed, frame, step_size)
-        elif carry.hold:
-            dreamed = self.strength.settle(start, dreamed, motion.mask, step_size)
         self.prev_source, self.prev_dream = frame, dreamed
         return dreamed
 
@@ -239,11 +243,12 @@ class Chain:
             self.strength = Strength(state["reference"])
 
 
-def dream_frames(frames: Iterator[np.ndarray], dreamer: Dreamer, carry: Carry | None = None) -> Iterator[np.ndarray]:
+def dream_frames(frames: Iterator[np.ndarray], dreamer: Dreamer, carry: Carry | None = None,
+                 composite: Composite | None = None) -> Iterator[np.ndarray]:
     """Dream an in-memory sequence of frames with the render's coherence (no files, no resume); ``carry``
-    replaces the style's (``blend: 0`` dreams every frame on its own)."""
+    replaces the style's (``blend: 0`` dreams every frame on its own), ``composite`` its colours (and mask)."""
     style = dreamer.style
-    chain = Chain(dreamer, carry=carry)
+    chain = Chain(dreamer, carry=carry, composite=composite)
     for index, (frame, motion) in enumerate(analyse(frames, None, flow=style.flow, scene_cut=style.scene_cut)):
         yield chain.step(index, frame, motion)
 
@@ -268,7 +273,10 @@ def render_video(
     began = time.perf_counter()
     source, output = Path(source), Path(output)
     segment = options.frames is not None
-    check_output(output, SEGMENT_OUT if segment else VIDEO_OUT, inputs=(source,))
+    if segment:
+        check_output(output, SEGMENT_OUT, inputs=(source,))
+    else:
+        check_video_output(output, inputs=(source,))
     info = probe(source)
     if info.duration and options.start >= info.duration:
         raise MediaError(f"--start {options.start:g} s is past the end of {str(source)!r} ({info.duration:.2f} s)")
@@ -297,14 +305,18 @@ def render_video(
                              "pass one with --audio FILE")
         features = features_for(sound.path, float(fps), first + expected, sound.start, style.react_attack,
                                 style.react_release)
-    chain = Chain(dreamer, features)
+    composite = Composite.of(style, size, "video", (info.width, info.height), fps=fps, start=options.start,
+                             frames=first + expected)
+    chain = Chain(dreamer, features, composite=composite)
 
     def encoder(part: Path) -> VideoWriter:
         if segment:  # a lossless piece of a split render: no sound, no metadata, assembled later
             return VideoWriter(part, size, fps, lossless_args())
-        return mp4_writer(part, size, fps, style.output.crf, style.output.preset, sound, span, style_metadata(style))
+        return video_writer(output, part, size, fps, style.output.crf, style.output.preset, sound, span,
+                            style_metadata(style))
 
-    with FrameOutput(output, key, encoder, options.chunk_frames, options.restart, options.preview, log) as out:
+    with closing(composite), FrameOutput(output, key, encoder, options.chunk_frames, options.restart,
+                                         options.preview, log) as out:
         done = out.done
         index = 0
         for frame in out.kept(size):

@@ -15,7 +15,7 @@ from dreamvideo.config import Style
 from dreamvideo.dreamer import Dreamer
 from dreamvideo.images import check_output
 from dreamvideo.video.io import VideoInfo, probe, read_frames
-from dreamvideo.video.output import VIDEO_OUT, VideoResult, mp4_writer, style_metadata
+from dreamvideo.video.output import VideoResult, check_video_output, discard, part_path, publish, style_metadata, video_writer
 from dreamvideo.video.render import RenderOptions, analyse, geometry, render_video, soundtrack
 
 
@@ -41,7 +41,7 @@ def render_split(source: str | Path, output: str | Path, style: Style, options: 
     began = time.perf_counter()
     check_executor(executor)
     source, output = Path(source), Path(output)
-    check_output(output, VIDEO_OUT, inputs=(source,))
+    check_video_output(output, inputs=(source,))
     info = probe(source)
     fps, _ = geometry(info, style)
     cuts, count, size = find_cuts(source, style, options, info)
@@ -49,7 +49,7 @@ def render_split(source: str | Path, output: str | Path, style: Style, options: 
     segments = list(zip(bounds, bounds[1:]))
     log(f"{len(cuts)} scene cut(s): {len(segments)} segment(s) to render with the {executor} executor")
     folder = output.parent / f".{output.name}.segments"
-    folder.mkdir(exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"segment_{a:08d}_{b:08d}.mkv" for a, b in segments]
     todo = [(str(p), replace(options, frames=seg, restart=False)) for p, seg in zip(paths, segments) if not p.exists()]
     if executor == "ray":
@@ -64,20 +64,20 @@ def render_split(source: str | Path, output: str | Path, style: Style, options: 
         for path, opts in todo:
             render_video(source, path, style, opts, dreamer=dreamer)
     sound = soundtrack(source, info, options)
-    part = folder / f"output.part{output.suffix}"
+    part = part_path(folder, output)
     frames = 0
     try:
-        with mp4_writer(part, size, fps, style.output.crf, style.output.preset, sound, count / float(fps),
-                        style_metadata(style)) as writer:
+        with video_writer(output, part, size, fps, style.output.crf, style.output.preset, sound,
+                          count / float(fps), style_metadata(style)) as writer:
             for path in paths:
                 with closing(read_frames(path, size)) as reader:
                     for frame in reader:
                         writer.write(frame)
                         frames += 1
     except BaseException:
-        part.unlink(missing_ok=True)  # the finished segments stay: running again only joins them
+        discard(part, output)  # the finished segments stay: running again only joins them
         raise
-    os.replace(part, output)
+    publish(part, output)
     for path in paths:
         path.unlink()
     try:

@@ -17,7 +17,7 @@ from dreamvideo.video.io import VideoWriter, lossless_args, read_frames
 
 def state_dir(output: Path) -> Path:
     """The hidden folder beside ``output`` that holds an unfinished render's completed frames."""
-    return output.parent / f".{output.name}.dreamvideo"
+    return output.parent / f".{output.name.replace('%', '_')}.dreamvideo"  # no %: ffmpeg reads it as a pattern
 
 
 def resume_key(**parts: object) -> str:
@@ -58,7 +58,7 @@ class RenderState:
             elif old != self.key:
                 self.log("the style, options or source changed since the interrupted render: starting afresh")
                 self.remove()
-        self.dir.mkdir(exist_ok=True)
+        self.dir.mkdir(parents=True, exist_ok=True)  # a PNG sequence's folder may be new
         state.write_text(json.dumps({"key": self.key}))
         for stale in self.dir.glob("*.part*"):
             stale.unlink()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -13,13 +14,14 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from dreamvideo.composite import Composite
 from dreamvideo.config import Style
 from dreamvideo.dreamer import Dreamer
 from dreamvideo.errors import ConfigError, MediaError
-from dreamvideo.images import check_output, fit_size, read_image, resize_image
+from dreamvideo.images import fit_size, read_image, resize_image
 from dreamvideo.react import Reaction, features_for
 from dreamvideo.video.io import VideoWriter, probe_audio
-from dreamvideo.video.output import VIDEO_OUT, FrameOutput, Soundtrack, VideoResult, mp4_writer, style_metadata
+from dreamvideo.video.output import FrameOutput, Soundtrack, VideoResult, check_video_output, style_metadata, video_writer
 from dreamvideo.video.state import resume_key
 
 if TYPE_CHECKING:
@@ -74,10 +76,10 @@ def step_motion(style: Style, t: float, fps: float, size: tuple[int, int],
                 react: Reaction = Reaction()) -> np.ndarray:
     """The motion from the frame at ``t`` seconds to the next, from the per-second schedules (and the
     audio reactions)."""
-    z, smooth = style.zoom, style.zoom.interpolation == "smooth"
-    scale = react("zoom.scale", z.scale.at(t, smooth)) ** (1 / fps)
-    degrees = react("zoom.rotate", z.rotate.at(t, smooth)) / fps
-    shift = (z.translate[0].at(t, smooth) * size[0] / fps, z.translate[1].at(t, smooth) * size[1] / fps)
+    z, mode = style.zoom, style.zoom.interpolation
+    scale = react("zoom.scale", z.scale.at(t, mode)) ** (1 / fps)
+    degrees = react("zoom.rotate", z.rotate.at(t, mode)) / fps
+    shift = (z.translate[0].at(t, mode) * size[0] / fps, z.translate[1].at(t, mode) * size[1] / fps)
     return motion_matrix(size, scale, degrees, shift, z.center)
 
 
@@ -143,13 +145,13 @@ class ZoomDreamer:
 
     def __call__(self, frame: np.ndarray, index: int, t: float, first: bool) -> np.ndarray:
         style = self.dreamer.style
-        z, smooth = style.zoom, style.zoom.interpolation == "smooth"
+        z, mode = style.zoom, style.zoom.interpolation
         params = self.dreamer.params
         if not first:
-            params = replace(params, octaves=z.octaves, iterations=round(z.iterations.at(t, smooth)))
+            params = replace(params, octaves=z.octaves, iterations=round(z.iterations.at(t, mode)))
         if z.step_size is not None:
-            params = replace(params, step_size=z.step_size.at(t, smooth))
-        weights = {name: s.at(t, smooth) for name, s in (z.layer_weights or {}).items()}
+            params = replace(params, step_size=z.step_size.at(t, mode))
+        weights = {name: s.at(t, mode) for name, s in (z.layer_weights or {}).items()}
         return self.dreamer.dream_frame(frame, index, params, Reaction(style.react, self.features, index), weights)
 
 
@@ -167,7 +169,7 @@ def zoom_video(
     began = time.perf_counter()
     output = Path(output)
     image = Path(image) if image is not None else None
-    check_output(output, VIDEO_OUT, inputs=tuple(p for p in (image, options.audio) if p is not None))
+    check_video_output(output, inputs=tuple(p for p in (image, options.audio) if p is not None))
     fps = Fraction(style.zoom.fps).limit_denominator(1001)
     total = frame_count(options, fps)
     audio = probe_audio(options.audio) if options.audio is not None else None
@@ -186,6 +188,7 @@ def zoom_video(
             raise MediaError("the style reacts to audio (react:), but no --audio was given")
         features = features_for(options.audio, float(fps), total + fade, 0.0, style.react_attack, style.react_release)
     step = ZoomDreamer(dreamer, features)
+    composite = Composite.of(style, size, "zoom", size, fps=fps, frames=total + fade)
     sound = Soundtrack(options.audio, audio.codec) if audio is not None else None
     head: list[np.ndarray] = []  # the first frames, crossfaded into the end with --loop
 
@@ -201,11 +204,11 @@ def zoom_video(
         return [np.clip(frame * (1 - w) + head[j] * w + 0.5, 0, 255).astype(np.uint8)]
 
     def encoder(part: Path) -> VideoWriter:
-        return mp4_writer(part, size, fps, style.output.crf, style.output.preset, sound, total / float(fps),
-                          style_metadata(style))
+        return video_writer(output, part, size, fps, style.output.crf, style.output.preset, sound,
+                            total / float(fps), style_metadata(style))
 
-    with FrameOutput(output, key, encoder, options.chunk_frames, options.restart, options.preview, log,
-                     encode) as out:
+    with closing(composite), FrameOutput(output, key, encoder, options.chunk_frames, options.restart,
+                                         options.preview, log, encode) as out:
         done, index, frame = out.done, 0, None
         for frame in out.kept(size):
             if index == 0:
@@ -214,7 +217,7 @@ def zoom_video(
         if progress is not None:  # inputs checked, model built: the bar starts here, resumed frames counted
             progress(index, total + fade)
         if index == 0:
-            frame = step(start, 0, 0.0, first=True)
+            frame = composite(0, start, step(start, 0, 0.0, first=True))
             reference = lab_stats(frame)
             out.put(0, frame)
             index = 1
@@ -224,7 +227,10 @@ def zoom_video(
             t = (index - 1) / float(fps)
             motion = step_motion(style, t, float(fps), size, Reaction(style.react, features, index - 1))
             moved = move(frame, motion, style.zoom.border)
-            frame = step(moved, index, index / float(fps), first=False) if index % style.zoom.cadence == 0 else moved
+            if index % style.zoom.cadence == 0:
+                frame = composite(index, moved, step(moved, index, index / float(fps), first=False))
+            else:
+                frame = moved
             frame = hold_colour(frame, reference, style.zoom.color_hold)
             out.put(index, frame)
             index += 1
