@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dreamvideo.cluster import check_executor, ray_tasks
-from dreamvideo.config import Style, load_style, read_yaml
+from dreamvideo.config import Style, load_style, read_yaml, resolve_paths
 from dreamvideo.errors import ConfigError, DreamVideoError, MediaError, did_you_mean
 from dreamvideo.images import WRITABLE, check_image, check_output
 from dreamvideo.video.io import probe_audio
@@ -57,7 +57,13 @@ def job_style(job: Job, base: str | Path | None) -> Style:
     path = job.style
     if path and base is not None and (Path(base) / path).is_file():
         path = str(Path(base) / path)
-    return load_style(path, _sets(job.set))
+    sets = job.set
+    if base is not None:  # files named in `set` (mask, guide.image, regions, weights) are relative to the list
+        dotted = {k: v for k, v in sets.items() if "." in k}
+        sets = {**resolve_paths({k: v for k, v in sets.items() if "." not in k}, Path(base)), **dotted}
+        if isinstance(dotted.get("guide.image"), str) and not Path(dotted["guide.image"]).is_absolute():
+            sets["guide.image"] = str((Path(base) / dotted["guide.image"]).resolve())
+    return load_style(path, _sets(sets))
 
 
 def load_jobs(path: str | Path, max_pixels: int | None = None) -> list[Job]:

@@ -125,27 +125,32 @@ class Composite:
 
     mask: Mask | None = None
     colors: str = "dream"
+    region_masks: tuple[Mask, ...] = ()
 
     @classmethod
     def of(cls, style: "Style", size: tuple[int, int], what: str, native: tuple[int, int], **video) -> "Composite":
         """For frames of ``size`` from a ``what`` of ``native`` size; ``video``: fps, start, frames (see Mask)."""
-        mask = None
-        if style.mask is not None:
-            mask = Mask.open(style.mask, size, what, native, invert=style.mask_invert, feather=style.mask_feather,
+        def mask(path: Path, invert: bool) -> Mask:
+            return Mask.open(path, size, what, native, invert=invert, feather=style.mask_feather,
                              loop=style.mask_loop, **video)
-        return cls(mask, style.colors)
 
-    @property
-    def active(self) -> bool:
-        return self.mask is not None or self.colors != "dream"
+        regions = tuple(mask(r.mask, r.invert) for r in style.regions)
+        return cls(mask(style.mask, style.mask_invert) if style.mask is not None else None, style.colors, regions)
+
+    def regions(self, index: int) -> list[np.ndarray] | None:
+        """The regions' weights at frame ``index`` (for ``Dreamer.dream_frame``); None without regions."""
+        return [m.at(index) for m in self.region_masks] or None
 
     def __call__(self, index: int, source: np.ndarray, dream: np.ndarray) -> np.ndarray:
         if self.colors == "original":
             dream = keep_colors(dream, source)
+        if self.region_masks:  # what no region covers shows the source (in a video, not what the flow carried)
+            dream = weigh(dream, source, np.minimum(1.0, sum(m.at(index) for m in self.region_masks)))
         if self.mask is not None:
             dream = weigh(dream, source, self.mask.at(index))
         return dream
 
     def close(self) -> None:
-        if self.mask is not None:
-            self.mask.close()
+        for mask in (self.mask, *self.region_masks):
+            if mask is not None:
+                mask.close()

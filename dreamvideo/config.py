@@ -46,6 +46,14 @@ class GuideConfig(_Strict):
     size: int = Field(default=256, ge=32, le=2048, description="the guide's longer side in pixels")
 
 
+class RegionConfig(_Strict):
+    """A part of the frame (a mask's light areas) dreamed with another style's layers and guide."""
+
+    mask: Path
+    style: str = Field(min_length=1, description="a preset name or a style file")
+    invert: bool = False
+
+
 class TileConfig(_Strict):
     size: int = Field(default=2048, ge=0, le=8192, description="0 disables tiling")
     overlap: int = Field(default=64, ge=0, le=1024)
@@ -181,6 +189,8 @@ class Style(_Strict):
     mask_feather: float = Field(default=4.0, ge=0.0, le=256.0, description="soften the mask's edges (Gaussian "
                                                                            "sigma in pixels of the output)")
     mask_loop: bool = Field(default=False, description="a mask video shorter than the render starts again")
+    regions: list[RegionConfig] = Field(default_factory=list, description="parts of the frame dreamed with other "
+                                                                         "styles' layers, in one pass")
     colors: Literal["dream", "original"] = Field(default="dream", description="original: dream the luminance "
                                                                               "only and keep the source's colours")
     zoom: ZoomConfig = ZoomConfig()
@@ -283,7 +293,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
+def resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
     """Relative file paths in a YAML file are relative to that file."""
     data = dict(data)
     if isinstance(data.get("weights"), str):
@@ -291,10 +301,24 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
             else data["weights"]
     if isinstance(data.get("mask"), str) and not Path(data["mask"]).is_absolute():
         data["mask"] = str((base / data["mask"]).resolve())
+    if isinstance(data.get("regions"), list):
+        data["regions"] = [_resolve_region(r, base) for r in data["regions"]]
     guide = data.get("guide")
     if isinstance(guide, dict) and isinstance(guide.get("image"), str) and not Path(guide["image"]).is_absolute():
         data["guide"] = {**guide, "image": str((base / guide["image"]).resolve())}
     return data
+
+
+def _resolve_region(region: Any, base: Path) -> Any:
+    if not isinstance(region, dict):
+        return region
+    region = dict(region)
+    if isinstance(region.get("mask"), str) and not Path(region["mask"]).is_absolute():
+        region["mask"] = str((base / region["mask"]).resolve())
+    style = region.get("style")
+    if isinstance(style, str) and (base / style).is_file() and not Path(style).is_absolute():
+        region["style"] = str((base / style).resolve())  # a file beside the YAML; else a preset name
+    return region
 
 
 def parse_set(item: str) -> tuple[list[str], Any]:
@@ -353,7 +377,7 @@ def load_style(
     if config is not None:
         path = resolve_style_path(config)
         source = f"style {path}" if path.parent != preset_dir() else f"preset {path.stem!r}"
-        data = merge(data, _resolve_paths(read_yaml(path), path.parent))
+        data = merge(data, resolve_paths(read_yaml(path), path.parent))
     for item in sets or []:
         keys, value = parse_set(item)
         if keys[0] == "layers" and len(keys) > 1 and data.get("layers") is None:
@@ -421,10 +445,32 @@ def check_references(style: Style) -> list[str]:
             problems.append("guide.layer: " + _layer_problem(spec, style.guide.layer))
         if not style.guide.image.is_file():
             problems.append(f"guide.image: no such file {str(style.guide.image)!r}; give the path of a guide image")
+    for i, region in enumerate(style.regions):
+        problems += [f"regions.{i}.{p}" for p in _region_problems(style, region)]
     if style.mask is not None and not style.mask.is_file():
         problems.append(f"mask: no such file {str(style.mask)!r}; give the path of a mask image or video")
     if style.weights is not None and not style.weights.is_file():
         problems.append(f"weights: no such file {str(style.weights)!r}; give the path of a .pth file")
+    return problems
+
+
+def region_style(region: "RegionConfig") -> Style:
+    return load_style(region.style)
+
+
+def _region_problems(style: Style, region: RegionConfig) -> list[str]:
+    problems = []
+    if not region.mask.is_file():
+        problems.append(f"mask: no such file {str(region.mask)!r}; give the path of a mask image or video")
+    try:
+        other = region_style(region)
+    except ConfigError as exc:
+        return problems + [f"style: {p}" for p in exc.problems]
+    if other.regions:
+        problems.append(f"style: {region.style!r} has regions of its own; a region's style cannot nest regions")
+    if (other.model, other.weights) != (style.model, style.weights):
+        problems.append(f"style: {region.style!r} dreams on {other.model}, the style on {style.model}: regions "
+                        f"dream in one pass on one model; set model: {style.model} in it, or use that model here")
     return problems
 
 
@@ -483,5 +529,5 @@ def _model_in(annotation: Any) -> Any:
     return None
 
 
-__all__ = ["Style", "LayerTerm", "GuideConfig", "TileConfig", "OutputConfig", "load_style", "list_presets",
+__all__ = ["Style", "LayerTerm", "GuideConfig", "RegionConfig", "TileConfig", "OutputConfig", "load_style", "list_presets",
            "preset_dir", "validate_style", "default_layers", "style_layers"]

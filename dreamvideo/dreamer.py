@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -10,12 +10,12 @@ import torch
 
 from dreamvideo.allocator import tune_cpu_allocator
 from dreamvideo.composite import Composite, is_image
-from dreamvideo.config import GuideConfig, LayerTerm, Style, style_layers
+from dreamvideo.config import GuideConfig, LayerTerm, Style, region_style, style_layers
 from dreamvideo.engine import DreamParams, Progress, dream
 from dreamvideo.errors import ConfigError, MediaError
 from dreamvideo.features import DreamModel, get_model
 from dreamvideo.images import fit_size, read_image, resize_image, to_array, to_tensor
-from dreamvideo.objectives import Objective, Sum, channel, guide, layer
+from dreamvideo.objectives import Objective, PerImage, Sum, channel, guide, layer
 from dreamvideo.transforms import jitter
 
 if TYPE_CHECKING:
@@ -112,6 +112,16 @@ def dream_params(style: Style, device: torch.device) -> DreamParams:
     )
 
 
+def lay_over(image: np.ndarray, dreams: np.ndarray, weights: Sequence[np.ndarray]) -> np.ndarray:
+    """``image`` (uint8, or float in 0..1) with each of ``dreams`` (N, H, W, 3 in 0..1) laid over it by its
+    weights (H, W in 0..1; where they add up to more than 1 they share); uint8."""
+    base = image.astype(np.float32) / 255 if image.dtype == np.uint8 else image.astype(np.float32)
+    w = np.stack(weights).astype(np.float32)
+    w = w / np.maximum(1.0, w.sum(axis=0, keepdims=True))
+    out = base + (w[..., None] * (dreams - base[None])).sum(axis=0)
+    return np.clip(out * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
 class Dreamer:
     """Runs one style on many images or frames without rebuilding anything."""
 
@@ -131,6 +141,8 @@ class Dreamer:
         self.guide_frames = GuideFrames(style.guide) if style.guide is not None else None
         self.objective = build_objective(style, self.model, self.guide_frames.at(0) if self.guide_frames else None)
         self._guide: tuple[int, Objective] | None = None
+        # regions: each its own style's layers and guide, all dreamed in one batch on this model
+        self.region_objectives = [build_objective(region_style(r), self.model) for r in style.regions]
 
     def weighted_objective(self, weights: dict[str, float], index: int = 0) -> Objective:
         """The style's objective with layer weights replaced (or layers added) by ``weights``, guided by
@@ -172,22 +184,36 @@ class Dreamer:
                      transform=jitter(params.jitter), progress=progress)
 
     def dream_frame(self, image: np.ndarray, index: int, params: DreamParams | None = None,
-                    reaction: "Reaction | None" = None, weights: Mapping[str, float] | None = None) -> np.ndarray:
+                    reaction: "Reaction | None" = None, weights: Mapping[str, float] | None = None,
+                    regions: Sequence[np.ndarray] | None = None) -> np.ndarray:
         """Dream frame ``index`` of a video, an (H, W, 3) array (uint8, or float32 in [0, 1]); returns uint8.
 
         Every frame gets its own jitter seed (``frame_seed``). ``weights`` replaces layer weights (a zoom's
         schedules); ``reaction``, the frame's audio mappings, then sets the step size, iterations and layer
-        weights it maps.
+        weights it maps. A style with regions needs their weights at this frame (``Composite.regions``):
+        each region's objective dreams its own copy of the frame, in one batch, and the copies are laid
+        over the frame by those weights (layer weights do not apply to them).
         """
         params = params or self.params
         weights = dict(weights or {})
         if reaction is not None:
             params = reaction.params(params)
             weights.update(reaction.layer_weights(self.layers))
-        objective = self.weighted_objective(weights, index) if weights or self.guide_moves else None
         tensor = to_tensor(image) if image.dtype == np.uint8 else torch.from_numpy(image).permute(2, 0, 1)[None]
-        return to_array(self.dream(tensor, seed=frame_seed(self.style.seed, index), params=params,
-                                   objective=objective))
+        seed = frame_seed(self.style.seed, index)
+        if self.region_objectives:
+            return self._dream_regions(image, tensor, seed, params, regions)
+        objective = self.weighted_objective(weights, index) if weights or self.guide_moves else None
+        return to_array(self.dream(tensor, seed=seed, params=params, objective=objective))
+
+    def _dream_regions(self, image: np.ndarray, tensor: torch.Tensor, seed: int | None, params: DreamParams,
+                       regions: Sequence[np.ndarray] | None, progress: Progress | None = None) -> np.ndarray:
+        if regions is None or len(regions) != len(self.region_objectives):
+            raise ValueError("a style with regions dreams with the regions' weights at this frame")
+        batch = tensor.expand(len(regions), -1, -1, -1).contiguous()
+        dreams = self.dream(batch, seed=seed, params=params, objective=PerImage(self.region_objectives),
+                            progress=progress)
+        return lay_over(image, dreams.permute(0, 2, 3, 1).cpu().numpy(), regions)
 
     def dream_array(self, image: np.ndarray, seed: int | None = None,
                     progress: Progress | None = None) -> np.ndarray:
@@ -199,4 +225,8 @@ class Dreamer:
             raise MediaError(f"the image is {image.shape[1]}x{image.shape[0]} px, smaller than "
                              f"{self.model.spec.name}'s minimum of {self.model.spec.min_size} px; use a larger image")
         composite = Composite.of(self.style, (image.shape[1], image.shape[0]), "image", native)
-        return composite(0, image, to_array(self.dream(to_tensor(image), seed=seed, progress=progress)))
+        if self.region_objectives:
+            dreamed = self._dream_regions(image, to_tensor(image), seed, self.params, composite.regions(0), progress)
+        else:
+            dreamed = to_array(self.dream(to_tensor(image), seed=seed, progress=progress))
+        return composite(0, image, dreamed)

@@ -94,9 +94,9 @@ def gradient(
 
 def ascent_step(image: torch.Tensor, model: DreamModel, objective: Objective, params: DreamParams,
                 transform: Transform, generator: torch.Generator) -> torch.Tensor:
-    """One normalised gradient-ascent step, clamped to the valid range."""
+    """One normalised gradient-ascent step (each image of a batch by its own gradient), clamped to 0..1."""
     g = gradient(image, model, objective, params, transform, generator)
-    g = g / (g.abs().mean() + 1e-8)
+    g = g / (g.abs().mean(dim=(1, 2, 3), keepdim=True) + 1e-8)
     return (image + params.step_size * g).clamp_(0.0, 1.0)
 
 

@@ -126,6 +126,25 @@ class Guide(Objective):
         return f"guide({self.name!r}, {self.guide.shape[1]} features)"
 
 
+class PerImage(Objective):
+    """Objective i on image i of a batch of n images: several objectives dreamed in one pass (regions).
+
+    Tiles of a batch come image after image (tile k of image i at k * n + i), so image i is every n-th item.
+    """
+
+    def __init__(self, terms: Sequence[Objective]):
+        self.terms = tuple(terms)
+        self.layers = frozenset().union(*(t.layers for t in self.terms))
+
+    def __call__(self, acts: Activations) -> torch.Tensor:
+        n = len(self.terms)
+        return sum((t({name: a[i::n] for name, a in acts.items()}) for i, t in enumerate(self.terms)),
+                   start=torch.zeros((), device=_device(acts)))
+
+    def __repr__(self) -> str:
+        return f"per_image({', '.join(map(repr, self.terms))})"
+
+
 def layer(name: str) -> Objective:
     return Layer(name)
 

@@ -1,8 +1,8 @@
 """Writes the sample photos (real photos from scikit-image's data set), the sample clip and the gallery.
 
-    python samples/make_samples.py            # photos and the sample clip
-    python samples/make_samples.py --gallery  # and the gallery: a thumbnail per preset, three animations
-                                              # (a few minutes on a CPU)
+    python samples/make_samples.py            # photos, the astronaut's mask and the sample clip
+    python samples/make_samples.py --gallery  # and the gallery: a thumbnail per preset and per artist
+                                              # control, three animations (a few minutes on a CPU)
 """
 
 from __future__ import annotations
@@ -26,6 +26,29 @@ def photos() -> None:
     guide = Image.fromarray(skimage.data.coffee())
     guide.thumbnail((256, 256), Image.LANCZOS)
     guide.save(HERE.parent / "pipelines" / "guides" / "coffee.jpg", quality=88)
+
+
+def mask() -> None:
+    """samples/astronaut_mask.png: white on the astronaut, black behind her (GrabCut from rough strokes)."""
+    import cv2
+
+    image = np.asarray(Image.open(HERE / "astronaut.jpg").convert("RGB"))
+    h, w = image.shape[:2]
+    marks = np.full((h, w), cv2.GC_BGD, np.uint8)
+    cv2.ellipse(marks, (170, 60), (62, 58), 0, 0, 360, cv2.GC_PR_FGD, -1)  # the head, probably
+    body = np.array([(90, 110), (250, 110), (290, 230), (384, 300), (384, 384), (0, 384), (15, 230)])
+    cv2.fillPoly(marks, [body], cv2.GC_PR_FGD)
+    cv2.ellipse(marks, (168, 75), (30, 35), 0, 0, 360, cv2.GC_FGD, -1)  # the face, the suit, the helmet: surely
+    cv2.rectangle(marks, (60, 200), (250, 370), cv2.GC_FGD, -1)
+    cv2.rectangle(marks, (230, 280), (360, 370), cv2.GC_FGD, -1)
+    models = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.grabCut(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), marks, None, *models, 10, cv2.GC_INIT_WITH_MASK)
+    fg = np.where((marks == cv2.GC_FGD) | (marks == cv2.GC_PR_FGD), 255, 0).astype(np.uint8)
+    fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
+    fg = cv2.morphologyEx(fg, cv2.MORPH_CLOSE, np.ones((11, 11), np.uint8))
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(fg)
+    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    Image.fromarray(np.where(labels == largest, 255, 0).astype(np.uint8)).save(HERE / "astronaut_mask.png")
 
 
 def clip() -> None:
@@ -58,14 +81,35 @@ def gallery() -> None:
     (HERE / "gallery").mkdir(exist_ok=True)
     source = np.asarray(Image.open(HERE / "chelsea.jpg").convert("RGB"))
     for name in list_presets():
-        if name.startswith("zoom-"):
-            continue  # zoom looks are motion; see the README
+        if name.startswith("zoom-") or name == "portrait-bg":
+            continue  # zoom looks are motion, portrait-bg needs a mask: see the README
         style = load_style(name, ["output.max_side=320"])
         try:
             result = dream_image(source, style)
         except DreamVideoError as exc:  # e.g. weights that must be downloaded, offline
             print(f"{name}: skipped ({exc})")
             continue
+        Image.fromarray(result).save(HERE / "gallery" / f"{name}.jpg", quality=85)
+        print(f"{name}: done")
+
+
+def controls() -> None:
+    """A still per artist control, on the astronaut with her mask."""
+    from dreamvideo import dream_image
+    from dreamvideo.config import load_style
+
+    source = HERE / "astronaut.jpg"
+    mask = HERE / "astronaut_mask.png"
+    looks = {
+        "control_mask": ("dogs", [f"mask={mask}"]),
+        "control_portrait_bg": ("portrait-bg", [f"mask={mask}"]),
+        "control_colors_dream": (None, []),
+        "control_colors_original": (None, ["colors=original"]),
+        "control_regions": (None, [f"regions=[{{mask: {mask}, style: dogs}}, {{mask: {mask}, invert: true, "
+                                   "style: textures}]"]),
+    }
+    for name, (preset, sets) in looks.items():
+        result = dream_image(str(source), load_style(preset, sets + ["output.max_side=320"]))
         Image.fromarray(result).save(HERE / "gallery" / f"{name}.jpg", quality=85)
         print(f"{name}: done")
 
@@ -129,7 +173,9 @@ def save_webp(path: Path, frames: list[np.ndarray], fps: float, quality: int = 4
 
 if __name__ == "__main__":
     photos()
+    mask()
     clip()
     if "--gallery" in sys.argv:
         gallery()
+        controls()
         animations()

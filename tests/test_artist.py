@@ -224,3 +224,57 @@ def test_music_modulates_a_scheduled_value():
         assert degrees == pytest.approx(base_rotate * (1 + features.beat[index]))
     with pytest.raises(ConfigError, match="pulse is already relative"):
         load_style(None, ["react={blend: {source: beat, pulse: 2, relative: true}}"])
+
+
+def test_regions_dream_each_part_with_its_style_in_one_pass(photo, tmp_path, monkeypatch):
+    from dreamvideo import dream_image
+    from dreamvideo import engine
+
+    h, w = photo.shape[:2]
+    mask = np.zeros((h, w), np.uint8)
+    mask[:, w // 2:] = 255
+    Image.fromarray(mask).save(tmp_path / "right.png")
+    one_step = ["octaves=1", "iterations=1", "mask_feather=0"]
+    regions = (f"regions=[{{mask: {tmp_path / 'right.png'}, style: dogs}}, "
+               f"{{mask: {tmp_path / 'right.png'}, invert: true, style: textures}}]")
+    passes = []
+    dream = engine.dream
+    monkeypatch.setattr("dreamvideo.dreamer.dream", lambda image, *a, **k: passes.append(image.shape[0]) or
+                        dream(image, *a, **k))
+    out = dream_image(photo, load_style(None, one_step + [regions]))
+    assert passes == [2]  # both regions in one batch
+    alone = {name: dream_image(photo, load_style(None, one_step + [
+        f"layers={[t.name for t in load_style(name).layers]}"])) for name in ("dogs", "textures")}
+    # one step: each half is what its style dreams alone (to float rounding); longer ascents are chaotic
+    assert np.abs(out[:, w // 2:].astype(int) - alone["dogs"][:, w // 2:]).max() <= 1
+    assert np.abs(out[:, : w // 2].astype(int) - alone["textures"][:, : w // 2]).max() <= 1
+    assert np.abs(alone["dogs"].astype(int) - alone["textures"]).mean() > 1
+
+
+def test_region_errors(tmp_path, clip):
+    Image.fromarray(np.zeros((72, 96), np.uint8)).save(tmp_path / "m.png")
+    for regions, match in [(f"[{{mask: {tmp_path / 'm.png'}, style: googlenet}}]", "regions dream in one pass on one model"),
+                           (f"[{{mask: {tmp_path / 'm.png'}, style: dgos}}]", "did you mean 'dogs'?"),
+                           (f"[{{mask: {tmp_path / 'nope.png'}, style: dogs}}]", "regions.0.mask: no such file")]:
+        result = runner.invoke(app, ["render", str(clip), "-o", str(tmp_path / "o.mp4"), "--set", f"regions={regions}"])
+        assert result.exit_code == 2 and match in result.output, result.output
+
+
+def test_regions_in_a_render_and_a_zoom_keep_uncovered_parts(clip, tmp_path):
+    mask = np.zeros(SIZE[::-1], np.uint8)
+    mask[:, SIZE[0] // 2:] = 255
+    Image.fromarray(mask).save(tmp_path / "right.png")
+    region = f"regions=[{{mask: {tmp_path / 'right.png'}, style: textures}}]"
+    render_video(clip, tmp_path / "frames" / "%05d.png", load_style(None, FAST + [region]))
+    out, source = sequence(tmp_path / "frames"), list(read_frames(clip, SIZE, probe(clip).fps))
+    half = SIZE[0] // 2
+    assert all(np.array_equal(o[:, :half], s[:, :half]) for o, s in zip(out, source))
+    assert all(np.abs(o[:, half:].astype(int) - s[:, half:]).mean() > 4 for o, s in zip(out, source))
+    from dreamvideo.video.zoom import ZoomOptions
+
+    Image.fromarray(source[0]).save(tmp_path / "first.png")
+    style = load_style(None, FAST + [region, "zoom.scale=1", "zoom.octaves=1", "zoom.iterations=2", "zoom.color_hold=0"])
+    zoom_video(tmp_path / "first.png", tmp_path / "z" / "%03d.png", style, ZoomOptions(frames=3))
+    frames = sequence(tmp_path / "z")
+    assert np.abs(frames[-1][:, : half - 1].astype(int) - source[0][:, : half - 1]).max() <= 1
+    assert np.abs(frames[-1][:, half:].astype(int) - source[0][:, half:]).mean() > 4

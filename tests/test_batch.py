@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from dreamvideo.batch import load_jobs, run_local, run_ray
 from dreamvideo.cli import app
 from dreamvideo.errors import ConfigError
+from dreamvideo.images import resize_image
 from dreamvideo.video.io import read_frames
 
 runner = CliRunner()
@@ -156,3 +157,24 @@ def test_split_render_equals_the_sequential_render(two_shots, tmp_path, executor
     assert len(a) == len(b) == 11 and all(np.array_equal(x, y) for x, y in zip(a, b))
     assert probe(tmp_path / "split.mp4").audio_codec == "aac"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["split.mp4", "whole.mp4"]
+
+
+def test_jobs_take_masks_colours_and_web_outputs_with_paths_beside_the_list(tmp_path):
+    from PIL import Image
+
+    Image.open(SAMPLES / "astronaut_mask.png").save(tmp_path / "subject.png")  # relative to the job list
+    masked = {**SMALL, "output.max_side": 96, "iterations": 3, "mask": "subject.png", "mask_feather": 0}
+    path = jobs_file(tmp_path, [
+        {"command": "dream", "input": str(SAMPLES / "astronaut.jpg"), "output": "bg.png", "style": "portrait-bg",
+         "set": masked},
+        {"command": "zoom", "input": str(SAMPLES / "astronaut.jpg"), "output": "web/z.gif", "frames": 3,
+         "set": {**masked, "colors": "original"}},
+    ])
+    result = runner.invoke(app, ["batch", str(path)])
+    assert result.exit_code == 0, result.output
+    out = np.asarray(Image.open(tmp_path / "bg.png").convert("RGB")).astype(int)
+    source = resize_image(np.asarray(Image.open(SAMPLES / "astronaut.jpg").convert("RGB")), (96, 96))
+    subject = resize_image(np.asarray(Image.open(SAMPLES / "astronaut_mask.png").convert("RGB")), (96, 96))[..., 0]
+    change = np.abs(out - source).sum(axis=2)
+    assert change[subject == 255].max() == 0 and change[subject == 0].mean() > 20  # the background dreams, she stays
+    assert Image.open(tmp_path / "web" / "z.gif").n_frames == 3

@@ -225,7 +225,8 @@ class Chain:
         step_size = reaction.params(self.full).step_size
         target = self.strength.target(step_size) if carry.hold else None
         start, carried = start_image(frame, self.prev_source, self.prev_dream, motion, carry, target)
-        dreamed = self.dreamer.dream_frame(start, index, self.warm if carried else self.full, reaction)
+        dreamed = self.dreamer.dream_frame(start, index, self.warm if carried else self.full, reaction,
+                                           regions=self.composite.regions(index))
         if carried and carry.hold:
             dreamed = self.strength.settle(start, dreamed, motion.mask, step_size)
         dreamed = self.composite(index, frame, dreamed)  # what is shown is what carries on

@@ -140,8 +140,8 @@ def frame_count(options: ZoomOptions, fps: Fraction) -> int:
 class ZoomDreamer:
     """Dreams the frames of a zoom with the style's schedules (and audio reactions) at each frame."""
 
-    def __init__(self, dreamer: Dreamer, features: "AudioFeatures | None" = None):
-        self.dreamer, self.features = dreamer, features
+    def __init__(self, dreamer: Dreamer, features: "AudioFeatures | None" = None, composite: Composite | None = None):
+        self.dreamer, self.features, self.composite = dreamer, features, composite or Composite()
 
     def __call__(self, frame: np.ndarray, index: int, t: float, first: bool) -> np.ndarray:
         style = self.dreamer.style
@@ -152,7 +152,8 @@ class ZoomDreamer:
         if z.step_size is not None:
             params = replace(params, step_size=z.step_size.at(t, mode))
         weights = {name: s.at(t, mode) for name, s in (z.layer_weights or {}).items()}
-        return self.dreamer.dream_frame(frame, index, params, Reaction(style.react, self.features, index), weights)
+        return self.dreamer.dream_frame(frame, index, params, Reaction(style.react, self.features, index), weights,
+                                        self.composite.regions(index))
 
 
 def zoom_video(
@@ -187,8 +188,8 @@ def zoom_video(
         if options.audio is None:
             raise MediaError("the style reacts to audio (react:), but no --audio was given")
         features = features_for(options.audio, float(fps), total + fade, 0.0, style.react_attack, style.react_release)
-    step = ZoomDreamer(dreamer, features)
     composite = Composite.of(style, size, "zoom", size, fps=fps, frames=total + fade)
+    step = ZoomDreamer(dreamer, features, composite)
     sound = Soundtrack(options.audio, audio.codec) if audio is not None else None
     head: list[np.ndarray] = []  # the first frames, crossfaded into the end with --loop
 
