@@ -324,6 +324,24 @@ def layers(model: Annotated[str, typer.Argument(help="Model name, e.g. efficient
 
 
 @app.command()
+def studio(
+    out: Annotated[Path, typer.Option("--out", help="The folder for uploads, previews and renders; nothing is written outside it.")] = Path("dreamvideo-studio"),
+    port: Annotated[int, typer.Option(min=0, max=65535, help="The port (default: a free one).")] = 0,
+    host: Annotated[str, typer.Option(help="The address to listen on; another than 127.0.0.1 opens the studio to your network.")] = "127.0.0.1",
+    max_upload: Annotated[int, typer.Option(min=1, help="The largest upload, in MB.")] = 2048,
+) -> None:
+    """A local web page: drop in a photo or a video, find a style with live previews, render it."""
+    try:
+        from dreamvideo.studio.app import serve
+    except ImportError:
+        raise ConfigError('the studio needs its extra: pip install "dreamvideo[studio]"') from None
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {str(out)!r} is a file; give a folder")
+    serve(out, host, port, ready=lambda url: typer.echo(f"dreamvideo studio on {url} (files in {out}/; Ctrl-C stops it)"),
+          max_upload=max_upload * 1024**2)
+
+
+@app.command()
 def presets() -> None:
     """List the shipped styles (use them with --config NAME)."""
     from dreamvideo.config import Style, list_presets, preset_dir, read_yaml

@@ -1,0 +1,61 @@
+"""The README's screenshots of `dreamvideo studio`, taken in Debian's chromium through Playwright.
+
+    python samples/studio_screenshots.py     # writes samples/gallery/studio_*.jpg (about a minute on a CPU)
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import uvicorn
+from PIL import Image
+from playwright.sync_api import sync_playwright
+
+from dreamvideo.studio.app import create_app, free_port
+from dreamvideo.studio.session import Studio
+
+HERE = Path(__file__).resolve().parent
+
+
+def save(png: bytes, name: str) -> None:
+    Image.open(io.BytesIO(png)).convert("RGB").save(HERE / "gallery" / name, quality=85)
+    print(name)
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        studio = Studio(Path(tmp) / "out")
+        port = free_port("127.0.0.1")
+        server = uvicorn.Server(uvicorn.Config(create_app(studio), host="127.0.0.1", port=port, log_level="warning"))
+        threading.Thread(target=server.run, daemon=True).start()
+        while not server.started:
+            time.sleep(0.05)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1280, "height": 860})
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.wait_for_function("document.getElementById('yaml').value.includes('layers')")
+            page.select_option("#preset", "dogs")
+            page.set_input_files("#file", str(HERE / "clip.mp4"))
+            page.wait_for_function("document.getElementById('preview').dataset.version", timeout=120_000)
+            page.eval_on_selector("#time", "e => { e.value = 1.5; e.dispatchEvent(new Event('input'));"
+                                           "e.dispatchEvent(new Event('change')); }")
+            page.wait_for_function("document.getElementById('preview').dataset.version > 1", timeout=120_000)
+            page.click("#clip-btn")
+            page.wait_for_function("document.getElementById('clip').readyState >= 2", timeout=120_000)
+            page.click("#render-btn")
+            page.wait_for_selector(".job[data-status=done] video.result", timeout=600_000)
+            page.wait_for_timeout(800)
+            save(page.screenshot(full_page=True), "studio_page.jpg")
+            browser.close()
+        server.should_exit = True
+        studio.close()
+
+
+if __name__ == "__main__":
+    main()
