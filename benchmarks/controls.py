@@ -16,10 +16,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-import common  # noqa: F401
-from common import RESOLUTIONS
+from common import RESOLUTIONS  # (and the test media on the path)
 from dreamvideo import dream_image
 from dreamvideo.composite import Composite, Mask
 from dreamvideo.config import load_style

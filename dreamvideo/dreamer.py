@@ -20,7 +20,6 @@ from dreamvideo.transforms import jitter
 
 if TYPE_CHECKING:
     from dreamvideo.react import Reaction
-    from dreamvideo.video.io import FrameSource
 
 
 def frame_seed(seed: int, index: int) -> int:

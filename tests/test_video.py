@@ -11,7 +11,6 @@ from typer.testing import CliRunner
 
 from dreamvideo.cli import app
 from dreamvideo.config import load_style
-from dreamvideo.errors import MediaError
 from dreamvideo.video.io import VideoWriter, ffmpeg_exe, lossless_args, probe, read_frames
 from dreamvideo.video.render import RenderOptions, render_video
 

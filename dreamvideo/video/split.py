@@ -3,7 +3,6 @@ cluster). The coherence chain restarts at every cut anyway, so the result equals
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from contextlib import closing
@@ -13,7 +12,6 @@ from pathlib import Path
 from dreamvideo.cluster import check_executor
 from dreamvideo.config import Style
 from dreamvideo.dreamer import Dreamer
-from dreamvideo.images import check_output
 from dreamvideo.video.io import VideoInfo, probe, read_frames
 from dreamvideo.video.output import VideoResult, check_video_output, discard, part_path, publish, style_metadata, video_writer
 from dreamvideo.video.render import RenderOptions, analyse, geometry, render_video, soundtrack
