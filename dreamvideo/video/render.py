@@ -103,7 +103,7 @@ class Strength:
 
     reference: float | None = None  # the fresh frame's strength, per unit of step size
 
-    CHANGE = 0.15  # the most a carried frame's dream changes (RMS, where the flow holds), per unit of strength
+    CHANGE = 0.08  # the most a carried frame's dream changes (RMS, where the flow holds), per unit of strength
 
     def start(self, dreamed: np.ndarray, source: np.ndarray, step_size: float) -> None:
         """A fresh frame: its strength is the reference of the frames carried from it."""
