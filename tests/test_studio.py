@@ -72,7 +72,7 @@ def upload(server: Server, path: Path, name: str | None = None) -> tuple[int, di
 def test_uploads_are_checked_and_kept_inside_the_folder(server, tmp_path):
     status, photo = upload(server, SAMPLES / "chelsea.jpg", "../../evil.jpg")
     assert status == 200 and (photo["kind"], photo["width"], photo["height"]) == ("image", 451, 300)
-    stored = list((server.studio.out / "uploads").iterdir())
+    stored = [p for p in (server.studio.out / "uploads").iterdir() if p.suffix != ".json"]
     assert all(p.parent == server.studio.out / "uploads" and "evil" not in p.name for p in stored)
     status, video = upload(server, SAMPLES / "clip.mp4")
     assert status == 200 and video["kind"] == "video" and video["duration"] == pytest.approx(3.0, abs=0.1)
@@ -85,7 +85,8 @@ def test_uploads_are_checked_and_kept_inside_the_folder(server, tmp_path):
                         (tmp_path / "empty.png", "is empty")]:
         status, answer = upload(server, path)
         assert status == 400 and match in answer["error"] and "\n" not in answer["error"], answer
-    assert len(list((server.studio.out / "uploads").iterdir())) == len(stored) + 1  # nothing of the bad ones
+    media = [p for p in (server.studio.out / "uploads").iterdir() if p.suffix != ".json"]
+    assert len(media) == len(stored) + 1  # the video; nothing of the bad ones
 
 
 def test_files_are_served_from_the_folder_only(server):
@@ -207,3 +208,16 @@ def test_the_command_listens_on_localhost_and_prints_where(tmp_path):
     result = subprocess.run([sys.executable, "-m", "dreamvideo", "studio", "--out", str(tmp_path / "file")],
                             capture_output=True, text=True)
     assert result.returncode == 2 and result.stderr.strip() == f"error: --out {str(tmp_path / 'file')!r} is a file; give a folder"
+
+
+def test_a_restarted_studio_knows_its_uploads(tmp_path):
+    first = Studio(tmp_path / "out")
+    photo = first.receive("cat.jpg", [(SAMPLES / "chelsea.jpg").read_bytes()])
+    first.close()
+    again = Studio(tmp_path / "out")
+    try:
+        assert again.upload(photo.id) == photo
+        picture, _ = again.preview(photo.id, SMALL)
+        assert picture.shape == (212, 320, 3)  # previews are 320 px on the longer side, whatever the style says
+    finally:
+        again.close()

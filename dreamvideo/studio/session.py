@@ -75,7 +75,7 @@ class Studio:
         self.max_upload, self.max_pixels = max_upload, max_pixels
         for sub in ("uploads", "previews", "renders"):
             (self.out / sub).mkdir(parents=True, exist_ok=True)
-        self.uploads: dict[str, Upload] = {}
+        self.uploads: dict[str, Upload] = self._known_uploads()
         self.jobs: list[Job] = []
         self._models: dict[tuple[str, str | None], Any] = {}
         self._dreamers: dict[str, Any] = {}
@@ -152,12 +152,28 @@ class Studio:
                                  "PNG or WebP photo, or an MP4, MOV, MKV or WebM video") from None
             upload = Upload(upload_id, name, "video", path, info.width, info.height, info.duration)
         self.uploads[upload_id] = upload
+        record = {**upload.public(), "file": path.name}
+        (self.out / "uploads" / f"{upload_id}.json").write_text(json.dumps(record), encoding="utf-8")
         return upload
+
+    def _known_uploads(self) -> dict[str, Upload]:
+        """The uploads of earlier runs over the same folder (each file has a JSON record beside it)."""
+        found = {}
+        for record in (self.out / "uploads").glob("*.json"):
+            try:
+                data = json.loads(record.read_text(encoding="utf-8"))
+                path = self.out / "uploads" / Path(data["file"]).name
+                if path.is_file():
+                    found[data["id"]] = Upload(data["id"], data["name"], data["kind"], path, int(data["width"]),
+                                               int(data["height"]), float(data["duration"]))
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # a damaged record: that upload is dropped again
+        return found
 
     def upload(self, upload_id: str) -> Upload:
         found = self.uploads.get(str(upload_id))
         if found is None:
-            raise MediaError("that upload is gone (the studio was restarted?); drop the file in again")
+            raise MediaError("that upload is gone (its file was removed?); drop the file in again")
         return found
 
     # --- styles -------------------------------------------------------------------------------------
