@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dreamvideo.cluster import check_executor, ray_tasks
-from dreamvideo.config import Style, load_style, read_yaml, resolve_paths
+from dreamvideo.config import Style, load_style, read_yaml, resolve_set_paths
 from dreamvideo.errors import ConfigError, DreamVideoError, MediaError, did_you_mean
 from dreamvideo.images import WRITABLE, check_image, check_output
 from dreamvideo.video.io import probe_audio
@@ -57,12 +57,8 @@ def job_style(job: Job, base: str | Path | None) -> Style:
     path = job.style
     if path and base is not None and (Path(base) / path).is_file():
         path = str(Path(base) / path)
-    sets = job.set
-    if base is not None:  # files named in `set` (mask, guide.image, regions, weights) are relative to the list
-        dotted = {k: v for k, v in sets.items() if "." in k}
-        sets = {**resolve_paths({k: v for k, v in sets.items() if "." not in k}, Path(base)), **dotted}
-        if isinstance(dotted.get("guide.image"), str) and not Path(dotted["guide.image"]).is_absolute():
-            sets["guide.image"] = str((Path(base) / dotted["guide.image"]).resolve())
+    # files named in `set` (mask, guide.image, regions, weights) are relative to the list
+    sets = resolve_set_paths(job.set, Path(base)) if base is not None else job.set
     return load_style(path, _sets(sets))
 
 

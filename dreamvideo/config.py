@@ -275,20 +275,27 @@ def resolve_style_path(config: str | Path) -> Path:
 
 def read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    return parse_yaml(text, str(path))
+
+
+def parse_yaml(text: str, source: str) -> dict[str, Any]:
+    """A style's YAML ``text`` as a mapping; ``source`` names it in the one-line errors."""
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark, context = getattr(exc, "problem_mark", None), getattr(exc, "context_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         if context is not None and getattr(exc, "context", None):
             problem += f" ({exc.context} at line {context.line + 1}, column {context.column + 1})"
-        raise ConfigError(f"{path}: not valid YAML{where}: {problem}; fix the file's syntax") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}") from None
+        raise ConfigError(f"{source}: not valid YAML{where}: {problem}; fix its syntax") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a style must be a mapping of keys (e.g. `iterations: 10`), "
+        raise ConfigError(f"{source}: a style must be a mapping of keys (e.g. `iterations: 10`), "
                           f"not a {type(data).__name__}")
     return data
 
@@ -307,6 +314,19 @@ def resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
     if isinstance(guide, dict) and isinstance(guide.get("image"), str) and not Path(guide["image"]).is_absolute():
         data["guide"] = {**guide, "image": str((base / guide["image"]).resolve())}
     return data
+
+
+def resolve_set_paths(sets: dict[str, Any], base: Path) -> dict[str, Any]:
+    """``--set``-style items (dotted keys) whose files are relative to ``base``, as in a YAML file there."""
+    out = {}
+    for key, value in sets.items():
+        keys, nested = key.split("."), {}
+        set_dotted(nested, keys, value)
+        node: Any = resolve_paths(nested, base)
+        for part in keys:
+            node = node[part]
+        out[key] = node
+    return out
 
 
 def _resolve_region(region: Any, base: Path) -> Any:

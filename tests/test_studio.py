@@ -104,8 +104,13 @@ def test_styles_round_trip_as_config_yaml_and_bad_ones_get_one_line(server, tmp_
     assert status == 200 and answer["values"]["iterations"] == 7 and answer["values"]["colors"] == "original"
     (tmp_path / "s.yaml").write_text(answer["yaml"])
     assert load_style(tmp_path / "s.yaml") == load_style("dogs", ["iterations=7", "colors=original"])
+    (tmp_path / "other.yaml").write_text("layers: [blocks.2]\n")  # a style file outside the studio's folder
+    inside = server.studio.out / "uploads" / "mask.png"
+    shutil.copy(SAMPLES / "astronaut_mask.png", inside)
     for yaml_text, match in [("iterashuns: 3", "did you mean 'iterations'"), ("a: [1", "not valid YAML"),
                              ("mask: /etc/hostname", "reads files only from its own folder"),
+                             (f"regions: [{{mask: {inside}, style: {tmp_path / 'other.yaml'}}}]",
+                              "regions.0.style: the studio reads files only from its own folder"),
                              ("model: nope", "model:")]:
         status, body = server.post("/api/style", {"yaml": yaml_text})
         assert status == 400 and match in json.loads(body)["error"], body

@@ -142,14 +142,11 @@ def serve(out: str | Path, host: str = "127.0.0.1", port: int = 0, ready: Callab
     config = uvicorn.Config(create_app(studio), host=host, port=port, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
 
-    async def started() -> None:
-        ready(f"http://{host if ':' not in host else f'[{host}]'}:{port}/")
-
     original = server.startup
 
-    async def startup(sockets=None) -> None:
+    async def startup(sockets=None) -> None:  # the address is printed once the server listens
         await original(sockets)
-        await started()
+        ready(f"http://{host if ':' not in host else f'[{host}]'}:{port}/")
 
     server.startup = startup
     try:

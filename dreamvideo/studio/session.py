@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from dreamvideo.config import Style, list_presets, merge, preset_dir, resolve_paths, set_dotted, validate_style
+from dreamvideo.config import (Style, list_presets, merge, parse_yaml, preset_dir, resolve_paths, set_dotted,
+                               validate_style)
 from dreamvideo.errors import ConfigError, DreamVideoError, MediaError
 from dreamvideo.images import MAX_PIXELS, check_image, fit_size, read_image, resize_image
 
@@ -185,30 +186,28 @@ class Studio:
     def style(self, text: str, sets: dict[str, Any] | None = None) -> tuple[Style, str]:
         """The style of YAML ``text`` with the page's control values (dotted keys) on top, and its YAML as
         `--config` takes it. Files may only come from the presets' folder or the studio's own."""
-        try:
-            data = yaml.safe_load(text or "") or {}
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark else ""
-            raise ConfigError(f"the style is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
-        if not isinstance(data, dict):
-            raise ConfigError("a style is a mapping of keys, e.g. `iterations: 10`")
-        data = resolve_paths(data, preset_dir())
+        data = resolve_paths(parse_yaml(text or "", "the style"), preset_dir())
         for key, value in (sets or {}).items():
             set_dotted(data, key.split("."), value)
+        self._check_files(data)  # before validation, which reads the files a style names
         style = validate_style(merge(Style().model_dump(mode="json", exclude_none=True), data))
-        self._check_files(style)
         return style, style_yaml(style)
 
-    def _check_files(self, style: Style) -> None:
+    def _check_files(self, data: dict[str, Any]) -> None:
+        """Refuse a style (as data, its paths resolved) that names a file outside the studio's folder and
+        the presets'; a region's style may also be a preset's name."""
+        guide = data.get("guide") if isinstance(data.get("guide"), dict) else {}
+        named = [("weights", data.get("weights")), ("mask", data.get("mask")), ("guide.image", guide.get("image"))]
+        for i, region in enumerate(data.get("regions") or []):
+            if isinstance(region, dict):
+                named.append((f"regions.{i}.mask", region.get("mask")))
+                if region.get("style") not in list_presets():
+                    named.append((f"regions.{i}.style", region.get("style")))
         allowed = (preset_dir().resolve(), self.out)
-        named = [("weights", style.weights), ("mask", style.mask),
-                 ("guide.image", style.guide.image if style.guide else None)]
-        named += [(f"regions.{i}.mask", r.mask) for i, r in enumerate(style.regions)]
         for key, path in named:
-            if path is not None and not any(Path(path).resolve().is_relative_to(a) for a in allowed):
+            if isinstance(path, str) and not any(Path(path).resolve().is_relative_to(a) for a in allowed):
                 raise ConfigError(f"{key}: the studio reads files only from its own folder and the presets'; "
-                                  f"use `dreamvideo` on the command line for {str(path)!r}")
+                                  f"use `dreamvideo` on the command line for {path!r}")
 
     # --- previews -----------------------------------------------------------------------------------
 

@@ -77,7 +77,8 @@ def check_video_output(path: str | Path, inputs: tuple[Path, ...] = (), new_fold
     if is_sequence(path):
         if path.suffix.lower() != ".png":
             raise MediaError(f"cannot write {str(path)!r}: frame sequences are PNG; write e.g. frames/%05d.png")
-        return check_output(path.with_name("frame.png"), inputs=inputs, new_folder=True) and path
+        check_output(path.with_name("frame.png"), inputs=inputs, new_folder=True)  # a frame in the new folder
+        return path
     if path.suffix.lower() not in VIDEO_OUT | CLIP_OUT:
         raise MediaError(f"cannot write {str(path)!r}: unknown extension; use one of "
                          f"{', '.join(sorted(VIDEO_OUT | CLIP_OUT))}, or a PNG sequence such as frames/%05d.png")
