@@ -5,7 +5,8 @@
     python benchmarks/flow.py --opencv-threads 1              # each flow on one core: how pairs scale
 
 For each frame a render estimates two DIS flows (backward and forward), checks them against each other
-(``dreamvideo.flow.reliable``), feathers the mask, and, on the dreaming thread, builds the frame's start
+(``dreamvideo.flow.reliable``) and the moved previous frame against the current one (``matching``),
+feathers the mask (``trusted``), and, on the dreaming thread, builds the frame's start
 image from the previous dream (``start_image``). Analysis runs ahead on other threads, so it bounds the
 render's frame rate only where it is slower than the dreaming: on a GPU it can be. This times, on a camera
 pan over a real photo (``demo_clip`` in tests/media.py):

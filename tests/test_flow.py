@@ -7,7 +7,7 @@ import pytest
 import skimage.data
 
 from dreamvideo.config import load_style
-from dreamvideo.flow import estimator, feather, reliable, to_gray, warp
+from dreamvideo.flow import estimator, feather, matching, reliable, to_gray, trusted, warp
 from media import camera_path, demo_clip, render
 from dreamvideo.video.render import Carry, Motion, analyse, start_image
 
@@ -57,6 +57,31 @@ def test_reliability_mask_finds_out_of_frame_and_occluded_pixels():
     soft = feather(np.ones((20, 20), bool) & (np.arange(20) < 10)[None, :])
     assert soft.min() == 0 and soft.max() > 0.95 and 0 < soft[10, 7] < 1
     assert (np.diff(soft[10]) <= 1e-6).all()  # falls off smoothly towards the invalid side
+
+
+def test_matching_pixels_rescue_ambiguous_flow_but_not_occlusions():
+    """Where the moved previous frame reproduces the current one the flow carries the right picture, even
+    where the two flows disagree; the trusted mask keeps more of what can be followed, and still drops
+    what cannot (out of frame, behind the moving disc)."""
+    clip = demo_clip((160, 120), 6)
+    flow = estimator("dis", (160, 120))
+    kept, kept_reliable, dropped = [], [], []
+    for t in range(1, 6):
+        prev, cur = clip.frames[t - 1], clip.frames[t]
+        backward, forward = flow(to_gray(cur), to_gray(prev)), flow(to_gray(prev), to_gray(cur))
+        match, ok, soft = matching(prev, cur, backward), reliable(backward, forward), trusted(prev, cur, backward, forward)
+        truth = clip.valid[t]
+        assert match[~truth].mean() < 0.25  # an occlusion shows another surface
+        assert (match & ~ok).any()  # some pixels are rescued
+        kept.append(soft[truth].mean())
+        kept_reliable.append(feather(ok)[truth].mean())
+        dropped.append(1 - soft[~truth].mean())
+    assert np.mean(kept) > np.mean(kept_reliable) + 0.02
+    assert np.mean(dropped) > 0.5
+    still = clip.frames[0]
+    assert matching(still, still, np.zeros(still.shape[:2] + (2,), np.float32)).all()
+    shifted = np.ascontiguousarray(np.roll(still, 7, axis=1))
+    assert matching(still, shifted, np.zeros(still.shape[:2] + (2,), np.float32)).mean() < 0.5
 
 
 def test_scene_cut_starts_a_fresh_chain():

@@ -21,7 +21,7 @@ from dreamvideo.config import Style
 from dreamvideo.dreamer import Dreamer
 from dreamvideo.engine import DreamParams
 from dreamvideo.errors import MediaError
-from dreamvideo.flow import estimator, feather, histogram_similarity, reliable, to_gray, warp
+from dreamvideo.flow import estimator, histogram_similarity, reliable, to_gray, trusted, warp
 from dreamvideo.images import check_output, fit_size
 from dreamvideo.react import Reaction, features_for
 from dreamvideo.video.io import VideoInfo, VideoWriter, lossless_args, parse_rate, probe, probe_audio, read_frames
@@ -137,8 +137,8 @@ def analyse(frames: Iterator[np.ndarray], size: tuple[int, int] | None, *, flow:
             workers: int | None = None) -> Iterator[tuple[np.ndarray, Motion]]:
     """Pair each source frame with its motion from the previous one (the first starts a chain).
 
-    ``flow`` is the estimator (dis, farneback, none); a scene cut is a frame of which less than
-    ``scene_cut`` can be followed from the previous one. The motion of a pair needs only the two source
+    ``flow`` is the estimator (dis, farneback, none); the mask is where the flow holds (``flow.trusted``);
+    a scene cut is a frame of which less than ``scene_cut`` passes the flow checks (``flow.reliable``). The motion of a pair needs only the two source
     frames, so pairs are analysed on ``workers`` threads (OpenCV lets go of the GIL; ``ordered_map``),
     each with its own flow estimator; frames come out in order.
     """
@@ -154,8 +154,8 @@ def analyse(frames: Iterator[np.ndarray], size: tuple[int, int] | None, *, flow:
         if getattr(local, "flow", None) is None:  # DIS keeps buffers between calls: one estimator per thread
             local.flow = estimator(flow, size or (frame.shape[1], frame.shape[0]))
         backward, forward = local.flow(gray, prev_gray), local.flow(prev_gray, gray)
-        valid = reliable(backward, forward)
-        return frame, Motion(backward, feather(valid), bool(valid.mean() < scene_cut))
+        cut = reliable(backward, forward).mean() < scene_cut
+        return frame, Motion(backward, trusted(prev, frame, backward, forward), bool(cut))
 
     def pairs() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]]:
         prev = prev_gray = None
