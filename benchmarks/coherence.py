@@ -117,17 +117,17 @@ def cell(style_name: str | None, variants: dict[str, list[str]], source: list[np
     began = time.perf_counter()
     p = independent(first, source)
     seconds_p = (time.perf_counter() - began) / (sum(f is not None for f in p) / len(source))
-    e_p, k = warp_error(p, flows, valid), max(4, len(source) // 6)
+    e_i, e_p, k = warp_error(source, flows, valid), warp_error(p, flows, valid), max(4, len(source) // 6)
+    e_p_coarse = warp_error(p, *coarse)
     rows = {}
     for name, dreamer in dreamers.items():
         began = time.perf_counter()
         o = list(dream_frames(iter(source), dreamer))
         seconds_o = time.perf_counter() - began
-        e = {"I": warp_error(source, flows, valid), "P": e_p, "O": warp_error(o, flows, valid)}
+        e = {"I": e_i, "P": e_p, "O": warp_error(o, flows, valid)}
         s = lambda i: rms(o[i], source[i], p[i]) / rms(p[i], source[i], p[i])
-        coarse_ratio = warp_error(o, *coarse) / warp_error(p, *coarse)
         rows[name] = {"E": e, "E(O)/E(P)": e["O"] / e["P"], "E(I)/E(P)": e["I"] / e["P"],
-                      "E(O)/E(P) coarse": coarse_ratio, "S": rms(o, source, p) / rms(p, source, p),
+                      "E(O)/E(P) coarse": warp_error(o, *coarse) / e_p_coarse, "S": rms(o, source, p) / rms(p, source, p),
                       "drift": s(slice(-k, None)) / s(slice(0, k)), "s_per_frame_P": seconds_p / len(source),
                       "s_per_frame_O": seconds_o / len(source)}
     return rows
@@ -152,9 +152,9 @@ def markdown(rows: list[dict]) -> str:
         head += ["baseline: E(O)/E(P)", "S", "drift"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in (r for r in rows if r["variant"] == "render"):
-        cells = [f"{row['clip']} ({row['frames']} frames)", row["style"], *measures(row)[:1], f"{row['E(I)/E(P)']:.3f}",
-                 *measures(row)[1:], f"{row['s_per_frame_O']:.2f} ({row['s_per_frame_P']:.2f})",
-                 f"{row['E(O)/E(P) coarse']:.3f}"]
+        ratio, s, drift = measures(row)
+        cells = [f"{row['clip']} ({row['frames']} frames)", row["style"], ratio, f"{row['E(I)/E(P)']:.3f}", s, drift,
+                 f"{row['s_per_frame_O']:.2f} ({row['s_per_frame_P']:.2f})", f"{row['E(O)/E(P) coarse']:.3f}"]
         if (row["clip"], row["style"]) in baseline:
             cells += measures(baseline[row["clip"], row["style"]])
         lines.append("| " + " | ".join(cells) + " |")

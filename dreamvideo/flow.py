@@ -44,19 +44,14 @@ def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
 
 def warp(image: np.ndarray, backward: np.ndarray) -> np.ndarray:
     """Move ``image`` (aligned with the previous frame) onto the current frame: out(x) = image(x + flow(x))."""
-    h, w = backward.shape[:2]
-    xs, ys = _grid(h, w)
-    return cv2.remap(image, xs + backward[..., 0], ys + backward[..., 1], cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REPLICATE)
+    _, _, px, py = _positions(backward)
+    return cv2.remap(image, px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def reliable(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
     """Pixels of frame t whose backward flow can be trusted (bool): inside the previous frame, consistent
     with the forward flow and away from motion boundaries (Ruder, Dosovitskiy, Brox 2016, eqs. 4-5)."""
-    h, w = backward.shape[:2]
-    xs, ys = _grid(h, w)
-    bx, by = cv2.split(backward)  # contiguous planes: numpy and OpenCV are many times faster on them
-    px, py = xs + bx, ys + by
+    bx, by, px, py = _positions(backward)
     fx, fy = cv2.split(cv2.remap(forward, px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
     back2 = _norm2(bx, by)
     consistent = _norm2(bx + fx, by + fy) <= 0.01 * (back2 + _norm2(fx, fy)) + 0.5
@@ -77,20 +72,25 @@ def matching(previous: np.ndarray, current: np.ndarray, backward: np.ndarray, to
     (little texture, DIS's patch noise), not wrong: what it moves there lands where the picture went.
     An occlusion shows another surface, which does not match.
     """
-    h, w = backward.shape[:2]
-    xs, ys = _grid(h, w)
-    bx, by = cv2.split(backward)
-    px, py = xs + bx, ys + by
+    _, _, px, py = _positions(backward)
     moved = cv2.remap(previous, px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     r, g, b = cv2.split(cv2.absdiff(moved, current))  # numpy's max over a last axis of 3 is 60x slower
     diff = cv2.max(cv2.max(r, g), b).astype(np.float32) / 255
     return _inside(px, py) & (cv2.blur(diff, (3, 3)) < tolerance)
 
 
-def trusted(previous: np.ndarray, current: np.ndarray, backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
+def trusted(valid: np.ndarray, previous: np.ndarray, current: np.ndarray, backward: np.ndarray) -> np.ndarray:
     """The soft (H, W) mask of frame t where what the flow carries from the previous frame belongs: pixels
-    ``reliable`` or ``matching``, feathered."""
-    return feather(reliable(backward, forward) | matching(previous, current, backward))
+    ``valid`` (what ``reliable`` found) or ``matching``, feathered."""
+    return feather(valid | matching(previous, current, backward))
+
+
+def _positions(backward: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The flow's planes and, per pixel of frame t, where it was in the previous frame: bx, by, x + bx, y + by.
+    Contiguous planes (``cv2.split``): numpy and OpenCV are many times faster on them."""
+    xs, ys = _grid(*backward.shape[:2])
+    bx, by = cv2.split(backward)
+    return bx, by, xs + bx, ys + by
 
 
 def _inside(px: np.ndarray, py: np.ndarray) -> np.ndarray:

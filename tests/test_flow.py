@@ -69,7 +69,8 @@ def test_matching_pixels_rescue_ambiguous_flow_but_not_occlusions():
     for t in range(1, 6):
         prev, cur = clip.frames[t - 1], clip.frames[t]
         backward, forward = flow(to_gray(cur), to_gray(prev)), flow(to_gray(prev), to_gray(cur))
-        match, ok, soft = matching(prev, cur, backward), reliable(backward, forward), trusted(prev, cur, backward, forward)
+        match, ok = matching(prev, cur, backward), reliable(backward, forward)
+        soft = trusted(ok, prev, cur, backward)
         truth = clip.valid[t]
         assert match[~truth].mean() < 0.25  # an occlusion shows another surface
         assert (match & ~ok).any()  # some pixels are rescued

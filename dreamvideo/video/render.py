@@ -154,8 +154,8 @@ def analyse(frames: Iterator[np.ndarray], size: tuple[int, int] | None, *, flow:
         if getattr(local, "flow", None) is None:  # DIS keeps buffers between calls: one estimator per thread
             local.flow = estimator(flow, size or (frame.shape[1], frame.shape[0]))
         backward, forward = local.flow(gray, prev_gray), local.flow(prev_gray, gray)
-        cut = reliable(backward, forward).mean() < scene_cut
-        return frame, Motion(backward, trusted(prev, frame, backward, forward), bool(cut))
+        valid = reliable(backward, forward)
+        return frame, Motion(backward, trusted(valid, prev, frame, backward), bool(valid.mean() < scene_cut))
 
     def pairs() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]]:
         prev = prev_gray = None
