@@ -43,10 +43,10 @@ import common  # noqa: F401  (puts the test media on the path)
 from dreamvideo.config import load_style
 from dreamvideo.dreamer import Dreamer
 from dreamvideo.flow import reliable, to_gray, warp
-from dreamvideo.images import fit_size
-from dreamvideo.video.io import probe, read_frames
-from dreamvideo.react import Reaction
-from dreamvideo.video.render import dream_frames
+from dreamvideo.media.images import fit_size
+from dreamvideo.media.ffmpeg import probe, read_frames
+from dreamvideo.coherence import dream_frames
+from dreamvideo.look import Look
 from media import demo_clip, real_clip
 
 STYLES = {"default": (None, []), "textures": ("textures", []), "abstract": ("abstract", []), "dogs": ("dogs", []),
@@ -104,8 +104,8 @@ def rms(a: list[np.ndarray | None], b: list[np.ndarray], sample: list[np.ndarray
 def independent(dreamer: Dreamer, source: list[np.ndarray]) -> list[np.ndarray | None]:
     """Every frame dreamed on its own (what ``blend: 0`` renders), for the pairs (4k, 4k + 1): half the
     frames, a quarter of the pairs, each exactly as a full run would dream it."""
-    return [dreamer.dream_frame(f.astype(np.float32) / 255, t, dreamer.params, Reaction(dreamer.style.react, None, t))
-            if t % 4 < 2 else None for t, f in enumerate(source)]
+    look = Look(dreamer)
+    return [look.dream(f.astype(np.float32) / 255, t) if t % 4 < 2 else None for t, f in enumerate(source)]
 
 
 def cell(style_name: str | None, variants: dict[str, list[str]], source: list[np.ndarray], flows: list,
@@ -122,7 +122,7 @@ def cell(style_name: str | None, variants: dict[str, list[str]], source: list[np
     rows = {}
     for name, dreamer in dreamers.items():
         began = time.perf_counter()
-        o = list(dream_frames(iter(source), dreamer))
+        o = list(dream_frames(iter(source), Look(dreamer)))
         seconds_o = time.perf_counter() - began
         e = {"I": e_i, "P": e_p, "O": warp_error(o, flows, valid)}
         s = lambda i: rms(o[i], source[i], p[i]) / rms(p[i], source[i], p[i])

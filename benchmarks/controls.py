@@ -20,8 +20,8 @@ import numpy as np
 from common import RESOLUTIONS  # (and the test media on the path)
 from dreamvideo import dream_image
 from dreamvideo.composite import Composite, Mask
-from dreamvideo.config import load_style
-from dreamvideo.video.io import probe, read_frames
+from dreamvideo.config import OutputConfig, load_style
+from dreamvideo.media.ffmpeg import probe, read_frames
 from dreamvideo.video.output import video_writer
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -63,7 +63,7 @@ def main() -> None:
             out = Path(tmp) / f"o{suffix}"
 
             def write() -> None:
-                writer = video_writer(out, out, (info.width, info.height), Fraction(24), 18, "medium", None, 3.0)
+                writer = video_writer(out, out, (info.width, info.height), Fraction(24), OutputConfig(), None, 3.0)
                 for f in frames:
                     writer.write(f)
                 writer.close()

@@ -30,7 +30,7 @@ def measure(style_name: str | None, resolution: str, device: str, sets: list[str
 
     from dreamvideo.config import load_style
     from dreamvideo.dreamer import Dreamer
-    from dreamvideo.images import to_tensor
+    from dreamvideo.media.images import to_tensor
 
     w, h = RESOLUTIONS[resolution]
     style = load_style(style_name, sets, {"device": device})

@@ -33,7 +33,7 @@ import numpy as np
 from common import RESOLUTIONS, timed
 from dreamvideo.allocator import tune_cpu_allocator
 from dreamvideo.config import load_style
-from dreamvideo.video.render import Carry, Strength, analyse, start_image
+from dreamvideo.coherence import Carry, Strength, analyse, start_image
 from media import demo_clip
 
 

@@ -24,7 +24,7 @@ import common  # noqa: F401  (puts the test media on the path)
 from dreamvideo.config import load_style
 from dreamvideo.react import features_for
 from media import beat_track
-from dreamvideo.video.io import probe, read_frames
+from dreamvideo.media.ffmpeg import probe, read_frames
 from dreamvideo.video.render import RenderOptions, render_video
 
 ROOT = Path(__file__).resolve().parent.parent

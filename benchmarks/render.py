@@ -49,7 +49,7 @@ def synthetic_clip(path: Path, size: tuple[int, int], frames: int) -> Path:
     from fractions import Fraction
 
     from media import demo_clip
-    from dreamvideo.video.io import VideoWriter, h264_args
+    from dreamvideo.media.ffmpeg import VideoWriter, h264_args
 
     with VideoWriter(path, size, Fraction(24), h264_args(crf=18, preset="fast")) as writer:
         for frame in demo_clip(size, frames).frames:

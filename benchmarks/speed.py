@@ -123,7 +123,7 @@ def main() -> None:
 
     from dreamvideo.dreamer import dream_params, resolve_device
     from dreamvideo.features import get_model
-    from dreamvideo.images import to_tensor
+    from dreamvideo.media.images import to_tensor
 
     style = load_style(args.style, args.sets, {"device": args.device})
     device = resolve_device(style.device)

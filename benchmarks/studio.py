@@ -9,6 +9,7 @@ network already built (the studio builds it once per model). Also the first prev
 
 from __future__ import annotations
 
+import shutil
 import statistics
 import tempfile
 import time
@@ -22,30 +23,35 @@ from media import real_clip
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 
+def add(studio: Studio, path: Path):
+    """``path`` stored as an upload, as the page's upload stores it."""
+    part = studio.uploads.new_part()
+    shutil.copy(path, part)
+    return studio.uploads.accept(path.name, part)
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         studio = Studio(Path(tmp))
-        photo = studio.receive("chelsea.jpg", [(SAMPLES / "chelsea.jpg").read_bytes()])
-        footage = studio.receive("bigbuckbunny.mp4", [real_clip("bigbuckbunny").read_bytes()])
+        photo, footage = add(studio, SAMPLES / "chelsea.jpg"), add(studio, real_clip("bigbuckbunny"))
         print(f"{'preset':12} {'photo s':>8} {'720p frame s':>13}")
         for name in list_presets():
             if name.startswith("zoom-") or name in ("googlenet", "portrait-bg"):
                 continue  # zoom presets dream like their base; googlenet downloads; portrait-bg needs a mask
-            text = studio.presets()[name]
-            studio.preview(photo.id, text)  # builds this style's dreamer
+            style = studio.style(studio.presets()[name])
+            studio.previews.still(photo, style)  # builds this style's dreamer
             times = {}
             for upload in (photo, footage):
-                runs = [studio.preview(upload.id, text, seconds=2.0)[1] for _ in range(3)]
+                runs = [studio.previews.still(upload, style, seconds=2.0)[1] for _ in range(3)]
                 times[upload.kind] = statistics.median(runs)
             print(f"{name:12} {times['image']:8.2f} {times['video']:13.2f}")
-        studio._models.clear()
+        studio.previews._models.clear()
         began = time.perf_counter()
-        studio.preview(photo.id, "")
+        studio.previews.still(photo, studio.style(""))
         print(f"first preview, the network built: {time.perf_counter() - began:.2f} s")
         began = time.perf_counter()
-        studio.preview_clip(footage.id, "", seconds=2.0)
+        studio.previews.clip(footage, studio.style(""), seconds=2.0)
         print(f"12-frame preview clip of the 720p footage: {time.perf_counter() - began:.2f} s")
-        studio.close()
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import numpy as np
 import common  # noqa: F401  (puts the test media on the path)
 from dreamvideo.config import load_style
 from media import similarity
-from dreamvideo.video.io import read_frames
+from dreamvideo.media.ffmpeg import read_frames
 from dreamvideo.video.zoom import ZoomOptions, lab_stats, zoom_video
 
 ROOT = Path(__file__).resolve().parent.parent

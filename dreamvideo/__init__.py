@@ -48,11 +48,12 @@ def dream_image(image: "str | np.ndarray", style: "Style | str | None" = None, *
     """
     from dreamvideo.config import Style, load_style
     from dreamvideo.dreamer import Dreamer
-    from dreamvideo.images import read_image
+    from dreamvideo.look import dream_photo
+    from dreamvideo.media.images import read_image
 
     if dreamer is None:
         if not isinstance(style, Style):
             style = load_style(style)
         dreamer = Dreamer(style)
     array = read_image(image, max_pixels) if isinstance(image, str) or hasattr(image, "__fspath__") else image
-    return dreamer.dream_array(array, progress=progress)
+    return dream_photo(dreamer, array, progress=progress, max_pixels=max_pixels)

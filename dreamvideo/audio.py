@@ -1,6 +1,6 @@
 """Audio features per video frame, for styles that react to music: loudness, onset strength, beats.
 
-Plain NumPy on mono samples (``dreamvideo.video.io.decode_audio`` gives them): every feature is one value
+Plain NumPy on mono samples (``dreamvideo.media.ffmpeg.decode_audio`` gives them): every feature is one value
 per video frame in [0, 1], smoothed with an attack/release envelope follower.
 """
 

@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from dreamvideo.cluster import check_executor, ray_tasks
 from dreamvideo.config import Style, load_style, read_yaml, resolve_set_paths
 from dreamvideo.errors import ConfigError, DreamVideoError, MediaError, did_you_mean
-from dreamvideo.images import WRITABLE, check_image, check_output
-from dreamvideo.video.io import probe_audio
+from dreamvideo.media.images import WRITABLE, check_image, check_output
+from dreamvideo.media.ffmpeg import probe_audio
 from dreamvideo.video.output import check_video_output
 from dreamvideo.video.state import state_dir
 
@@ -165,10 +165,12 @@ def run_job(index: int, job: Job, base: str | None = None) -> JobResult:
                                    max_pixels=job.max_pixels))
         else:
             from dreamvideo.dreamer import Dreamer
-            from dreamvideo.images import read_image, write_image
+            from dreamvideo.look import dream_photo
+            from dreamvideo.media.images import read_image, write_image
 
             check_output(job.output, inputs=(job.input,))
-            write_image(job.output, Dreamer(style).dream_array(read_image(job.input, job.max_pixels)))
+            write_image(job.output, dream_photo(Dreamer(style), read_image(job.input, job.max_pixels),
+                                                 max_pixels=job.max_pixels))
     except DreamVideoError as exc:
         return JobResult(index, str(job.output), "failed", time.perf_counter() - began, str(exc))
     except Exception as exc:  # a bug in one job must not take the batch down; keep where it happened

@@ -68,6 +68,12 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar."
 MaskOpt = Annotated[Optional[Path], typer.Option(help="Dream only where this image or video is light (grey levels: strength).")]
 MaskInvertOpt = Annotated[Optional[bool], typer.Option("--mask-invert", help="Dream where the mask is dark instead.", show_default=False)]
 ColorsOpt = Annotated[Optional[str], typer.Option(help="dream (the dream's colours) or original (keep the source's colours).")]
+IterationsOpt = Annotated[Optional[int], typer.Option(help="Ascent steps per octave (a video's or zoom's fresh frames).")]
+OctavesOpt = Annotated[Optional[int], typer.Option(help="Number of octaves (image pyramid levels).")]
+StepSizeOpt = Annotated[Optional[float], typer.Option(help="Step size (image range is 0..1): the dream's strength.")]
+MaxSideOpt = Annotated[Optional[int], typer.Option(help="Shrink the picture so its longer side fits.")]
+WidthOpt = Annotated[Optional[int], typer.Option(help="Resize the picture to this width.")]
+GuideOpt = Annotated[Optional[Path], typer.Option(help="Dream towards the features of this image (or video).")]
 VideoOutHelp = "The video to write: .mp4, .mov, .gif, .webp, or a PNG sequence such as frames/%05d.png"
 MaxPixelsOpt = Annotated[Optional[int], typer.Option(
     min=1, help="Refuse images of more pixels than this (default 150,000,000: a guard against decompression bombs).")]
@@ -128,12 +134,12 @@ def dream(
     model: ModelOpt = None,
     weights: WeightsOpt = None,
     layer: LayerOpt = None,
-    iterations: Annotated[Optional[int], typer.Option(help="Ascent steps per octave.")] = None,
-    octaves: Annotated[Optional[int], typer.Option(help="Number of octaves.")] = None,
-    step_size: Annotated[Optional[float], typer.Option(help="Step size (image range is 0..1).")] = None,
-    max_side: Annotated[Optional[int], typer.Option(help="Shrink the image so its longer side fits.")] = None,
-    width: Annotated[Optional[int], typer.Option(help="Resize the image to this width.")] = None,
-    guide: Annotated[Optional[Path], typer.Option(help="Dream towards the features of this image.")] = None,
+    iterations: IterationsOpt = None,
+    octaves: OctavesOpt = None,
+    step_size: StepSizeOpt = None,
+    max_side: MaxSideOpt = None,
+    width: WidthOpt = None,
+    guide: GuideOpt = None,
     mask: MaskOpt = None,
     mask_invert: MaskInvertOpt = None,
     colors: ColorsOpt = None,
@@ -144,7 +150,8 @@ def dream(
 ) -> None:
     """Dream one image."""
     from dreamvideo.dreamer import Dreamer
-    from dreamvideo.images import check_output, read_image, write_image
+    from dreamvideo.look import dream_photo
+    from dreamvideo.media.images import check_output, read_image, write_image
 
     output = output or image.with_name(f"{image.stem}_dream.png")
     style = _style(config, set_, model=model, weights=str(weights) if weights else None, layers=layer,
@@ -155,7 +162,7 @@ def dream(
     picture = read_image(image, max_pixels)
     dreamer = Dreamer(style)
     with _progress(f"dreaming {image.name}", quiet) as progress:
-        result = dreamer.dream_array(picture, progress=progress)
+        result = dream_photo(dreamer, picture, progress=progress, max_pixels=max_pixels)
     write_image(output, result)
     typer.echo(f"wrote {output} ({result.shape[1]}x{result.shape[0]})")
 
@@ -175,11 +182,14 @@ def render(
     model: ModelOpt = None,
     weights: WeightsOpt = None,
     layer: LayerOpt = None,
-    iterations: Annotated[Optional[int], typer.Option(help="Ascent steps per octave on fresh frames.")] = None,
+    iterations: IterationsOpt = None,
+    octaves: OctavesOpt = None,
+    step_size: StepSizeOpt = None,
+    guide: GuideOpt = None,
     blend: Annotated[Optional[float], typer.Option(help="How much of the previous dream carries over (0..1; 0: independent frames).")] = None,
     flow: Annotated[Optional[str], typer.Option(help="Optical flow: dis, farneback or none.")] = None,
-    max_side: Annotated[Optional[int], typer.Option(help="Shrink the video so its longer side fits.")] = None,
-    width: Annotated[Optional[int], typer.Option(help="Resize the video to this width.")] = None,
+    max_side: MaxSideOpt = None,
+    width: WidthOpt = None,
     fps: Annotated[Optional[float], typer.Option(help="Output frame rate (default: the source's, exactly).")] = None,
     start: Annotated[float, typer.Option(min=0, help="Start at this many seconds.")] = 0.0,
     duration: Annotated[Optional[float], typer.Option(min=0.001, help="Render this many seconds.")] = None,
@@ -191,10 +201,11 @@ def render(
     mask_invert: MaskInvertOpt = None,
     colors: ColorsOpt = None,
     split: Annotated[bool, typer.Option("--split", help="Render the shots between scene cuts as separate segments (in parallel with --executor ray).")] = False,
-    executor: Annotated[str, typer.Option(help="With --split: local or ray.")] = "local",
-    address: Annotated[Optional[str], typer.Option(help="With --executor ray: the cluster address.")] = None,
+    executor: Annotated[Optional[str], typer.Option(help="With --split: local or ray (default: ray with --address, else local).")] = None,
+    address: Annotated[Optional[str], typer.Option(help="With --split: a Ray cluster's address (implies --executor ray).")] = None,
     seed: SeedOpt = None,
     device: DeviceOpt = None,
+    max_pixels: MaxPixelsOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Dream a video: each frame starts from the previous dream moved along the optical flow; sound kept."""
@@ -202,15 +213,21 @@ def render(
 
     output = output or video.with_name(f"{video.stem}_dream.mp4")
     style = _style(config, set_, model=model, weights=str(weights) if weights else None, layers=layer,
-                   iterations=iterations, blend=blend, flow=flow, output__max_side=max_side, output__width=width,
-                   output__fps=fps, mask=str(mask) if mask else None, mask_invert=mask_invert, colors=colors,
-                   seed=seed, device=device)
+                   iterations=iterations, octaves=octaves, step_size=step_size,
+                   guide__image=str(guide) if guide else None, blend=blend, flow=flow, output__max_side=max_side,
+                   output__width=width, output__fps=fps, mask=str(mask) if mask else None, mask_invert=mask_invert,
+                   colors=colors, seed=seed, device=device)
     options = RenderOptions(start=start, duration=duration, max_frames=max_frames, restart=restart, preview=preview,
-                            audio=audio)
-    if split or executor != "local":
+                            audio=audio, max_pixels=max_pixels)
+    if not split and (executor is not None or address is not None):
+        given = "--address" if address is not None else f"--executor {executor}"
+        raise ConfigError(f"{given} runs the shots of a split render: add --split")
+    if split:
         from dreamvideo.video.split import render_split
 
-        result = render_split(video, output, style, options, executor, address, log=_say)
+        from dreamvideo.cluster import pick_executor
+
+        result = render_split(video, output, style, options, pick_executor(executor, address), address, log=_say)
     else:
         with _progress(f"rendering {video.name}", quiet, unit="frames") as progress:
             result = render_video(video, output, style, options, progress=progress, log=_say)
@@ -221,7 +238,7 @@ def render(
 @app.command()
 def zoom(
     image: Annotated[Optional[Path], typer.Argument(help="The image to start from (or use --from noise / color).", show_default=False)] = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help=VideoOutHelp + ".")] = Path("zoom.mp4"),
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help=VideoOutHelp + "; default IMAGE_zoom.mp4 (zoom.mp4 from noise or a colour).")] = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
     frames: Annotated[Optional[int], typer.Option(min=1, help="Length in frames.")] = None,
@@ -234,9 +251,15 @@ def zoom(
     fps: Annotated[Optional[float], typer.Option(help="Frames per second (motion is per second, so speed is kept).")] = None,
     cadence: Annotated[Optional[int], typer.Option(help="Dream every k-th frame; the others only move.")] = None,
     loop: Annotated[bool, typer.Option("--loop", help="Crossfade the end into the beginning so the video loops.")] = False,
-    max_side: Annotated[Optional[int], typer.Option(help="Shrink the image so its longer side fits.")] = None,
+    max_side: MaxSideOpt = None,
+    width: WidthOpt = None,
     model: ModelOpt = None,
+    weights: WeightsOpt = None,
     layer: LayerOpt = None,
+    iterations: IterationsOpt = None,
+    octaves: OctavesOpt = None,
+    step_size: StepSizeOpt = None,
+    guide: GuideOpt = None,
     restart: Annotated[bool, typer.Option("--restart", help="Discard an interrupted zoom instead of resuming it.")] = False,
     preview: Annotated[int, typer.Option(min=0, help="Write every N-th frame as a small PNG (OUT_preview/).")] = 0,
     mask: MaskOpt = None,
@@ -252,9 +275,13 @@ def zoom(
 
     options = ZoomOptions(frames=frames, seconds=seconds, audio=audio, start=start, color=parse_color(color),
                           loop=loop, restart=restart, preview=preview, max_pixels=max_pixels)
-    style = _style(config, set_, model=model, layers=layer, zoom__scale=scale, zoom__rotate=rotate, zoom__fps=fps,
-                   zoom__cadence=cadence, output__max_side=max_side, mask=str(mask) if mask else None,
-                   mask_invert=mask_invert, colors=colors, seed=seed, device=device)
+    style = _style(config, set_, model=model, weights=str(weights) if weights else None, layers=layer,
+                   iterations=iterations, octaves=octaves, step_size=step_size,
+                   guide__image=str(guide) if guide else None, zoom__scale=scale, zoom__rotate=rotate, zoom__fps=fps,
+                   zoom__cadence=cadence, output__max_side=max_side, output__width=width,
+                   mask=str(mask) if mask else None, mask_invert=mask_invert, colors=colors, seed=seed, device=device)
+    if output is None:
+        output = image.with_name(f"{image.stem}_zoom.mp4") if image is not None and start == "image" else Path("zoom.mp4")
     with _progress(f"zooming {image.name if image else start}", quiet, unit="frames") as progress:
         result = zoom_video(image if start == "image" else None, output, style, options, progress=progress, log=_say)
     typer.echo(f"wrote {result.output} ({result.frames} frames, {result.size[0]}x{result.size[1]}, "
@@ -264,8 +291,8 @@ def zoom(
 @app.command()
 def batch(
     jobs_file: Annotated[Path, typer.Argument(help="A YAML job list (jobs: [...]).", show_default=False)],
-    executor: Annotated[str, typer.Option(help="local (one job after another) or ray.")] = "local",
-    address: Annotated[Optional[str], typer.Option(help="Ray cluster address (default: start a local one).")] = None,
+    executor: Annotated[Optional[str], typer.Option(help="local (one job after another) or ray (default: ray with --address, else local).")] = None,
+    address: Annotated[Optional[str], typer.Option(help="A Ray cluster's address (implies --executor ray; without it, Ray starts here).")] = None,
     max_pixels: MaxPixelsOpt = None,
 ) -> None:
     """Run many render, zoom and dream jobs; skip finished ones, resume half-done ones, report a summary."""
@@ -277,7 +304,9 @@ def batch(
     jobs = load_jobs(jobs_file, max_pixels)
     say = lambda r: typer.echo(f"[{r.index}] {r.status}: {r.output}" + (f" ({r.message})" if r.message else ""),
                                err=True)
-    results = run_jobs(jobs, str(jobs_file.parent), executor, address, say)
+    from dreamvideo.cluster import pick_executor
+
+    results = run_jobs(jobs, str(jobs_file.parent), pick_executor(executor, address), address, say)
     table = Table("job", "command", "output", "status", "seconds", "message", box=None)
     for r, job in zip(results, jobs):
         colour = {"done": "green", "skipped": "cyan", "failed": "red"}[r.status]
@@ -329,16 +358,29 @@ def studio(
     port: Annotated[int, typer.Option(min=0, max=65535, help="The port (default: a free one).")] = 0,
     host: Annotated[str, typer.Option(help="The address to listen on; another than 127.0.0.1 opens the studio to your network.")] = "127.0.0.1",
     max_upload: Annotated[int, typer.Option(min=1, help="The largest upload, in MB.")] = 2048,
+    max_queue: Annotated[int, typer.Option(min=1, max=1000, help="Renders that may wait at once.")] = 8,
+    token: Annotated[Optional[str], typer.Option(help="The token the page and scripts need (default: a new random one).")] = None,
+    no_token: Annotated[bool, typer.Option("--no-token", help="No token (only on a loopback --host).")] = False,
 ) -> None:
     """A local web page: drop in a photo or a video, find a style with live previews, render it."""
     try:
         from dreamvideo.studio.app import serve
+        from dreamvideo.studio.guard import is_loopback
     except ImportError:
         raise ConfigError('the studio needs its extra: pip install "dreamvideo[studio]"') from None
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {str(out)!r} is a file; give a folder")
-    serve(out, host, port, ready=lambda url: typer.echo(f"dreamvideo studio on {url} (files in {out}/; Ctrl-C stops it)"),
-          max_upload=max_upload * 1024**2)
+    if token is not None and (no_token or len(token) < 8):
+        raise ConfigError("--token needs at least 8 characters" if not no_token else "--token and --no-token "
+                          "exclude each other; give one")
+
+    def ready(url: str) -> None:
+        typer.echo(f"dreamvideo studio on {url} (files in {out}/; Ctrl-C stops it)")
+        if not is_loopback(host):
+            _say(f"warning: listening on {host}: anyone on the network who has the token can upload and render")
+
+    serve(out, host, port, ready=ready, max_upload=max_upload * 1024**2, max_queue=max_queue,
+          token=None if no_token else (token or ""))
 
 
 @app.command()
@@ -368,7 +410,7 @@ def visualize(
     """Show what a layer or a channel responds to, dreamed from noise."""
     from dreamvideo.dreamer import resolve_device
     from dreamvideo.features import get_model
-    from dreamvideo.images import check_output, to_array, write_image
+    from dreamvideo.media.images import check_output, to_array, write_image
     from dreamvideo.visualize import visualize as run
 
     check_output(output)

@@ -16,6 +16,17 @@ def check_executor(name: str) -> None:
         raise ConfigError(f"--executor {name!r}: {did_you_mean(name, EXECUTORS)}use {' or '.join(EXECUTORS)}")
 
 
+def pick_executor(executor: str | None, address: str | None) -> str:
+    """The executor a command runs on: the one named, else Ray where a cluster's ``address`` is given, else
+    this machine. An address is never ignored: with the local executor it is refused."""
+    name = executor or ("ray" if address is not None else "local")
+    check_executor(name)
+    if address is not None and name != "ray":
+        raise ConfigError(f"--address {address!r} names a Ray cluster, but --executor is {name}; use --executor ray "
+                          "or leave --executor out")
+    return name
+
+
 def _call(fn: Callable[..., Any], threads: int, *args: Any) -> Any:
     import torch
 

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dreamvideo.errors import MediaError
-from dreamvideo.images import WRITABLE, read_image, resize_image
+from dreamvideo.media.images import WRITABLE, read_image, resize_image
 
 if TYPE_CHECKING:
     from dreamvideo.config import Style
-    from dreamvideo.video.io import FrameSource
+    from dreamvideo.media.ffmpeg import FrameSource
 
 IMAGE_SUFFIXES = frozenset(WRITABLE) | {".gif"}
 ASPECT_TOLERANCE = 0.02  # a mask is scaled to its frames when their shapes agree this closely
@@ -73,7 +73,7 @@ class Mask:
              frames: int | None = None, loop: bool = False, max_pixels: int | None = None) -> "Mask":
         """The mask for frames of ``size``, made from a ``what`` ("video", "image", "zoom") of ``native``
         (W, H) size; a video mask must last ``frames`` frames at ``fps`` from ``start`` unless it ``loop``s."""
-        from dreamvideo.video.io import FrameSource, probe
+        from dreamvideo.media.ffmpeg import FrameSource, probe
 
         path = Path(path)
         name = f"the mask {str(path)!r}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 import typing
 from importlib import resources
@@ -12,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dreamvideo.errors import ConfigError, DreamVideoError, did_you_mean
+from dreamvideo.media.images import fit_size
 from dreamvideo.models.registry import ModelSpec, get_spec, parse_layer, unknown_layer_message
 from dreamvideo.schedule import schedule
 
@@ -77,6 +79,10 @@ class OutputConfig(_Strict):
     fps: float | None = Field(default=None, gt=0, le=1000, description="video frame rate (default: the source's)")
     crf: int = Field(default=18, ge=0, le=51, description="H.264 quality: lower is better, 18 looks lossless")
     preset: Literal[X264_PRESETS] = "medium"  # type: ignore[valid-type]
+
+    def size(self, width: int, height: int, multiple: int = 1) -> tuple[int, int]:
+        """The output size of a ``width`` x ``height`` picture (a video's: ``multiple=2``, kept even)."""
+        return fit_size(width, height, self.max_side, self.width, multiple)
 
 
 class ZoomConfig(_Strict):
@@ -300,19 +306,36 @@ def parse_yaml(text: str, source: str) -> dict[str, Any]:
     return data
 
 
+FILE_KEYS = ("weights", "mask", "guide.image")  # style keys whose values are files (and each region's mask)
+
+
+def style_files(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """The files a style (as data) names, by key path: ``FILE_KEYS``, each region's mask, and each
+    region's style unless it is a preset's name."""
+    found = []
+    for key in FILE_KEYS:
+        node: Any = data
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, str):
+            found.append((key, node))
+    for i, region in enumerate(data.get("regions") or []):
+        if isinstance(region, dict):
+            if isinstance(region.get("mask"), str):
+                found.append((f"regions.{i}.mask", region["mask"]))
+            if isinstance(region.get("style"), str) and region["style"] not in list_presets():
+                found.append((f"regions.{i}.style", region["style"]))
+    return found
+
+
 def resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
-    """Relative file paths in a YAML file are relative to that file."""
-    data = dict(data)
-    if isinstance(data.get("weights"), str):
-        data["weights"] = str((base / data["weights"]).resolve()) if not Path(data["weights"]).is_absolute() \
-            else data["weights"]
-    if isinstance(data.get("mask"), str) and not Path(data["mask"]).is_absolute():
-        data["mask"] = str((base / data["mask"]).resolve())
-    if isinstance(data.get("regions"), list):
-        data["regions"] = [_resolve_region(r, base) for r in data["regions"]]
-    guide = data.get("guide")
-    if isinstance(guide, dict) and isinstance(guide.get("image"), str) and not Path(guide["image"]).is_absolute():
-        data["guide"] = {**guide, "image": str((base / guide["image"]).resolve())}
+    """Relative file paths in a YAML file are relative to that file (a region's style only where such a
+    file exists: else it is a preset's name)."""
+    data = copy.deepcopy(data)
+    for key, path in style_files(data):
+        if Path(path).is_absolute() or (key.endswith(".style") and not (base / path).is_file()):
+            continue
+        set_dotted(data, key.split("."), str((base / path).resolve()))
     return data
 
 
@@ -329,16 +352,21 @@ def resolve_set_paths(sets: dict[str, Any], base: Path) -> dict[str, Any]:
     return out
 
 
-def _resolve_region(region: Any, base: Path) -> Any:
-    if not isinstance(region, dict):
-        return region
-    region = dict(region)
-    if isinstance(region.get("mask"), str) and not Path(region["mask"]).is_absolute():
-        region["mask"] = str((base / region["mask"]).resolve())
-    style = region.get("style")
-    if isinstance(style, str) and (base / style).is_file() and not Path(style).is_absolute():
-        region["style"] = str((base / style).resolve())  # a file beside the YAML; else a preset name
-    return region
+def style_from_text(text: str, sets: dict[str, Any] | None = None, *, source: str = "the style",
+                    base: Path | None = None, allowed: tuple[Path, ...] | None = None) -> Style:
+    """The style of YAML ``text`` (its relative files under ``base``, default the presets' folder) with
+    ``sets`` (dotted keys) on top. With ``allowed``, a style naming a file outside those folders is
+    refused before anything reads it."""
+    data = resolve_paths(parse_yaml(text or "", source), base or preset_dir())
+    for key, value in (sets or {}).items():
+        set_dotted(data, key.split("."), value)
+    if allowed is not None:
+        folders = tuple(a.resolve() for a in allowed)
+        for key, path in style_files(data):
+            if not any(Path(path).resolve().is_relative_to(folder) for folder in folders):
+                raise ConfigError(f"{key}: the studio reads files only from its own folder and the presets'; "
+                                  f"use `dreamvideo` on the command line for {path!r}")
+    return validate_style(merge(Style().model_dump(mode="json", exclude_none=True), data))
 
 
 def parse_set(item: str) -> tuple[list[str], Any]:

@@ -12,7 +12,6 @@ from collections.abc import Mapping, Sequence
 import torch
 
 from dreamvideo.errors import LayerError
-from dreamvideo.models.registry import parse_layer
 
 Activations = Mapping[str, torch.Tensor]
 
@@ -155,12 +154,6 @@ def channel(name: str, channels: int | Sequence[int]) -> Objective:
 
 def guide(name: str, guide_features: torch.Tensor) -> Objective:
     return Guide(name, guide_features)
-
-
-def parse(text: str) -> Objective:
-    """The objective of the shorthand "layer" or "layer:channel[,channel...]" (e.g. "blocks.4:17")."""
-    name, channels = parse_layer(text)
-    return layer(name) if channels is None else channel(name, channels)
 
 
 def _device(acts: Activations) -> torch.device:

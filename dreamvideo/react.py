@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dreamvideo.audio import RATE, AudioFeatures, analyse
-from dreamvideo.config import REACT_LAYER, LayerTerm, ReactConfig
-from dreamvideo.video.io import decode_audio
+from dreamvideo.config import REACT_LAYER, LayerTerm, ReactConfig, Style
+from dreamvideo.errors import MediaError
+from dreamvideo.media.ffmpeg import decode_audio
 
 if TYPE_CHECKING:
     from dreamvideo.engine import DreamParams
@@ -27,6 +28,18 @@ def features_for(path: str | Path, fps: float, frames: int, start: float = 0.0, 
                  release: float = 0.25) -> AudioFeatures:
     """The audio features of ``frames`` video frames at ``fps``, from ``start`` seconds into ``path``."""
     return analyse(decode_audio(path, RATE, start, frames / fps), fps, frames, attack, release)
+
+
+def style_features(style: Style, audio: str | Path | None, fps: float, frames: int, start: float = 0.0,
+                   missing: str = "no sound was given") -> AudioFeatures | None:
+    """The features a style's ``react:`` mappings follow over ``frames`` frames of ``audio`` (from
+    ``start`` seconds), with its attack and release; None for a style that does not react. A reacting
+    style without sound is refused with ``missing``, the reason."""
+    if not style.react:
+        return None
+    if audio is None:
+        raise MediaError(f"the style reacts to audio (react:), but {missing}")
+    return features_for(audio, float(fps), frames, start, style.react_attack, style.react_release)
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,6 @@ def _randint(low: int, high: int, g: torch.Generator) -> int:
     return int(torch.randint(low, high + 1, (1,), generator=g))
 
 
-def identity() -> Transform:
-    return lambda x, g: x
-
-
 def jitter(pixels: int) -> Transform:
     """Roll the image by a random offset in [-pixels, pixels] on both axes (wrapping around)."""
 

@@ -58,7 +58,7 @@ def clip() -> None:
 
     sys.path.insert(0, str(HERE.parent / "tests"))  # the clip generator lives with the test media
     from media import demo_clip
-    from dreamvideo.video.io import VideoWriter, ffmpeg_exe, lossless_args
+    from dreamvideo.media.ffmpeg import VideoWriter, ffmpeg_exe, lossless_args
 
     frames = demo_clip((240, 180), 72).frames
     raw = HERE / "clip.part.mkv"
@@ -121,7 +121,7 @@ def animations() -> None:
     import tempfile
 
     from dreamvideo.config import load_style
-    from dreamvideo.video.io import read_frames
+    from dreamvideo.media.ffmpeg import read_frames
     from dreamvideo.video.render import RenderOptions, render_video
     from dreamvideo.video.zoom import ZoomOptions, zoom_video
 

@@ -16,7 +16,7 @@ import uvicorn
 from PIL import Image
 from playwright.sync_api import sync_playwright
 
-from dreamvideo.studio.app import create_app, free_port
+from dreamvideo.studio.app import address, create_app, listen, new_token
 from dreamvideo.studio.session import Studio
 
 HERE = Path(__file__).resolve().parent
@@ -29,32 +29,33 @@ def save(png: bytes, name: str) -> None:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        studio = Studio(Path(tmp) / "out")
-        port = free_port("127.0.0.1")
-        server = uvicorn.Server(uvicorn.Config(create_app(studio), host="127.0.0.1", port=port, log_level="warning"))
-        threading.Thread(target=server.run, daemon=True).start()
+        studio, token = Studio(Path(tmp) / "out"), new_token()
+        sock = listen("127.0.0.1")
+        port = sock.getsockname()[1]
+        app = create_app(studio, token=token, port=port)
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True).start()
         while not server.started:
             time.sleep(0.05)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1280, "height": 860})
-            page.goto(f"http://127.0.0.1:{port}/")
-            page.wait_for_function("document.getElementById('yaml').value.includes('layers')")
+            page.goto(address("127.0.0.1", port, token))
+            page.wait_for_function("() => document.getElementById('yaml').value.includes('layers')")
             page.select_option("#preset", "dogs")
             page.set_input_files("#file", str(HERE / "clip.mp4"))
-            page.wait_for_function("document.getElementById('preview').dataset.version", timeout=120_000)
+            page.wait_for_function("() => document.getElementById('preview').dataset.version", timeout=120_000)
             page.eval_on_selector("#time", "e => { e.value = 1.5; e.dispatchEvent(new Event('input'));"
                                            "e.dispatchEvent(new Event('change')); }")
-            page.wait_for_function("document.getElementById('preview').dataset.version > 1", timeout=120_000)
+            page.wait_for_function("() => document.getElementById('preview').dataset.version > 1", timeout=120_000)
             page.click("#clip-btn")
-            page.wait_for_function("document.getElementById('clip').readyState >= 2", timeout=120_000)
+            page.wait_for_function("() => document.getElementById('clip').readyState >= 2", timeout=120_000)
             page.click("#render-btn")
             page.wait_for_selector(".job[data-status=done] video.result", timeout=600_000)
             page.wait_for_timeout(800)
             save(page.screenshot(full_page=True), "studio_page.jpg")
             browser.close()
         server.should_exit = True
-        studio.close()
 
 
 if __name__ == "__main__":

@@ -18,8 +18,9 @@ from dreamvideo.cli import app
 from dreamvideo.config import load_style
 from dreamvideo.dreamer import Dreamer
 from dreamvideo.errors import ConfigError
+from dreamvideo.look import Look
 from dreamvideo.react import Reaction
-from dreamvideo.video.io import VideoWriter, ffmpeg_exe, lossless_args, probe, read_frames
+from dreamvideo.media.ffmpeg import VideoWriter, ffmpeg_exe, lossless_args, probe, read_frames
 from dreamvideo.video.render import render_video
 from dreamvideo.video.zoom import step_motion, zoom_video
 
@@ -183,12 +184,13 @@ def test_a_guide_video_steers_each_frame_with_its_own_frame(tmp_path):
 
     pictures = [cv2.resize(skimage.data.coffee(), (96, 64)), cv2.resize(skimage.data.rocket(), (96, 64))]
     path = write_video(tmp_path / "guide.mp4", [pictures[0], pictures[1], pictures[0]])
-    dreamer = Dreamer(load_style(None, [f"guide.image={path}", "guide.size=96", "layers=[]", "guide.layer=blocks.3"]))
+    look = Look(Dreamer(load_style(None, [f"guide.image={path}", "guide.size=96", "layers=[]",
+                                          "guide.layer=blocks.3"])))
     frame = (np.random.default_rng(0).random((64, 96, 3)) * 255).astype(np.uint8)
-    guides = [dreamer.guide_at(i).guide for i in range(5)]
+    guides = [look.objective(i).guide for i in range(5)]
     assert not torch_equal(guides[0], guides[1]) and torch_equal(guides[0], guides[2])
     assert torch_equal(guides[3], guides[0])  # frame 3 of a 3-frame guide: it loops
-    a, b = dreamer.dream_frame(frame, 0), dreamer.dream_frame(frame, 1)
+    a, b = look.dream(frame, 0), look.dream(frame, 1)
     assert np.abs(a.astype(int) - b).mean() > 1  # different guide frames steer the same picture differently
 
 

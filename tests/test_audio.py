@@ -13,7 +13,7 @@ from dreamvideo.cli import app
 from dreamvideo.config import ReactConfig, load_style
 from dreamvideo.errors import ConfigError
 from media import beat_track
-from dreamvideo.video.io import ffmpeg_exe, probe, read_frames
+from dreamvideo.media.ffmpeg import ffmpeg_exe, probe, read_frames
 
 runner = CliRunner()
 
@@ -36,8 +36,14 @@ def test_tempo_beats_and_loudness_of_a_known_track(track):
 
 
 def test_react_mappings():
-    assert ReactConfig(source="loudness", min=0.005, max=0.05).value(0.5, 99) == pytest.approx(0.0275)
-    assert ReactConfig(source="beat", pulse=1.2).value(1.0, 1.5) == pytest.approx(1.8)
+    """A range runs from min (silence) to max (the loudest), rising with the feature, whatever the style's own
+    value; a pulse leaves the style's value in silence and multiplies it by the pulse at a full beat."""
+    ranged, pulse = ReactConfig(source="loudness", min=0.005, max=0.05), ReactConfig(source="beat", pulse=1.2)
+    levels = np.linspace(0, 1, 11)
+    assert ranged.value(0.0, 99) == 0.005 and ranged.value(1.0, 99) == 0.05
+    assert np.all(np.diff([ranged.value(x, 99) for x in levels]) > 0)
+    assert pulse.value(0.0, 1.5) == 1.5 and pulse.value(1.0, 1.5) == pytest.approx(1.5 * 1.2)
+    assert np.all(np.diff([pulse.value(x, 1.5) for x in levels]) > 0)
     for bad, match in [("react={stepsize: {source: loudness, min: 0, max: 1}}", "did you mean 'step_size'"),
                        ("react={step_size: {source: bass, pulse: 2}}", "react.step_size.source"),
                        ("react={step_size: {source: beat, min: 1}}", "give both min and max"),
@@ -47,10 +53,13 @@ def test_react_mappings():
 
 
 def test_reaction_follows_the_feature(track):
-    style = load_style(None, ["react={step_size: {source: loudness, min: 0.0, max: 1.0}}"])
+    """Frame by frame, a mapped value is loudest where the track is: its order follows the feature's."""
+    style = load_style(None, ["react={step_size: {source: loudness, min: 0.002, max: 0.04}}"])
     f = features_for(track, 24, 192)
-    values = [Reaction(style.react, f, i)("step_size", 0.5) for i in range(192)]
-    assert np.allclose(values, f.loudness)
+    values = np.array([Reaction(style.react, f, i)("step_size", 0.5) for i in range(192)])
+    assert np.corrcoef(values, f.loudness)[0, 1] > 0.999
+    assert values.min() >= 0.002 and values.max() <= 0.04 and values.max() - values.min() > 0.02
+    assert Reaction(style.react, f, 500)("step_size", 0.5) == values[-1]  # past the end: the last frame's
     assert Reaction(style.react, None, 3)("step_size", 0.5) == 0.5  # no audio: the style's own value
 
 
@@ -77,14 +86,14 @@ def test_react_on_a_layer_weight_follows_the_feature(track, tmp_path, monkeypatc
     from dreamvideo.dreamer import Dreamer
 
     seen = []
-    weighted = Dreamer.weighted_objective
+    weighted = Dreamer.weighted
 
-    def spy(self, weights, index=0):
-        objective = weighted(self, weights, index)
+    def spy(self, weights, guide=None):
+        objective = weighted(self, weights, guide)
         seen.append((dict(weights), objective.layers))
         return objective
 
-    monkeypatch.setattr(Dreamer, "weighted_objective", spy)
+    monkeypatch.setattr(Dreamer, "weighted", spy)
     clip = Path(__file__).resolve().parent.parent / "samples" / "clip.mp4"
     style = load_style(None, ["output.max_side=64", "octaves=1", "iterations=1",
                               "react={layers.blocks.2: {source: beat, min: 0, max: 2}}"])

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 from dreamvideo.batch import load_jobs, run_local, run_ray
 from dreamvideo.cli import app
 from dreamvideo.errors import ConfigError
-from dreamvideo.images import resize_image
-from dreamvideo.video.io import read_frames
+from dreamvideo.media.images import resize_image
+from dreamvideo.media.ffmpeg import read_frames
 
 runner = CliRunner()
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -43,8 +43,13 @@ def test_batch_runs_skips_and_reports_failures(tmp_path):
     for name in ("a.png", "b.mp4", "c.mp4"):
         assert (tmp_path / name).is_file()
     assert not (tmp_path / "d.mp4").exists()
+    made = {name: ((tmp_path / name).stat().st_mtime_ns, (tmp_path / name).read_bytes()) for name in ("a.png", "b.mp4", "c.mp4")}
     again = runner.invoke(app, ["batch", str(path)])
-    assert again.output.count("skipped") >= 3
+    assert again.exit_code == 1  # the bad job fails again; the finished ones are not redone
+    for index, name in enumerate(("a.png", "b.mp4", "c.mp4")):
+        assert f"[{index}] skipped: {tmp_path / name}" in again.output, again.output
+        assert ((tmp_path / name).stat().st_mtime_ns, (tmp_path / name).read_bytes()) == made[name]
+    assert f"[3] failed: {tmp_path / 'd.mp4'}" in again.output
 
 
 @pytest.mark.parametrize("jobs, match", [
@@ -98,6 +103,7 @@ def test_example_job_lists_are_valid(monkeypatch):
         load_jobs(Path(__file__).resolve().parent.parent / "pipelines" / "jobs-music-video.yaml")
 
 
+@pytest.mark.ray
 def test_ray_batch_equals_local_batch(tmp_path):
     pytest.importorskip("ray")
     local_dir, ray_dir = tmp_path / "local", tmp_path / "ray"
@@ -122,7 +128,7 @@ def two_shots(tmp_path_factory) -> Path:
     import skimage.data
 
     from media import camera_path, render
-    from dreamvideo.video.io import VideoWriter, ffmpeg_exe, lossless_args
+    from dreamvideo.media.ffmpeg import VideoWriter, ffmpeg_exe, lossless_args
 
     size = (96, 72)
     a = render(skimage.data.astronaut(), camera_path((512, 512), size, 6), size).frames
@@ -138,10 +144,10 @@ def two_shots(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.mark.parametrize("executor", ["local", "ray"])
+@pytest.mark.parametrize("executor", ["local", pytest.param("ray", marks=pytest.mark.ray)])
 def test_split_render_equals_the_sequential_render(two_shots, tmp_path, executor):
     from dreamvideo.config import load_style
-    from dreamvideo.video.io import probe
+    from dreamvideo.media.ffmpeg import probe
     from dreamvideo.video.render import RenderOptions, render_video
     from dreamvideo.video.split import find_cuts, render_split
 

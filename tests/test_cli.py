@@ -193,7 +193,8 @@ def test_every_render_flag_reaches_the_library(tmp_path, monkeypatch):
     monkeypatch.setattr(render, "render_video", seen)
     monkeypatch.setattr(split, "render_split", seen_split)
     common = ["--config", "dogs", "--set", "decay=0.9", "--model", "efficientnet_lite0", "--weights", weights,
-              "--layer", "blocks.3", "--layer", "blocks.5:7", "--iterations", 7, "--blend", 0.5, "--flow", "farneback",
+              "--layer", "blocks.3", "--layer", "blocks.5:7", "--iterations", 7, "--octaves", 3, "--step-size", 0.02,
+              "--guide", SAMPLES / "rocket.jpg", "--max-pixels", 1000, "--blend", 0.5, "--flow", "farneback",
               "--max-side", 320, "--width", 300, "--fps", 12.5, "--start", 1.5, "--duration", 2, "--max-frames", 9,
               "--audio", song, "--restart", "--preview", 4, "--mask", SAMPLES / "coffee.jpg", "--mask-invert",
               "--colors", "original", "--seed", 11, "--device", "cpu", "-q"]
@@ -202,17 +203,28 @@ def test_every_render_flag_reaches_the_library(tmp_path, monkeypatch):
     assert (source.name, output) == ("clip.mp4", tmp_path / "r.mp4")
     assert [(t.name, t.channels) for t in style.layers] == [("blocks.3", None), ("blocks.5", [7])]
     assert (style.model, style.weights, style.iterations, style.blend, style.flow, style.decay, style.seed,
-            style.device, style.octaves) == ("efficientnet_lite0", weights, 7, 0.5, "farneback", 0.9, 11, "cpu", 6)
+            style.device, style.octaves, style.step_size, style.guide.image) == \
+        ("efficientnet_lite0", weights, 7, 0.5, "farneback", 0.9, 11, "cpu", 3, 0.02, SAMPLES / "rocket.jpg")
     assert (style.output.max_side, style.output.width, style.output.fps) == (320, 300, 12.5)
     assert (style.mask, style.mask_invert, style.colors) == (SAMPLES / "coffee.jpg", True, "original")
-    assert (options.start, options.duration, options.max_frames, options.restart, options.preview, options.audio) == \
-        (1.5, 2, 9, True, 4, song)
+    assert (options.start, options.duration, options.max_frames, options.restart, options.preview, options.audio,
+            options.max_pixels) == (1.5, 2, 9, True, 4, song, 1000)
     assert kwargs["progress"] is None and callable(kwargs["log"])
     result = run("render", SAMPLES / "clip.mp4", "-o", tmp_path / "s.mp4", "--split", "--executor", "ray",
                  "--address", "ray://head:10001", "-q")
     assert result.exit_code == 0, result.output
     (source, output, style, options, executor, address), _ = seen_split.calls[0]
     assert (output, executor, address) == (tmp_path / "s.mp4", "ray", "ray://head:10001")
+    assert run("render", SAMPLES / "clip.mp4", "-o", tmp_path / "s.mp4", "--split", "--address", "h:6379",
+               "-q").exit_code == 0
+    assert seen_split.calls[1][0][4:] == ("ray", "h:6379")  # an address implies Ray
+    for flags, match in [(["--executor", "ray"], "--executor ray runs the shots of a split render: add --split"),
+                         (["--address", "h:1"], "--address runs the shots of a split render: add --split"),
+                         (["--split", "--executor", "local", "--address", "h:1"], "names a Ray cluster, but --executor is local"),
+                         (["--split", "--executor", "rya"], "did you mean 'ray'")]:
+        result = run("render", SAMPLES / "clip.mp4", "-o", tmp_path / "t.mp4", *flags, "-q")
+        assert result.exit_code == 2 and match in result.output, result.output
+    assert len(seen_split.calls) == 2 and len(seen.calls) == 1  # none of those ran
 
 
 def test_every_zoom_dream_batch_and_visualize_flag_reaches_the_library(tmp_path, monkeypatch):
@@ -230,9 +242,17 @@ def test_every_zoom_dream_batch_and_visualize_flag_reaches_the_library(tmp_path,
                "--frames", 40, "--seconds", 3, "--audio", song, "--from", "color", "--color", "#102030",
                "--scale", 1.25, "--rotate", -15, "--fps", 30, "--cadence", 3, "--loop", "--max-side", 200,
                "--model", "efficientnet_lite0", "--layer", "blocks.2", "--restart", "--preview", 5, "--device", "cpu",
-               "--mask", SAMPLES / "rocket.jpg", "--colors", "original", "-q").exit_code == 0
+               "--mask", SAMPLES / "rocket.jpg", "--colors", "original", "--weights", song, "--iterations", 4,
+               "--octaves", 3, "--step-size", 0.03, "--guide", SAMPLES / "chelsea.jpg", "--width", 180, "--max-pixels",
+               500, "-q").exit_code == 0
     (image, output, style, options), _ = seen.calls[0]
     assert image is None and output == tmp_path / "z.mp4"  # --from color needs no image
+    assert (style.weights, style.iterations, style.octaves, style.step_size, style.guide.image, style.output.width,
+            options.max_pixels) == (song, 4, 3, 0.03, SAMPLES / "chelsea.jpg", 180, 500)
+    assert run("zoom", SAMPLES / "coffee.jpg", "--frames", 2, "-q").exit_code == 0
+    assert seen.calls[1][0][1] == SAMPLES / "coffee_zoom.mp4"  # beside its image, like the other commands
+    assert run("zoom", "--from", "noise", "--frames", 2, "-q").exit_code == 0
+    assert seen.calls[2][0][1] == Path("zoom.mp4")
     assert (style.zoom.scale.at(0), style.zoom.rotate.at(0), style.zoom.fps, style.zoom.cadence) == (1.25, -15, 30, 3)
     assert (style.output.max_side, [t.name for t in style.layers], style.seed, style.device) == \
         (200, ["blocks.2"], 4, "cpu")
@@ -246,10 +266,10 @@ def test_every_zoom_dream_batch_and_visualize_flag_reaches_the_library(tmp_path,
         def __init__(self, style):
             self.styles.append(style)
 
-        def dream_array(self, picture, progress=None):
-            return picture
+    import dreamvideo.look as look
 
     monkeypatch.setattr(dreamer, "Dreamer", FakeDreamer)
+    monkeypatch.setattr(look, "dream_photo", lambda dreamer, picture, **options: picture)
     out = tmp_path / "d.png"
     assert run("dream", SAMPLES / "coffee.jpg", "-o", out, "--config", "textures", "--set", "jitter=5",
                "--model", "efficientnet_lite0", "--layer", "blocks.1:3,4", "--iterations", 3, "--octaves", 2,

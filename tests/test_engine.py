@@ -9,7 +9,7 @@ from dreamvideo.features import get_model
 from dreamvideo.models import list_models
 from dreamvideo.objectives import layer
 from dreamvideo.tiling import tile_grid, tiled_gradient
-from dreamvideo.transforms import compose, identity, jitter, random_rotate, random_scale
+from dreamvideo.transforms import compose, jitter, random_rotate, random_scale
 
 
 @pytest.mark.parametrize("name", list_models(include_hidden=True))
@@ -28,7 +28,7 @@ def test_objective_rises_for_every_model(name):
 
     before = value(x)
     for _ in range(3):
-        x = ascent_step(x, model, objective, params, identity(), g)
+        x = ascent_step(x, model, objective, params, lambda x, g: x, g)
     assert value(x) > before
 
 
@@ -77,7 +77,7 @@ def test_tiled_dream_is_as_strong_as_the_whole_image_dream(lite0):
     import skimage.data
     from PIL import Image
 
-    from dreamvideo.images import to_tensor
+    from dreamvideo.media.images import to_tensor
 
     im = Image.fromarray(skimage.data.chelsea())
     im.thumbnail((200, 200))
@@ -118,7 +118,7 @@ def test_jitter_gradient_lands_on_the_unshifted_pixels():
 
 
 def test_real_model_dream_raises_the_objective(lite0, photo):
-    from dreamvideo.images import to_tensor
+    from dreamvideo.media.images import to_tensor
 
     x = to_tensor(photo)
     objective = layer("blocks.4")

@@ -9,7 +9,8 @@ import skimage.data
 from dreamvideo.config import load_style
 from dreamvideo.flow import estimator, feather, matching, reliable, to_gray, trusted, warp
 from media import camera_path, demo_clip, render
-from dreamvideo.video.render import Carry, Motion, analyse, start_image
+from dreamvideo.coherence import Carry, Motion, analyse, start_image
+from dreamvideo.look import Look
 
 PHOTO = skimage.data.astronaut()
 
@@ -121,12 +122,12 @@ def warp_error(frames, clip) -> float:
 @pytest.mark.parametrize("mode", ["detail", "frame"])
 def test_carrying_the_dream_along_the_flow_flickers_less_than_independent_frames(mode):
     from dreamvideo.dreamer import Dreamer
-    from dreamvideo.video.render import dream_frames
+    from dreamvideo.coherence import dream_frames
 
     clip = demo_clip((128, 96), 12)
     dreamer = Dreamer(load_style(None, ["octaves=3", "iterations=6", f"warp={mode}"]))
-    carried = list(dream_frames(iter(clip.frames), dreamer))
-    independent = list(dream_frames(iter(clip.frames), dreamer, replace(Carry.of(dreamer.style), blend=0.0)))
+    carried = list(dream_frames(iter(clip.frames), Look(dreamer)))
+    independent = list(dream_frames(iter(clip.frames), Look(dreamer), replace(Carry.of(dreamer.style), blend=0.0)))
     e_source, e_carried, e_independent = (warp_error(f, clip) for f in (clip.frames, carried, independent))
     assert e_carried < 0.5 * e_independent  # measured: 0.38 (detail), 0.33 (frame)
     assert e_carried - e_source < 0.5 * (e_independent - e_source)
@@ -196,9 +197,8 @@ def test_a_cut_between_two_real_clips_starts_a_fresh_dream(real_clips):
     """Two real shots joined (a street scene, then an animated film): the cut is found, and the first frame
     after it is exactly a fresh dream of that frame, nothing of the previous shot's dream carried."""
     from dreamvideo.dreamer import Dreamer
-    from dreamvideo.react import Reaction
-    from dreamvideo.video.io import read_frames
-    from dreamvideo.video.render import dream_frames
+    from dreamvideo.media.ffmpeg import read_frames
+    from dreamvideo.coherence import dream_frames
 
     size = (96, 54)
     frames = list(read_frames(real_clips["bikes"], size, max_frames=8))  # inside its first shot
@@ -207,17 +207,17 @@ def test_a_cut_between_two_real_clips_starts_a_fresh_dream(real_clips):
     cuts = [t for t, (_, m) in enumerate(analyse(iter(frames), size, flow=style.flow, scene_cut=style.scene_cut))
             if m.cut]
     assert cuts == [0, 8]
-    dreamer = Dreamer(style)
-    dreamed = list(dream_frames(iter(frames), dreamer))
-    fresh = dreamer.dream_frame(frames[8].astype(np.float32) / 255, 8, dreamer.params, Reaction(style.react, None, 8))
+    look = Look(Dreamer(style))
+    dreamed = list(dream_frames(iter(frames), look))
+    fresh = look.dream(frames[8].astype(np.float32) / 255, 8)
     assert np.array_equal(dreamed[8], fresh)
-    assert not np.array_equal(dreamed[7], dreamer.dream_frame(frames[7].astype(np.float32) / 255, 7))  # carried
+    assert not np.array_equal(dreamed[7], look.dream(frames[7].astype(np.float32) / 255, 7))  # carried
 
 
 def test_the_real_clips_cut_where_their_shots_change(real_clips):
     """bikes.mp4 is six shots; the render finds the five cuts between them, and none in bigbuckbunny.mp4."""
-    from dreamvideo.images import fit_size
-    from dreamvideo.video.io import probe, read_frames
+    from dreamvideo.media.images import fit_size
+    from dreamvideo.media.ffmpeg import probe, read_frames
 
     found = {}
     for name, path in real_clips.items():
@@ -232,13 +232,13 @@ def test_carried_frames_hold_the_fresh_frames_strength_steadily():
     """With much warm work, a light style's render gains detail frame after frame; held, every carried frame
     has the strength of the shot's fresh first frame (times blend), without swinging around it."""
     from dreamvideo.dreamer import Dreamer
-    from dreamvideo.video.render import dream_frames, strength
+    from dreamvideo.coherence import dream_frames, strength
 
     clip = demo_clip((128, 96), 16, moving_object=False)
 
     def relative_strengths(*sets: str) -> np.ndarray:
         style = load_style(None, ["octaves=3", "iterations=5", "warm_iterations=3", "warm_octaves=2", *sets])
-        out = list(dream_frames(iter(clip.frames), Dreamer(style)))
+        out = list(dream_frames(iter(clip.frames), Look(Dreamer(style))))
         s = np.array([strength(o, f) for o, f in zip(out, clip.frames)])
         return s / s[0]
 
@@ -248,7 +248,7 @@ def test_carried_frames_hold_the_fresh_frames_strength_steadily():
 
 
 def test_a_carried_frame_changes_at_most_a_share_of_the_strength_where_the_flow_holds():
-    from dreamvideo.video.render import Strength, masked_rms
+    from dreamvideo.coherence import Strength, masked_rms
 
     rng = np.random.default_rng(0)
     start = rng.uniform(0.3, 0.7, (32, 48, 3)).astype(np.float32)
@@ -267,7 +267,7 @@ def test_warm_work_follows_the_style_unless_set():
     import torch
 
     from dreamvideo.dreamer import dream_params
-    from dreamvideo.video.render import warm_params
+    from dreamvideo.coherence import warm_params
 
     def warm(*sets: str) -> tuple[int, int]:
         style = load_style(None, list(sets))

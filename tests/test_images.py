@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from dreamvideo.errors import MediaError
-from dreamvideo.images import check_output, fit_size, read_image, write_image
+from dreamvideo.media.images import check_output, fit_size, read_image, write_image
 
 
 def test_exif_orientation_is_applied(tmp_path):

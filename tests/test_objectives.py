@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from dreamvideo.errors import LayerError
-from dreamvideo.objectives import Channel, Layer, Sum, channel, guide, layer, parse
+from dreamvideo.models.registry import parse_layer
+from dreamvideo.objectives import Channel, Sum, channel, guide, layer
 
 
 def test_objectives_add_and_scale():
@@ -15,8 +16,9 @@ def test_objectives_add_and_scale():
 
 
 def test_shorthand():
-    assert isinstance(parse("blocks.4"), Layer)
-    c = parse("blocks.4:17,3")
+    assert parse_layer("blocks.4") == ("blocks.4", None)
+    assert parse_layer("blocks.4:17,3") == ("blocks.4", [17, 3])
+    c = channel(*parse_layer("blocks.4:17,3"))
     assert isinstance(c, Channel) and c.channels == (17, 3) and c.name == "blocks.4"
 
 

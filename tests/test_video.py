@@ -1,21 +1,23 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from dreamvideo.cli import app
 from dreamvideo.config import load_style
-from dreamvideo.video.io import VideoWriter, ffmpeg_exe, lossless_args, probe, read_frames
+from dreamvideo.media.ffmpeg import VideoWriter, ffmpeg_exe, lossless_args, probe, read_frames
 from dreamvideo.video.render import RenderOptions, render_video
 
 runner = CliRunner()
-FAST = ["output.max_side=64", "octaves=1", "iterations=2"]
+FAST = ["model=tiny", "output.max_side=64", "octaves=1", "iterations=2"]  # plumbing: the tiny network
 
 
 def ffmpeg(*args: str) -> None:
@@ -131,17 +133,22 @@ class Interrupt(Exception):
     pass
 
 
+def stop_at(frame: int):
+    """A progress callback that interrupts a render once ``frame`` frames are done."""
+    def progress(done: int, total: int) -> None:
+        if done == frame:
+            raise Interrupt
+
+    return progress
+
+
 def test_interrupted_render_resumes_to_the_same_result(clip, tmp_path):
     style = load_style(None, FAST)
     whole = render_video(clip, tmp_path / "whole.mp4", style, RenderOptions(chunk_frames=3))
 
-    def stop_after_7(done, total):
-        if done == 7:
-            raise Interrupt
-
     out = tmp_path / "resumed.mp4"
     with pytest.raises(Interrupt):
-        render_video(clip, out, style, RenderOptions(chunk_frames=3), progress=stop_after_7)
+        render_video(clip, out, style, RenderOptions(chunk_frames=3), progress=stop_at(7))
     state = tmp_path / ".resumed.mp4.dreamvideo"
     assert not out.exists() and len(list(state.glob("chunk_*.mkv"))) == 2  # frames 0-5 kept, 6 lost
     assert ffmpeg_children() == []
@@ -157,20 +164,16 @@ def test_interrupted_render_resumes_to_the_same_result(clip, tmp_path):
 def test_render_with_flow_threads_equals_one_thread_even_interrupted(clip, tmp_path, monkeypatch):
     import threading
 
-    import dreamvideo.video.render as render
+    import dreamvideo.coherence as coherence
 
     style = load_style(None, FAST)
-    monkeypatch.setattr(render, "flow_workers", lambda: 1)
+    monkeypatch.setattr(coherence, "flow_workers", lambda: 1)
     alone = render_video(clip, tmp_path / "alone.mp4", style, RenderOptions(chunk_frames=3))
-    monkeypatch.setattr(render, "flow_workers", lambda: 3)
-
-    def stop_after_5(done, total):
-        if done == 5:
-            raise Interrupt
+    monkeypatch.setattr(coherence, "flow_workers", lambda: 3)
 
     out = tmp_path / "threads.mp4"
     with pytest.raises(Interrupt):  # stopped with pairs still queued on the flow threads
-        render_video(clip, out, style, RenderOptions(chunk_frames=3), progress=stop_after_5)
+        render_video(clip, out, style, RenderOptions(chunk_frames=3), progress=stop_at(5))
     assert ffmpeg_children() == []
     shared = render_video(clip, out, style, RenderOptions(chunk_frames=3))
     assert shared.resumed_from == 3
@@ -186,12 +189,8 @@ def test_render_with_flow_threads_equals_one_thread_even_interrupted(clip, tmp_p
 def test_changed_style_starts_afresh(clip, tmp_path):
     out = tmp_path / "o.mp4"
 
-    def stop(done, total):
-        if done == 4:
-            raise Interrupt
-
     with pytest.raises(Interrupt):
-        render_video(clip, out, load_style(None, FAST), RenderOptions(chunk_frames=2), progress=stop)
+        render_video(clip, out, load_style(None, FAST), RenderOptions(chunk_frames=2), progress=stop_at(4))
     logs = []
     result = render_video(clip, out, load_style(None, FAST + ["seed=5"]), RenderOptions(chunk_frames=2), log=logs.append)
     assert result.resumed_from == 0 and any("starting afresh" in m for m in logs)
@@ -263,17 +262,21 @@ def test_ctrl_c_leaves_a_resumable_render_and_no_ffmpeg(tmp_path):
     out = tmp_path / "o.mp4"
     sets = ["output.max_side=96", "octaves=2", "iterations=4"]
     cmd = [sys.executable, "-m", "dreamvideo", "render", str(Path(__file__).resolve().parent.parent / "samples" / "clip.mp4"),
-           "-o", str(out), "-q", "--max-frames", "32", *sum((["--set", s] for s in sets), [])]
+           "-o", str(out), "-q", "--max-frames", "48", *sum((["--set", s] for s in sets), [])]
     proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         state = tmp_path / ".o.mp4.dreamvideo"
         deadline = time.monotonic() + 120
         while not list(state.glob("chunk_*_*.mkv")) and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
+            time.sleep(0.02)
+        # held still the moment its first chunk is complete, so it cannot finish before the Ctrl-C lands,
+        # however fast or loaded the machine (the signal is handled as soon as it goes on)
+        os.kill(proc.pid, signal.SIGSTOP)
         assert proc.poll() is None, "the render ended before it could be interrupted"
         encoders = [pid for pid, name in children(proc.pid) if "ffmpeg" in name]
         assert encoders and all(os.getpgid(pid) != os.getpgid(proc.pid) for pid in encoders)  # Ctrl-C misses them
         os.killpg(proc.pid, signal.SIGINT)
+        os.kill(proc.pid, signal.SIGCONT)
         output, _ = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:  # a failed check above must not leave the render running
@@ -281,14 +284,15 @@ def test_ctrl_c_leaves_a_resumable_render_and_no_ffmpeg(tmp_path):
             proc.wait()
     assert proc.returncode == 130, output
     assert output.strip() == "interrupted: run the same command again to resume"
-    assert not out.exists() and list(state.glob("chunk_*_*.mkv")) and not list(tmp_path.rglob("*.part*"))
+    kept = sum(int(p.stem.split("_")[2]) for p in state.glob("chunk_*_*.mkv"))
+    assert not out.exists() and kept in (16, 32) and not list(tmp_path.rglob("*.part*"))
     leftover = [p for p in Path("/proc").iterdir() if p.name.isdigit() and str(tmp_path).encode() in
                 _cmdline(p)]
     assert leftover == []
     logs = []  # the same render, resumed (in this process: the same style and options give the same key)
-    again = render_video(cmd[4], out, load_style(None, sets), RenderOptions(max_frames=32), log=logs.append)
-    assert again.resumed_from == 16 and logs == ["resuming after frame 16"]
-    assert probe(out).frames == 32 and not state.exists()
+    again = render_video(cmd[4], out, load_style(None, sets), RenderOptions(max_frames=48), log=logs.append)
+    assert again.resumed_from == kept and logs == [f"resuming after frame {kept}"]
+    assert probe(out).frames == 48 and not state.exists()
 
 
 def _cmdline(process: Path) -> bytes:
@@ -296,3 +300,110 @@ def _cmdline(process: Path) -> bytes:
         return (process / "cmdline").read_bytes()
     except OSError:
         return b""
+
+
+def test_a_damaged_resume_chunk_is_one_line_naming_restart(clip, tmp_path):
+    out = tmp_path / "o.mp4"
+
+    with pytest.raises(Interrupt):
+        render_video(clip, out, load_style(None, FAST), RenderOptions(chunk_frames=3), progress=stop_at(7))
+    chunk = sorted((tmp_path / ".o.mp4.dreamvideo").glob("chunk_*.mkv"))[1]
+    chunk.write_bytes(chunk.read_bytes()[:200])  # cut short, as a full disk or a crash mid-write would
+    args = ["render", str(clip), "-o", str(out), "-q", *sum((["--set", s] for s in FAST), [])]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    errors = [line for line in result.output.strip().splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "damaged" in errors[0] and "--restart" in errors[0], result.output
+    assert not out.exists() and ffmpeg_children() == []
+    assert runner.invoke(app, [*args, "--restart"]).exit_code == 0 and probe(out).frames == 12
+
+
+def test_an_encoder_dying_mid_render_is_one_line_and_leaves_no_output(clip, tmp_path):
+    import signal
+
+    out = tmp_path / "o.mp4"
+
+    def kill_the_encoder(done, total):
+        if done == 4:
+            for pid, _ in children(os.getpid()):
+                if b"output.part" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    os.kill(pid, signal.SIGKILL)
+
+    from dreamvideo.errors import MediaError
+
+    with pytest.raises(MediaError, match="ffmpeg") as failed:
+        render_video(clip, out, load_style(None, FAST), RenderOptions(chunk_frames=3), progress=kill_the_encoder)
+    assert str(failed.value) == f"ffmpeg stopped while writing {str(out)!r} (killed by signal 9)"
+    assert not out.exists() and not list(tmp_path.rglob("*.part*")) and ffmpeg_children() == []
+    resumed = render_video(clip, out, load_style(None, FAST), RenderOptions(chunk_frames=3))
+    assert resumed.resumed_from > 0 and probe(out).frames == 12  # what was dreamed before is kept
+
+
+@pytest.fixture(scope="module")
+def beep_clip(tmp_path_factory) -> Path:
+    """The demo clip (12 frames at 29.97 fps, 0.4 s) with a tone only from 0.2 s on."""
+    from media import demo_clip
+
+    folder = tmp_path_factory.mktemp("beep")
+    raw = folder / "v.mkv"
+    with VideoWriter(raw, (96, 72), Fraction(30000, 1001), lossless_args()) as w:
+        for f in demo_clip((96, 72), 12).frames:
+            w.write(f)
+    path = folder / "beep.mp4"
+    ffmpeg("-i", raw, "-f", "lavfi", "-i", "aevalsrc=if(gte(t\\,0.2)\\,sin(2*PI*440*t)\\,0):s=44100:d=0.4",
+           "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-crf", "12", "-pix_fmt", "yuv420p", "-c:a", "aac", path)
+    return path
+
+
+def test_a_render_from_start_keeps_the_sound_from_there(beep_clip, tmp_path):
+    from dreamvideo.media.ffmpeg import decode_audio
+
+    def loudness(path: Path, a: float, b: float) -> float:
+        samples = decode_audio(path, 16000)
+        return float(np.sqrt(np.mean(samples[int(a * 16000):int(b * 16000)] ** 2)))
+
+    assert loudness(beep_clip, 0.02, 0.15) < 0.01 < loudness(beep_clip, 0.25, 0.35)
+    out = tmp_path / "o.mp4"
+    render_video(beep_clip, out, load_style(None, FAST), RenderOptions(start=0.2))
+    assert probe(out).frames == 6
+    assert loudness(out, 0.02, 0.15) > 0.3  # the tone is there from the output's start
+
+
+def test_a_mask_video_with_start_is_read_from_there(clip, tmp_path):
+    """Mask frame t weighs video frame t of the range: from --start the mask is read from the same start."""
+    fps = Fraction(30000, 1001)
+    mask = tmp_path / "mask.mkv"
+    with VideoWriter(mask, (96, 72), fps, lossless_args()) as w:
+        for k in range(12):  # black (no dream) for the first half, white (dream) for the second
+            w.write(np.full((72, 96, 3), 0 if k < 6 else 255, np.uint8))
+    style = load_style(None, FAST + [f"mask={mask}", "mask_feather=0"])
+
+    def change(options: RenderOptions) -> list[float]:
+        out = tmp_path / "frames" / "%03d.png"  # lossless, to compare with the source exactly
+        render_video(clip, out, style, options)
+        frames = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(out.parent.glob("*.png"))]
+        shutil.rmtree(out.parent)
+        size = (frames[0].shape[1], frames[0].shape[0])
+        source = read_frames(clip, size, probe(clip).fps, options.start, max_frames=3)
+        return [float(np.abs(a.astype(int) - b).mean()) for a, b in zip(frames, source)]
+
+    untouched, dreamed = change(RenderOptions(max_frames=3)), change(RenderOptions(start=6 / float(fps), max_frames=3))
+    assert max(untouched) == 0 and min(dreamed) > 1, (untouched, dreamed)
+
+
+@pytest.mark.parametrize("sets, match", [
+    (["device=cuda"], "CUDA is not available here; use device: auto or cpu"),
+    (["device=mps"], "MPS is not available here"),
+    (["device=cpu", "precision=fp16"], "fp16 is not supported on the CPU; use fp32, bf16 or auto"),
+    (["device=tpu"], "device"),
+])
+def test_device_and_precision_errors_are_one_line(clip, tmp_path, sets, match):
+    import torch
+
+    if torch.cuda.is_available() and "cuda" in sets[0]:
+        pytest.skip("this machine has CUDA")
+    result = runner.invoke(app, ["render", str(clip), "-o", str(tmp_path / "o.mp4"), "-q",
+                                 *sum((["--set", s] for s in FAST + sets), [])])
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1 and match in lines[0], result.output
+    assert list(tmp_path.iterdir()) == []

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from dreamvideo.cli import app
 from dreamvideo.config import load_style
 from dreamvideo.errors import ConfigError
-from dreamvideo.video.io import ffmpeg_exe, probe, read_frames
+from dreamvideo.media.ffmpeg import ffmpeg_exe, probe, read_frames
 from media import similarity
 from dreamvideo.video.zoom import ZoomOptions, hold_colour, lab_stats, motion_matrix, move, step_motion, zoom_video
 
@@ -84,16 +84,16 @@ def test_image_zoom_loops_seamlessly(tmp_path):
 
 
 def test_cadence_dreams_every_kth_frame_and_only_moves_the_others(tmp_path, monkeypatch):
-    from dreamvideo.dreamer import Dreamer
+    from dreamvideo.look import Look
 
     dreamed = []
-    dream_frame = Dreamer.dream_frame
+    dream = Look.dream
 
     def spy(self, image, index, *args, **kwargs):
         dreamed.append(index)
-        return dream_frame(self, image, index, *args, **kwargs)
+        return dream(self, image, index, *args, **kwargs)
 
-    monkeypatch.setattr(Dreamer, "dream_frame", spy)
+    monkeypatch.setattr(Look, "dream", spy)
     result = runner.invoke(app, ["zoom", "--from", "noise", "-o", str(tmp_path / "c.mp4"), "--frames", "10",
                                  "--cadence", "3", "-q", *sets(*SMALL)])
     assert result.exit_code == 0, result.output

@@ -36,7 +36,6 @@ class Weights:
     load: Callable[[], dict[str, "torch.Tensor"]] | None
     convert: Callable[[dict[str, "torch.Tensor"]], dict[str, "torch.Tensor"]] | None = None
     ignore: tuple[str, ...] = ()
-    url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -83,7 +82,7 @@ def unknown_layer_message(model: str, name: str, known: list[str]) -> str:
 def parse_layer(text: str) -> tuple[str, list[int] | None]:
     """The layer shorthand "name" or "name:channel[,channel...]" -> (name, channels or None).
 
-    The one parser of it, for styles, flags and objectives alike.
+    The one parser of it, for styles and flags alike.
     """
     name, _, chans = text.partition(":")
     if not chans:

@@ -1,14 +1,17 @@
-"""The studio's web layer: a Starlette app over a ``Studio``, and ``serve`` to run it with uvicorn.
+"""The studio's web layer: a small Starlette app over a ``Studio``, guarded (``guard.Guard``), and ``serve``
+to run it with uvicorn.
 
 Every route takes JSON (or, for an upload, the file's bytes as the body) and answers JSON, a PNG or a
-file from the output folder; a bad request is answered with one line, ``{"error": ...}``, status 400.
+file from the output folder; a bad request is answered with one line, ``{"error": ...}``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
+import secrets
 import socket
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -16,29 +19,25 @@ from urllib.parse import unquote
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from dreamvideo.errors import ConfigError, DreamVideoError
-from dreamvideo.studio.session import Studio, controls
+from dreamvideo.studio.controls import style_yaml, values
+from dreamvideo.studio.guard import Guard, allowed_hosts, is_loopback
+from dreamvideo.studio.renders import QueueFull
+from dreamvideo.studio.session import Studio
+
+# what the page shows in place (pictures and the videos it plays); anything else is downloaded
+INLINE = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp",
+          ".gif": "image/gif", ".mp4": "video/mp4"}
+ASSETS = {"page.js": "text/javascript", "page.css": "text/css"}
 
 
-def _error(exc: DreamVideoError) -> JSONResponse:
-    line = "; ".join(exc.problems) if isinstance(exc, ConfigError) else str(exc)
-    return JSONResponse({"error": line}, status_code=400)
-
-
-def _guarded(handler: Callable) -> Callable:
-    async def run(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except DreamVideoError as exc:
-            return _error(exc)
-        except (ValueError, KeyError, TypeError) as exc:  # a malformed request, not a crash
-            return JSONResponse({"error": f"bad request: {exc}"}, status_code=400)
-
-    return run
+def _asset(name: str) -> str:
+    return resources.files("dreamvideo.studio").joinpath(name).read_text(encoding="utf-8")
 
 
 async def _json(request: Request) -> dict[str, Any]:
@@ -48,108 +47,175 @@ async def _json(request: Request) -> dict[str, Any]:
     return body
 
 
-def create_app(studio: Studio) -> Starlette:
-    page = resources.files("dreamvideo.studio").joinpath("page.html").read_text(encoding="utf-8")
+def _studio(request: Request) -> Studio:
+    return request.app.state.studio
 
-    async def index(request: Request) -> Response:
-        return HTMLResponse(page)
 
-    async def options(request: Request) -> Response:
-        from dreamvideo.models import get_spec, list_models
+async def index(request: Request) -> Response:
+    return Response(_asset("page.html"), media_type="text/html", headers={"cache-control": "no-store"})
 
-        models = {}
-        for name in list_models():
-            spec = get_spec(name)
-            models[name] = {"description": spec.description, "default_layers": list(spec.default_layers),
-                            "layers": [{"name": l.name, "channels": l.channels, "stride": l.stride}
-                                       for l in spec.layers]}
-        presets = studio.presets()
-        return JSONResponse({"presets": presets, "models": models, "default": presets.get("classic", "")})
 
-    async def upload(request: Request) -> Response:
-        name = unquote(request.headers.get("x-filename", "upload"))[:200]
-        part, size = studio.new_part(), 0
+async def asset(request: Request) -> Response:
+    name = request.url.path.lstrip("/")
+    return Response(_asset(name), media_type=ASSETS[name])
+
+
+async def options(request: Request) -> Response:
+    return JSONResponse(_studio(request).options())
+
+
+async def upload(request: Request) -> Response:
+    uploads = _studio(request).uploads
+    name = unquote(request.headers.get("x-filename", "upload"))[:200]
+    part, size = uploads.new_part(), 0
+    try:
+        with part.open("wb") as f:
+            async for chunk in request.stream():
+                size = uploads.count(name, size, chunk)
+                f.write(chunk)
+        found = await run_in_threadpool(uploads.accept, name, part)
+    finally:
+        part.unlink(missing_ok=True)
+    return JSONResponse(found.public())
+
+
+async def style(request: Request) -> Response:
+    body = await _json(request)
+    found = await run_in_threadpool(_studio(request).style, body.get("yaml", ""), body.get("set"))
+    return JSONResponse({"yaml": style_yaml(found), "values": values(found)})
+
+
+async def preview(request: Request) -> Response:
+    from PIL import Image
+
+    studio, body = _studio(request), await _json(request)
+    found = studio.style(body.get("yaml", ""), body.get("set"))
+    picture, seconds = await run_in_threadpool(studio.previews.still, studio.uploads.get(body["upload"]), found,
+                                               float(body.get("time", 0)))
+    buffer = io.BytesIO()
+    Image.fromarray(picture).save(buffer, format="PNG")
+    return Response(buffer.getvalue(), media_type="image/png", headers={"X-Seconds": f"{seconds:.2f}"})
+
+
+async def clip(request: Request) -> Response:
+    studio, body = _studio(request), await _json(request)
+    found = studio.style(body.get("yaml", ""), body.get("set"))
+    path = await run_in_threadpool(studio.previews.clip, studio.uploads.get(body["upload"]), found,
+                                   float(body.get("time", 0)))
+    return JSONResponse({"url": "/files/" + path.relative_to(studio.out).as_posix()})
+
+
+async def render(request: Request) -> Response:
+    studio, body = _studio(request), await _json(request)
+    found = studio.style(body.get("yaml", ""), body.get("set"))
+    job = studio.renders.submit(studio.uploads.get(body["upload"]), found, float(body.get("seconds", 4)))
+    return JSONResponse(job.public(studio.out))
+
+
+async def jobs(request: Request) -> Response:
+    studio = _studio(request)
+    return JSONResponse([job.public(studio.out) for job in studio.renders.jobs])
+
+
+async def cancel(request: Request) -> Response:
+    studio = _studio(request)
+    return JSONResponse(studio.renders.cancel(request.path_params["job"]).public(studio.out))
+
+
+async def files(request: Request) -> Response:
+    out = _studio(request).out
+    wanted = (out / request.path_params["path"]).resolve()  # only files inside the folder, whatever the path says
+    if not wanted.is_relative_to(out) or not wanted.is_file() or wanted.name.startswith("."):
+        return JSONResponse({"error": "no such file"}, status_code=404)
+    media = INLINE.get(wanted.suffix.lower())
+    if media is None:
+        return FileResponse(wanted, media_type="application/octet-stream", filename=wanted.name,
+                            content_disposition_type="attachment")
+    return FileResponse(wanted, media_type=media)
+
+
+async def library_error(request: Request, exc: DreamVideoError) -> Response:
+    line = "; ".join(exc.problems) if isinstance(exc, ConfigError) else str(exc)
+    return JSONResponse({"error": line}, status_code=429 if isinstance(exc, QueueFull) else 400)
+
+
+async def bad_request(request: Request, exc: Exception) -> Response:
+    """A malformed request (a missing field, a value of the wrong type), not a crash."""
+    return JSONResponse({"error": f"bad request: {exc}"}, status_code=400)
+
+
+async def gone(request: Request, exc: ClientDisconnect) -> Response:
+    return Response(status_code=400)
+
+
+ROUTES = [
+    Route("/", index), *(Route(f"/{name}", asset) for name in ASSETS), Route("/api/options", options),
+    Route("/api/upload", upload, methods=["POST"]), Route("/api/style", style, methods=["POST"]),
+    Route("/api/preview", preview, methods=["POST"]), Route("/api/clip", clip, methods=["POST"]),
+    Route("/api/render", render, methods=["POST"]), Route("/api/jobs", jobs),
+    Route("/api/jobs/{job:str}/cancel", cancel, methods=["POST"]), Route("/files/{path:path}", files),
+]
+HANDLERS = {DreamVideoError: library_error, ValueError: bad_request, KeyError: bad_request, TypeError: bad_request,
+            ClientDisconnect: gone}
+
+
+def create_app(studio: Studio, *, token: str | None, host: str = "127.0.0.1", port: int = 0) -> Starlette:
+    """The studio's app: its routes behind the guard, the render queue started and stopped with it."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        studio.renders.start()
         try:
-            with part.open("wb") as f:
-                async for chunk in request.stream():
-                    size = studio.count(name, size, chunk)
-                    f.write(chunk)
-            found = await run_in_threadpool(studio.accept, name, part)
+            yield
         finally:
-            part.unlink(missing_ok=True)
-        return JSONResponse(found.public())
+            await run_in_threadpool(studio.renders.stop)
 
-    async def style(request: Request) -> Response:
-        body = await _json(request)
-        found, text = await run_in_threadpool(studio.style, body.get("yaml", ""), body.get("set"))
-        return JSONResponse({"yaml": text, "values": controls(found)})
-
-    async def preview(request: Request) -> Response:
-        body = await _json(request)
-        picture, seconds = await run_in_threadpool(studio.preview, body["upload"], body.get("yaml", ""),
-                                                   body.get("set"), float(body.get("time", 0)))
-        from PIL import Image
-
-        buffer = io.BytesIO()
-        Image.fromarray(picture).save(buffer, format="PNG")
-        return Response(buffer.getvalue(), media_type="image/png", headers={"X-Seconds": f"{seconds:.2f}"})
-
-    async def clip(request: Request) -> Response:
-        body = await _json(request)
-        path = await run_in_threadpool(studio.preview_clip, body["upload"], body.get("yaml", ""), body.get("set"),
-                                       float(body.get("time", 0)))
-        return JSONResponse({"url": "/files/" + path.relative_to(studio.out).as_posix()})
-
-    async def render(request: Request) -> Response:
-        body = await _json(request)
-        job = await run_in_threadpool(studio.submit, body["upload"], body.get("yaml", ""), body.get("set"),
-                                      float(body.get("seconds", 4)))
-        return JSONResponse(job.public(studio.out))
-
-    async def jobs(request: Request) -> Response:
-        return JSONResponse([job.public(studio.out) for job in studio.jobs])
-
-    async def files(request: Request) -> Response:
-        # only files inside the output folder, whatever the path says
-        wanted = (studio.out / request.path_params["path"]).resolve()
-        if not wanted.is_relative_to(studio.out) or not wanted.is_file() or wanted.name.startswith("."):
-            return JSONResponse({"error": "no such file"}, status_code=404)
-        return FileResponse(wanted)
-
-    routes = [
-        Route("/", index), Route("/api/options", _guarded(options)),
-        Route("/api/upload", _guarded(upload), methods=["POST"]), Route("/api/style", _guarded(style), methods=["POST"]),
-        Route("/api/preview", _guarded(preview), methods=["POST"]), Route("/api/clip", _guarded(clip), methods=["POST"]),
-        Route("/api/render", _guarded(render), methods=["POST"]), Route("/api/jobs", _guarded(jobs)),
-        Route("/files/{path:path}", files),
-    ]
-    return Starlette(routes=routes)
+    app = Starlette(routes=ROUTES, exception_handlers=HANDLERS, lifespan=lifespan,
+                    middleware=[Middleware(Guard, token=token, hosts=allowed_hosts(host), port=port,
+                                           max_upload=studio.uploads.max_upload)])
+    app.state.studio = studio
+    return app
 
 
-def free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+def listen(host: str, port: int = 0) -> socket.socket:
+    """A socket listening on ``host``:``port`` (0: a free port)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port or --host") from None
+    sock.listen(128)
+    return sock
+
+
+def address(host: str, port: int, token: str | None) -> str:
+    """The address to open: the studio's page, with its token."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else "[::1]" if host == "::" else \
+        f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
 
 
 def serve(out: str | Path, host: str = "127.0.0.1", port: int = 0, ready: Callable[[str], None] = print,
-          max_upload: int | None = None) -> None:
-    """Run the studio until interrupted; ``ready`` gets its address once it listens."""
+          max_upload: int | None = None, token: str | None = "", max_queue: int | None = None) -> None:
+    """Run the studio until interrupted; ``ready`` gets its address (with the token) once it listens.
+    ``token``: "" for a new random one, None for none (only on a loopback host)."""
     import uvicorn
 
-    studio = Studio(out, **({"max_upload": max_upload} if max_upload else {}))
-    port = port or free_port(host)
-    config = uvicorn.Config(create_app(studio), host=host, port=port, log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
-
-    original = server.startup
-
-    async def startup(sockets=None) -> None:  # the address is printed once the server listens
-        await original(sockets)
-        ready(f"http://{host if ':' not in host else f'[{host}]'}:{port}/")
-
-    server.startup = startup
-    try:
-        server.run()
-    finally:
-        studio.close()
+    if token is None and not is_loopback(host):
+        raise ConfigError(f"--no-token is allowed only on a loopback host (127.0.0.1, ::1), not --host {host}; "
+                          "keep the token")
+    token = new_token() if token == "" else token
+    limits = {k: v for k, v in (("max_upload", max_upload), ("max_queue", max_queue)) if v}
+    studio = Studio(out, **limits)
+    listener = listen(host, port)  # listening before the address is printed: a client may connect at once
+    port = listener.getsockname()[1]
+    app = create_app(studio, token=token, host=host, port=port)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
+    ready(address(host, port, token))
+    server.run(sockets=[listener])

@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dreamvideo.errors import MediaError
-from dreamvideo.images import check_output, fit_size, resize_image, write_image
-from dreamvideo.video.io import VideoWriter, audio_inputs, h264_args, lossless_args, palette_gif
-from dreamvideo.video.pipeline import Sink
+from dreamvideo.media.images import check_output, fit_size, resize_image, write_image
+from dreamvideo.media.ffmpeg import VideoWriter, audio_inputs, h264_args, lossless_args, palette_gif
+from dreamvideo.media.threads import Sink
 from dreamvideo.video.state import RenderState
 
 if TYPE_CHECKING:
-    from dreamvideo.config import Style
+    from dreamvideo.config import OutputConfig, Style
 
 VIDEO_OUT = {".mp4": "MP4", ".m4v": "MP4", ".mov": "MOV"}  # H.264 with sound
 CLIP_OUT = {".gif": "GIF", ".webp": "animated WebP"}  # for the web: silent, looping
@@ -58,11 +58,12 @@ def style_metadata(style: "Style") -> dict[str, str]:
     return {"comment": "dreamvideo style " + json.dumps(style.model_dump(mode="json"), separators=(",", ":"))}
 
 
-def mp4_writer(path: Path, size: tuple[int, int], fps: Fraction, crf: int, preset: str, sound: Soundtrack | None,
-               span: float, metadata: dict[str, str] | None = None) -> VideoWriter:
-    """An H.264 MP4 encoder (x264 ``crf`` and ``preset``) with ``sound`` muxed in sync over ``span`` seconds."""
+def mp4_writer(path: Path, size: tuple[int, int], fps: Fraction, config: "OutputConfig", sound: Soundtrack | None,
+               span: float, metadata: dict[str, str] | None = None, name: Path | None = None) -> VideoWriter:
+    """An H.264 MP4 encoder (the style's x264 ``crf`` and ``preset``) with ``sound`` muxed in sync over
+    ``span`` seconds."""
     extra, maps = audio_inputs(sound.path, sound.codec, sound.start, span) if sound else ([], ["-map", "0:v:0"])
-    return VideoWriter(path, size, fps, h264_args(crf, preset, metadata), extra, maps)
+    return VideoWriter(path, size, fps, h264_args(config.crf, config.preset, metadata), extra, maps, name=name)
 
 
 def is_sequence(path: Path) -> bool:
@@ -115,10 +116,10 @@ class PaletteWriter:
     lossless file first, and on ``close`` ffmpeg picks the palette from all of them, then maps each frame
     onto it with error diffusion."""
 
-    def __init__(self, path: Path, size: tuple[int, int], fps: Fraction):
+    def __init__(self, path: Path, size: tuple[int, int], fps: Fraction, name: Path | None = None):
         self.path = path
         self.frames_file = path.with_name(path.name + ".frames.mkv")
-        self.inner = VideoWriter(self.frames_file, size, fps, lossless_args())
+        self.inner = VideoWriter(self.frames_file, size, fps, lossless_args(), name=name)
 
     def write(self, frame: np.ndarray) -> None:
         self.inner.write(frame)
@@ -141,7 +142,7 @@ class PaletteWriter:
         self.close() if exc_type is None else self.abort()
 
 
-def video_writer(output: Path, part: Path, size: tuple[int, int], fps: Fraction, crf: int, preset: str,
+def video_writer(output: Path, part: Path, size: tuple[int, int], fps: Fraction, config: "OutputConfig",
                  sound: Soundtrack | None, span: float, metadata: dict[str, str] | None = None
                  ) -> "VideoWriter | PaletteWriter":
     """The encoder that writes ``part`` in ``output``'s format: MP4/MOV with sound (``mp4_writer``), a GIF
@@ -149,13 +150,13 @@ def video_writer(output: Path, part: Path, size: tuple[int, int], fps: Fraction,
     suffix = output.suffix.lower()
     if is_sequence(output):
         part.parent.mkdir(parents=True, exist_ok=True)
-        return VideoWriter(part, size, fps, ["-c:v", "png", "-start_number", "0", "-f", "image2"])
+        return VideoWriter(part, size, fps, ["-c:v", "png", "-start_number", "0", "-f", "image2"], name=output)
     if suffix == ".gif":
-        return PaletteWriter(part, size, fps)
+        return PaletteWriter(part, size, fps, name=output)
     if suffix == ".webp":
         return VideoWriter(part, size, fps, ["-c:v", "libwebp_anim", "-quality", "80", "-loop", "0",
-                                             "-pix_fmt", "yuv420p", "-f", "webp"])
-    return mp4_writer(part, size, fps, crf, preset, sound, span, metadata)
+                                             "-pix_fmt", "yuv420p", "-f", "webp"], name=output)
+    return mp4_writer(part, size, fps, config, sound, span, metadata, name=output)
 
 
 class FrameOutput:

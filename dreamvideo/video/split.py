@@ -12,9 +12,10 @@ from pathlib import Path
 from dreamvideo.cluster import check_executor
 from dreamvideo.config import Style
 from dreamvideo.dreamer import Dreamer
-from dreamvideo.video.io import VideoInfo, probe, read_frames
+from dreamvideo.media.ffmpeg import VideoInfo, probe, read_frames
 from dreamvideo.video.output import VideoResult, check_video_output, discard, part_path, publish, style_metadata, video_writer
-from dreamvideo.video.render import RenderOptions, analyse, geometry, render_video, soundtrack
+from dreamvideo.coherence import analyse
+from dreamvideo.video.render import RenderOptions, geometry, render_segment, soundtrack
 
 
 def find_cuts(source: Path, style: Style, options: RenderOptions,
@@ -49,24 +50,25 @@ def render_split(source: str | Path, output: str | Path, style: Style, options: 
     folder = output.parent / f".{output.name}.segments"
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"segment_{a:08d}_{b:08d}.mkv" for a, b in segments]
-    todo = [(str(p), replace(options, frames=seg, restart=False)) for p, seg in zip(paths, segments) if not p.exists()]
+    todo = [(str(p), seg) for p, seg in zip(paths, segments) if not p.exists()]
+    options = replace(options, restart=False)  # a segment's own resume state is always worth keeping
     if executor == "ray":
         from dreamvideo.cluster import ray_tasks
 
         with ray_tasks(address) as submit:
             import ray
 
-            ray.get([submit(render_video, str(source), path, style, opts) for path, opts in todo])
+            ray.get([submit(render_segment, str(source), path, style, seg, options) for path, seg in todo])
     else:
         dreamer = Dreamer(style)
-        for path, opts in todo:
-            render_video(source, path, style, opts, dreamer=dreamer)
+        for path, seg in todo:
+            render_segment(source, path, style, seg, options, dreamer=dreamer)
     sound = soundtrack(source, info, options)
     part = part_path(folder, output)
     frames = 0
     try:
-        with video_writer(output, part, size, fps, style.output.crf, style.output.preset, sound,
-                          count / float(fps), style_metadata(style)) as writer:
+        with video_writer(output, part, size, fps, style.output, sound, count / float(fps),
+                          style_metadata(style)) as writer:
             for path in paths:
                 with closing(read_frames(path, size)) as reader:
                     for frame in reader:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from dreamvideo.errors import MediaError
-from dreamvideo.video.io import VideoWriter, lossless_args, read_frames
+from dreamvideo.media.ffmpeg import VideoWriter, lossless_args, read_frames
 
 
 def state_dir(output: Path) -> Path:
@@ -76,11 +76,16 @@ class RenderState:
     def frames(self, size: tuple[int, int]) -> Iterator[np.ndarray]:
         for path, _, count in self.chunks():
             n = 0
-            for frame in read_frames(path, size):
-                n += 1
-                yield frame
+            try:
+                for frame in read_frames(path, size):
+                    n += 1
+                    yield frame
+            except MediaError:
+                n = -1  # undecodable
             if n != count:
-                raise MediaError(f"resume state {str(path)!r} holds {n} frames, not {count}; run again with --restart")
+                held = "cannot be read" if n < 0 else f"holds {n} frames, not {count}"
+                raise MediaError(f"the interrupted render's state {str(path)!r} {held} (damaged?); run again with "
+                                 "--restart to start afresh")
 
     def write(self, index: int, frame: np.ndarray, meta: dict | None = None) -> None:
         self.meta = meta

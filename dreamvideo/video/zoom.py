@@ -9,23 +9,19 @@ from contextlib import closing
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
-from dreamvideo.composite import Composite
 from dreamvideo.config import Style
 from dreamvideo.dreamer import Dreamer
 from dreamvideo.errors import ConfigError, MediaError
-from dreamvideo.images import fit_size, read_image, resize_image
-from dreamvideo.react import Reaction, features_for
-from dreamvideo.video.io import VideoWriter, probe_audio
+from dreamvideo.look import Look
+from dreamvideo.media.images import read_image, resize_image
+from dreamvideo.react import Reaction, style_features
+from dreamvideo.media.ffmpeg import VideoWriter, probe_audio
 from dreamvideo.video.output import FrameOutput, Soundtrack, VideoResult, check_video_output, style_metadata, video_writer
 from dreamvideo.video.state import resume_key
-
-if TYPE_CHECKING:
-    from dreamvideo.audio import AudioFeatures
 
 BORDERS = {"reflect": cv2.BORDER_REFLECT101, "replicate": cv2.BORDER_REPLICATE, "wrap": cv2.BORDER_WRAP}
 STARTS = ("image", "noise", "color")
@@ -114,8 +110,7 @@ def first_frame(style: Style, image: Path | None, options: ZoomOptions) -> np.nd
         if image is None:
             raise MediaError("zoom needs an image to start from, or --from noise / --from color")
         picture = read_image(image, options.max_pixels)
-        return resize_image(picture, fit_size(picture.shape[1], picture.shape[0], style.output.max_side,
-                                              style.output.width, multiple=2))
+        return resize_image(picture, style.output.size(picture.shape[1], picture.shape[0], multiple=2))
     w, h = style.zoom.size
     if options.start == "noise":
         return (128 + rng.normal(0, 24, (h, w, 3))).clip(0, 255).astype(np.uint8)
@@ -137,23 +132,18 @@ def frame_count(options: ZoomOptions, fps: Fraction) -> int:
     return n
 
 
-class ZoomDreamer:
-    """Dreams the frames of a zoom with the style's schedules (and audio reactions) at each frame."""
-
-    def __init__(self, dreamer: Dreamer, features: "AudioFeatures | None" = None, composite: Composite | None = None):
-        self.dreamer, self.features, self.composite = dreamer, features, composite or Composite()
-
-    def __call__(self, frame: np.ndarray, index: int, t: float, first: bool) -> np.ndarray:
-        style = self.dreamer.style
-        z, mode = style.zoom, style.zoom.interpolation
-        params = self.dreamer.params
-        if not first:
-            params = replace(params, octaves=z.octaves, iterations=round(z.iterations.at(t, mode)))
-        if z.step_size is not None:
-            params = replace(params, step_size=z.step_size.at(t, mode))
-        weights = {name: s.at(t, mode) for name, s in (z.layer_weights or {}).items()}
-        return self.dreamer.dream_frame(frame, index, params, Reaction(style.react, self.features, index), weights,
-                                        self.composite.regions(index))
+def zoom_dream(look: Look, frame: np.ndarray, index: int, t: float, first: bool) -> np.ndarray:
+    """Zoom frame ``index`` (at ``t`` seconds) dreamed with the style's schedules there: a first frame gets
+    the style's full work, the others ``zoom.octaves`` x ``zoom.iterations``."""
+    style = look.style
+    z, mode = style.zoom, style.zoom.interpolation
+    params = look.dreamer.params
+    if not first:
+        params = replace(params, octaves=z.octaves, iterations=round(z.iterations.at(t, mode)))
+    if z.step_size is not None:
+        params = replace(params, step_size=z.step_size.at(t, mode))
+    weights = {name: s.at(t, mode) for name, s in (z.layer_weights or {}).items()}
+    return look.land(index, frame, look.dream(frame, index, params, weights))
 
 
 def zoom_video(
@@ -183,13 +173,8 @@ def zoom_video(
         audio=str(options.audio.resolve()) if options.audio else None)
 
     dreamer = dreamer or Dreamer(style)
-    features = None
-    if style.react:
-        if options.audio is None:
-            raise MediaError("the style reacts to audio (react:), but no --audio was given")
-        features = features_for(options.audio, float(fps), total + fade, 0.0, style.react_attack, style.react_release)
-    composite = Composite.of(style, size, "zoom", size, fps=fps, frames=total + fade)
-    step = ZoomDreamer(dreamer, features, composite)
+    features = style_features(style, options.audio, fps, total + fade, missing="no --audio was given")
+    look = Look.of(dreamer, size, "zoom", size, features, fps=fps, frames=total + fade, max_pixels=options.max_pixels)
     sound = Soundtrack(options.audio, audio.codec) if audio is not None else None
     head: list[np.ndarray] = []  # the first frames, crossfaded into the end with --loop
 
@@ -205,10 +190,9 @@ def zoom_video(
         return [np.clip(frame * (1 - w) + head[j] * w + 0.5, 0, 255).astype(np.uint8)]
 
     def encoder(part: Path) -> VideoWriter:
-        return video_writer(output, part, size, fps, style.output.crf, style.output.preset, sound,
-                            total / float(fps), style_metadata(style))
+        return video_writer(output, part, size, fps, style.output, sound, total / float(fps), style_metadata(style))
 
-    with closing(composite), FrameOutput(output, key, encoder, options.chunk_frames, options.restart,
+    with closing(look), FrameOutput(output, key, encoder, options.chunk_frames, options.restart,
                                          options.preview, log, encode) as out:
         done, index, frame = out.done, 0, None
         for frame in out.kept(size):
@@ -218,7 +202,7 @@ def zoom_video(
         if progress is not None:  # inputs checked, model built: the bar starts here, resumed frames counted
             progress(index, total + fade)
         if index == 0:
-            frame = composite(0, start, step(start, 0, 0.0, first=True))
+            frame = zoom_dream(look, start, 0, 0.0, first=True)
             reference = lab_stats(frame)
             out.put(0, frame)
             index = 1
@@ -226,10 +210,10 @@ def zoom_video(
                 progress(1, total + fade)
         while index < total + fade:
             t = (index - 1) / float(fps)
-            motion = step_motion(style, t, float(fps), size, Reaction(style.react, features, index - 1))
+            motion = step_motion(style, t, float(fps), size, look.reaction(index - 1))
             moved = move(frame, motion, style.zoom.border)
             if index % style.zoom.cadence == 0:
-                frame = composite(index, moved, step(moved, index, index / float(fps), first=False))
+                frame = zoom_dream(look, moved, index, index / float(fps), first=False)
             else:
                 frame = moved
             frame = hold_colour(frame, reference, style.zoom.color_hold)

@@ -34,6 +34,16 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
+def ffmpeg_cmd(*args: str, quiet: bool = True) -> list[str]:
+    """An ffmpeg command line: the binary, no banner, no keyboard, errors only (``quiet``), then ``args``."""
+    return [ffmpeg_exe(), "-hide_banner", "-nostdin", *(("-loglevel", "error") if quiet else ()), *args]
+
+
+def seek(start: float) -> list[str]:
+    """The input option that starts reading ``start`` seconds in (none at 0)."""
+    return ["-ss", f"{start:.6f}"] if start else []
+
+
 def _spawn(cmd: Sequence[str], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL) -> subprocess.Popen:
     """Start ffmpeg outside the terminal's process group: a Ctrl-C is ours to handle, not its."""
     return subprocess.Popen(list(cmd), stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, start_new_session=True)
@@ -46,7 +56,7 @@ def _run(cmd: Sequence[str]) -> subprocess.CompletedProcess:
 
 def _describe(path: Path) -> str:
     """ffmpeg's description of a file's streams (``ffmpeg -i``), as text."""
-    out = _run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)])
+    out = _run(ffmpeg_cmd("-i", str(path), quiet=False))
     return out.stderr.decode("utf-8", "replace")
 
 
@@ -126,7 +136,7 @@ def probe(path: str | Path) -> VideoInfo:
     if inputs is None:
         raise MediaError(f"{str(path)!r} is not a video ffmpeg can read ({_last_line(info)}); "
                          "give an MP4, MOV, MKV, WebM or AVI file")
-    if inputs.group(1) in ("image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe"):
+    if inputs.group(1) == "image2" or inputs.group(1).endswith("_pipe"):  # png_pipe, svg_pipe...: one picture
         raise MediaError(f"{str(path)!r} is a still image; use `dreamvideo dream` for images")
     video = re.search(r"Stream #0:\d+[^:]*: Video: (\w+).*?, (\d{2,5})x(\d{2,5})[, ].*?(?:([\d.]+) fps|([\d.k]+) tbr)",
                       info)
@@ -172,9 +182,7 @@ def probe_audio(path: str | Path) -> AudioInfo:
 def decode_audio(path: str | Path, rate: int, start: float = 0.0, duration: float | None = None) -> np.ndarray:
     """Mono float32 samples at ``rate`` Hz of the first audio stream of a file (a song, or a video's sound)."""
     probe_audio(path)
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error"]
-    cmd += ["-ss", f"{start:.6f}"] if start else []
-    cmd += ["-i", str(path)] + (["-t", f"{duration:.6f}"] if duration else [])
+    cmd = ffmpeg_cmd(*seek(start), "-i", str(path)) + (["-t", f"{duration:.6f}"] if duration else [])
     cmd += ["-map", "0:a:0", "-ac", "1", "-ar", str(rate), "-f", "f32le", "-"]
     out = _run(cmd)
     if out.returncode != 0:
@@ -185,8 +193,8 @@ def decode_audio(path: str | Path, rate: int, start: float = 0.0, duration: floa
 
 def count_frames(path: Path) -> int:
     """Frames in the first video stream, counted by demuxing without decoding."""
-    out = _run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:v:0", "-c", "copy",
-                "-f", "null", "-"]).stderr.decode("utf-8", "replace")
+    out = _run(ffmpeg_cmd("-i", str(path), "-map", "0:v:0", "-c", "copy", "-f", "null", "-", quiet=False)
+               ).stderr.decode("utf-8", "replace")
     counts = re.findall(r"frame=\s*(\d+)", out)
     return int(counts[-1]) if counts else 0
 
@@ -212,9 +220,7 @@ def read_frames(
     """
     w, h = size
     filters = ([f"fps={fps.numerator}/{fps.denominator}"] if fps else []) + [f"scale={w}:{h}:flags=area"]
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error"]
-    cmd += ["-ss", f"{start:.6f}"] if start else []
-    cmd += ["-i", str(path)]
+    cmd = ffmpeg_cmd(*seek(start), "-i", str(path))
     cmd += ["-t", f"{duration:.6f}"] if duration else []
     cmd += ["-map", "0:v:0", "-vf", ",".join(filters), "-sws_flags", "area"]
     cmd += ["-frames:v", str(max_frames)] if max_frames else []
@@ -289,12 +295,13 @@ class VideoWriter:
     """
 
     def __init__(self, path: str | Path, size: tuple[int, int], fps: Fraction, codec: Sequence[str],
-                 extra_inputs: Sequence[str] = (), maps: Sequence[str] = ("-map", "0:v:0")):
+                 extra_inputs: Sequence[str] = (), maps: Sequence[str] = ("-map", "0:v:0"), name: Path | None = None):
         self.path, self.size = Path(path), size
+        self.name = str(name or self.path)  # what the messages call it (the output a temporary file becomes)
         w, h = size
-        self.cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-                    "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-framerate", f"{fps.numerator}/{fps.denominator}",
-                    "-i", "-", *extra_inputs, *maps, *codec, str(self.path)]
+        self.cmd = ffmpeg_cmd("-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-framerate",
+                              f"{fps.numerator}/{fps.denominator}", "-i", "-", *extra_inputs, *maps, *codec,
+                              str(self.path))
         self.proc = _spawn(self.cmd, stdin=subprocess.PIPE)
         self.drain = _Drain(self.proc.stderr)
         self.frames = 0
@@ -306,13 +313,19 @@ class VideoWriter:
             self.proc.stdin.write(np.ascontiguousarray(frame).tobytes())
         except (BrokenPipeError, OSError):
             _stop(self.proc)
-            raise MediaError(f"ffmpeg stopped while writing {str(self.path)!r}: {self.drain.tail()}") from None
+            raise MediaError(f"ffmpeg stopped while writing {self.name!r} ({self._why()})") from None
         self.frames += 1
 
     def close(self) -> None:
         _stop(self.proc, timeout=600)
         if self.proc.returncode != 0:
-            raise MediaError(f"ffmpeg failed writing {str(self.path)!r} (exit {self.proc.returncode}): {self.drain.tail()}")
+            raise MediaError(f"ffmpeg failed writing {self.name!r} ({self._why()})")
+
+    def _why(self) -> str:
+        code = self.proc.returncode
+        ended = f"killed by signal {-code}" if code is not None and code < 0 else f"exit {code}"
+        tail = self.drain.tail()
+        return f"{ended}: {tail}" if tail else ended
 
     def abort(self) -> None:
         if self.proc.poll() is None:
@@ -342,7 +355,7 @@ def palette_gif(frames: Path, path: Path) -> None:
     """Encode the video ``frames`` as a looping GIF with one palette taken from all its frames (a first pass),
     each frame mapped onto it with error diffusion (a second; no frame is held in memory)."""
     palette = path.with_name(path.name + ".palette.png")
-    head = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", str(frames)]
+    head = ffmpeg_cmd("-y", "-i", str(frames))
     try:
         for cmd in (head + ["-vf", "palettegen=stats_mode=full", "-frames:v", "1", "-update", "1", str(palette)],
                     head + ["-i", str(palette), "-lavfi", "paletteuse=dither=sierra2_4a", "-loop", "0", "-f", "gif",
@@ -362,7 +375,7 @@ def lossless_args() -> list[str]:
 
 def audio_inputs(source: Path, audio_codec: str, start: float, duration: float) -> tuple[list[str], list[str]]:
     """Extra inputs and output arguments that mux ``source``'s first audio stream in sync with the video."""
-    inputs = (["-ss", f"{start:.6f}"] if start else []) + ["-t", f"{duration:.6f}", "-i", str(source)]
+    inputs = seek(start) + ["-t", f"{duration:.6f}", "-i", str(source)]
     copy = audio_codec in MP4_AUDIO and not start
     codec = ["-c:a", "copy"] if copy else ["-c:a", "aac", "-b:a", "192k"]
     return inputs, ["-map", "0:v:0", "-map", "1:a:0", *codec, "-t", f"{duration:.6f}"]

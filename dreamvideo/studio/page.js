@@ -1,0 +1,172 @@
+// The studio's page: every control and limit comes from /api/options; every request that changes anything
+// carries the page's header (the server also checks its Origin).
+const $ = (id) => document.getElementById(id);
+const state = { upload: null, yaml: "", options: null, previewSeq: 0 };
+const PAGE = { "X-Dreamvideo": "1" };
+
+function showError(message) { const box = $("error"); box.textContent = message || ""; box.style.display = message ? "block" : "none"; }
+
+async function call(path, body) {
+  const response = await fetch(path, { method: "POST", headers: { ...PAGE, "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  if (!response.ok) { const data = await response.json().catch(() => ({ error: response.statusText })); throw new Error(data.error); }
+  return response;
+}
+
+async function setStyle(text, changes) {
+  try {
+    const data = await (await call("/api/style", { yaml: text, set: changes || {} })).json();
+    state.yaml = data.yaml; $("yaml").value = data.yaml; showControls(data.values); showError("");
+    const blob = new Blob([data.yaml], { type: "text/yaml" }); $("download").href = URL.createObjectURL(blob);
+    schedulePreview();
+  } catch (e) { showError(e.message); }
+}
+
+function buildSliders(controls) {
+  const box = $("sliders");
+  for (const c of controls) {
+    const label = document.createElement("label"); label.title = c.help;
+    const input = document.createElement("input");
+    Object.assign(input, { id: c.id, type: "range", min: c.min, max: c.max, step: c.step });
+    input.dataset.key = c.key;
+    const out = document.createElement("output");
+    label.append(c.label + " ", input, out); box.append(label);
+    input.oninput = () => { out.value = input.value; };
+    input.onchange = () => setStyle(state.yaml, { [c.key]: +input.value });
+  }
+}
+
+function showControls(v) {
+  $("model").value = v.model; fillLayers(v.model); $("layer").value = v.layer; $("channels").value = v.channels || "";
+  for (const c of state.options.controls) { const input = $(c.id); input.value = v[c.key]; input.nextElementSibling.value = v[c.key]; }
+  $("colors").value = v.colors;
+}
+
+function fillLayers(model) {
+  const layers = state.options.models[model].layers, select = $("layer");
+  if (select.dataset.model === model) return;
+  select.innerHTML = ""; select.dataset.model = model;
+  for (const l of layers) { const o = document.createElement("option"); o.value = l.name; o.textContent = `${l.name} (${l.channels} ch, stride ${l.stride})`; select.append(o); }
+}
+
+let previewTimer = null;
+function schedulePreview() { clearTimeout(previewTimer); previewTimer = setTimeout(preview, 250); }
+
+async function preview() {
+  if (!state.upload) return;
+  const seq = ++state.previewSeq;
+  $("preview-status").textContent = "dreaming…";
+  try {
+    const response = await call("/api/preview", { upload: state.upload.id, yaml: state.yaml, time: +$("time").value });
+    const blob = await response.blob();
+    if (seq !== state.previewSeq) return;  // a newer preview is on its way
+    $("preview").src = URL.createObjectURL(blob);
+    $("preview-status").textContent = `dreamed in ${response.headers.get("X-Seconds")} s at preview size (${state.options.limits.preview_side} px)`;
+    $("preview").dataset.version = seq; showError("");
+  } catch (e) { if (seq === state.previewSeq) { $("preview-status").textContent = "no preview"; showError(e.message); } }
+}
+
+async function upload(file) {
+  showError(""); $("upload-info").textContent = `uploading ${file.name}…`;
+  if (file.size > state.options.limits.max_upload) {
+    $("upload-info").textContent = "";
+    showError(`${file.name} is larger than the studio's limit of ${Math.round(state.options.limits.max_upload / 2 ** 20)} MB`);
+    return;
+  }
+  try {
+    const response = await fetch("/api/upload", { method: "POST", headers: { ...PAGE, "X-Filename": encodeURIComponent(file.name) }, body: file });
+    const data = await response.json();
+    if (!response.ok) throw new Error(data.error);
+    state.upload = data;
+    const video = data.kind === "video";
+    $("upload-info").textContent = `${data.name}: ${data.kind}, ${data.width}x${data.height}` + (video ? `, ${data.duration.toFixed(1)} s` : "");
+    $("time-row").classList.toggle("hidden", !video); $("time").max = Math.max(0, data.duration - 0.1); $("time").value = 0; $("time-out").value = "0.0 s";
+    $("seconds-row").classList.toggle("hidden", video);
+    $("clip-btn").disabled = !video; $("render-btn").disabled = false;
+    $("render-btn").textContent = video ? "Render the video" : "Render a zoom";
+    preview();
+  } catch (e) { $("upload-info").textContent = ""; showError(e.message); }
+}
+
+async function clip() {
+  const frames = state.options.limits.clip_frames;
+  $("clip-btn").disabled = true; $("clip-status").textContent = `rendering ${frames} frames…`;
+  try {
+    const data = await (await call("/api/clip", { upload: state.upload.id, yaml: state.yaml, time: +$("time").value })).json();
+    $("clip").src = data.url; $("clip").play().catch(() => {}); $("clip-status").textContent = `${frames} frames, as the render carries the dream`; showError("");
+  } catch (e) { $("clip-status").textContent = ""; showError(e.message); }
+  $("clip-btn").disabled = false;
+}
+
+async function render() {
+  try {
+    await call("/api/render", { upload: state.upload.id, yaml: state.yaml, seconds: +$("seconds").value });
+    showError(""); pollJobs();
+  } catch (e) { showError(e.message); }
+}
+
+async function cancel(id) {
+  try { await call(`/api/jobs/${id}/cancel`, {}); showError(""); pollJobs(); } catch (e) { showError(e.message); }
+}
+
+let polling = false;
+async function pollJobs() {
+  if (polling) return; polling = true;
+  try {
+    while (true) {
+      const jobs = await (await fetch("/api/jobs")).json();
+      drawJobs(jobs);
+      if (!jobs.some((j) => j.status === "queued" || j.status === "running")) break;
+      await new Promise((r) => setTimeout(r, 700));
+    }
+  } finally { polling = false; }
+}
+
+function drawJobs(jobs) {
+  const box = $("jobs");
+  for (const job of jobs) {
+    let row = document.getElementById("job-" + job.id);
+    if (!row) {
+      row = document.createElement("div"); row.className = "job"; row.id = "job-" + job.id;
+      row.innerHTML = "<div class='what'></div><progress max='1' value='0'></progress><div class='actions'><button class='secondary cancel'>Cancel</button></div>";
+      row.querySelector(".cancel").onclick = () => cancel(job.id);
+      box.prepend(row);
+    }
+    row.dataset.status = job.status;
+    const pct = job.total ? ` ${job.done}/${job.total} frames` : "";
+    row.querySelector(".what").textContent = `${job.kind} of ${job.upload}: ${job.status}${pct}${job.error ? " — " + job.error : ""}`;
+    const bar = row.querySelector("progress"); bar.max = job.total || 1; bar.value = job.status === "done" ? bar.max : job.done;
+    row.querySelector(".cancel").classList.toggle("hidden", !(job.status === "queued" || job.status === "running"));
+    if (job.url && !row.querySelector("video")) {
+      const v = document.createElement("video"); v.controls = true; v.src = job.url; v.className = "result"; row.append(v);
+      const a = document.createElement("a"); a.href = job.url; a.download = ""; a.textContent = "download"; a.className = "button secondary"; row.append(a);
+    }
+  }
+}
+
+async function init() {
+  state.options = await (await fetch("/api/options")).json();
+  buildSliders(state.options.controls);
+  $("seconds").max = state.options.limits.zoom_seconds;
+  $("clip-btn").textContent = `Preview ${state.options.limits.clip_frames} frames`;
+  for (const name of Object.keys(state.options.presets)) { const o = document.createElement("option"); o.textContent = name; $("preset").append(o); }
+  for (const name of Object.keys(state.options.models)) { const o = document.createElement("option"); o.textContent = name; $("model").append(o); }
+  $("preset").value = "classic";
+  await setStyle(state.options.default);
+
+  $("preset").onchange = () => setStyle(state.options.presets[$("preset").value]);
+  $("model").onchange = () => { const m = $("model").value; fillLayers(m); setStyle(state.yaml, { model: m, layers: state.options.models[m].default_layers }); };
+  const layerChange = () => { const ch = $("channels").value.trim(); setStyle(state.yaml, { layers: [$("layer").value + (ch ? ":" + ch : "")] }); };
+  $("layer").onchange = layerChange; $("channels").onchange = layerChange;
+  $("colors").onchange = () => setStyle(state.yaml, { colors: $("colors").value });
+  $("apply-yaml").onclick = () => setStyle($("yaml").value);
+  $("time").oninput = () => { $("time-out").value = (+$("time").value).toFixed(1) + " s"; };
+  $("time").onchange = () => preview();
+  $("file").onchange = () => $("file").files[0] && upload($("file").files[0]);
+  const drop = $("drop");
+  drop.ondragover = (e) => { e.preventDefault(); drop.classList.add("over"); };
+  drop.ondragleave = () => drop.classList.remove("over");
+  drop.ondrop = (e) => { e.preventDefault(); drop.classList.remove("over"); if (e.dataTransfer.files[0]) upload(e.dataTransfer.files[0]); };
+  $("clip-btn").onclick = clip; $("render-btn").onclick = render;
+  pollJobs();
+}
+init();

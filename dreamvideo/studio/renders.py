@@ -1,0 +1,142 @@
+"""The studio's render queue: the real ``render`` (a video) or ``zoom`` (a photo), one at a time on a
+worker thread, a bounded number waiting; a queued or running render can be cancelled, and a cancelled
+render keeps its resumable state, so submitting it again resumes it."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dreamvideo.config import Style
+from dreamvideo.errors import ConfigError, DreamVideoError, MediaError
+from dreamvideo.studio.controls import MAX_QUEUE, ZOOM_SECONDS
+from dreamvideo.studio.uploads import Upload
+
+
+class QueueFull(DreamVideoError):
+    """The render queue is at its limit."""
+
+
+class Cancelled(Exception):
+    """Raised inside a running render (from its progress callback) to stop it."""
+
+
+@dataclass
+class Job:
+    """A render (a video) or a zoom (a still) waiting, running or finished."""
+
+    id: str
+    kind: str
+    upload: Upload
+    style: Style
+    seconds: float
+    output: Path
+    status: str = "queued"  # queued, running, done, failed, cancelled
+    done: int = 0
+    total: int = 0
+    error: str = ""
+    began: float = field(default_factory=time.time)
+    cancel: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    def public(self, out: Path) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "upload": self.upload.name, "status": self.status,
+                "done": self.done, "total": self.total, "error": self.error,
+                "url": "/files/" + self.output.relative_to(out).as_posix() if self.status == "done" else None}
+
+
+class Renders:
+    """Renders into ``folder``, at most ``limit`` waiting; ``start`` and ``stop`` run the worker."""
+
+    def __init__(self, folder: Path, limit: int = MAX_QUEUE):
+        self.folder, self.limit = folder, limit
+        folder.mkdir(parents=True, exist_ok=True)
+        self.jobs: list[Job] = []
+        self._waiting: deque[Job] = deque()
+        self._wake = threading.Condition()
+        self._stopping = False
+        self._worker: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stopping = False
+        self._worker = threading.Thread(target=self._work, name="dreamvideo-studio-renders", daemon=True)
+        self._worker.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop the worker: a running render is cancelled (keeping its resumable state)."""
+        with self._wake:
+            self._stopping = True
+            for job in self.jobs:
+                job.cancel.set()
+            self._wake.notify_all()
+        if self._worker is not None:
+            self._worker.join(timeout)
+
+    def submit(self, upload: Upload, style: Style, seconds: float = 4.0) -> Job:
+        """Queue a render of ``upload``. The output's name follows the upload and the style, so the same
+        request after a crash or a cancel resumes the interrupted render."""
+        kind = "render" if upload.kind == "video" else "zoom"
+        if kind == "zoom" and not 0 < seconds <= ZOOM_SECONDS:
+            raise ConfigError(f"a zoom lasts 0..{ZOOM_SECONDS} seconds; got {seconds:g}")
+        key = hashlib.sha256(f"{upload.id}:{seconds}:{style.model_dump_json()}".encode()).hexdigest()[:10]
+        stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in Path(upload.name).stem)[:40] or kind
+        with self._wake:
+            if len(self._waiting) >= self.limit:
+                raise QueueFull(f"the render queue is full ({self.limit} waiting); wait for one to finish "
+                                "or cancel one")
+            job = Job(uuid.uuid4().hex[:12], kind, upload, style, seconds, self.folder / f"{stem}-{key}.mp4")
+            self.jobs.append(job)
+            self._waiting.append(job)
+            self._wake.notify_all()
+        return job
+
+    def cancel(self, job_id: str) -> Job:
+        """Cancel a queued render (it never runs) or a running one (it stops after its current frame)."""
+        job = next((j for j in self.jobs if j.id == job_id), None)
+        if job is None:
+            raise MediaError(f"no render {job_id!r}; it may be from before the studio restarted")
+        with self._wake:
+            if job.status == "queued":
+                self._waiting.remove(job)
+                job.status = "cancelled"
+            job.cancel.set()
+        return job
+
+    def _work(self) -> None:
+        while True:
+            with self._wake:
+                while not self._waiting and not self._stopping:
+                    self._wake.wait()
+                if self._stopping:
+                    return
+                job = self._waiting.popleft()
+                job.status = "running"
+            self._run(job)
+
+    def _run(self, job: Job) -> None:
+        def progress(done: int, total: int) -> None:
+            job.done, job.total = done, total
+            if job.cancel.is_set():
+                raise Cancelled
+
+        try:
+            if job.kind == "render":
+                from dreamvideo.video.render import render_video
+
+                render_video(job.upload.path, job.output, job.style, progress=progress)
+            else:
+                from dreamvideo.video.zoom import ZoomOptions, zoom_video
+
+                zoom_video(job.upload.path, job.output, job.style, ZoomOptions(seconds=job.seconds), progress=progress)
+            job.status = "done"
+        except Cancelled:
+            job.status = "cancelled"
+        except DreamVideoError as exc:
+            job.status, job.error = "failed", str(exc)
+        except Exception as exc:  # a bug must not stop the queue; say what it was
+            job.status, job.error = "failed", f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,123 @@
+"""The studio's uploads: bytes stored under fresh names in ``uploads/``, checked by content (a photo within
+the pixel limit, or a video ffmpeg can read), a JSON record beside each so a restarted studio knows them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dreamvideo.errors import MediaError
+from dreamvideo.media.images import MAX_PIXELS, check_image
+
+MAX_UPLOAD = 2 * 1024**3  # bytes
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file the page sent, stored as ``uploads/<id><suffix>``: a still ``image`` or a ``video``."""
+
+    id: str
+    name: str  # as the browser named it: shown, never used as a path
+    kind: str
+    path: Path
+    width: int
+    height: int
+    duration: float = 0.0
+
+    def public(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "kind": self.kind, "width": self.width, "height": self.height,
+                "duration": self.duration}
+
+
+class Uploads:
+    """The uploads kept in ``folder``: ``new_part`` and ``count`` while the bytes arrive, ``accept`` once
+    they are all there, ``get`` by id."""
+
+    def __init__(self, folder: Path, max_upload: int = MAX_UPLOAD, max_pixels: int = MAX_PIXELS):
+        self.folder, self.max_upload, self.max_pixels = folder, max_upload, max_pixels
+        folder.mkdir(parents=True, exist_ok=True)
+        self.known: dict[str, Upload] = self._records()
+
+    def new_part(self) -> Path:
+        """Where an upload's bytes go while they arrive."""
+        return self.folder / f".{uuid.uuid4().hex[:16]}.part"
+
+    def too_large(self, name: str) -> MediaError:
+        return MediaError(f"{name!r} is larger than the studio's limit of {self.max_upload / 1024**2:,.0f} MB; "
+                          "trim it, or start the studio with a larger --max-upload")
+
+    def count(self, name: str, size: int, chunk: bytes) -> int:
+        """``size`` plus the chunk's length, refused past the upload limit."""
+        size += len(chunk)
+        if size > self.max_upload:
+            raise self.too_large(name)
+        return size
+
+    def accept(self, name: str, part: Path) -> Upload:
+        """Check what the bytes at ``part`` are and keep them as an upload; a bad one is removed and named
+        in a MediaError."""
+        try:
+            if part.stat().st_size == 0:
+                raise MediaError(f"{name!r} is empty; choose a photo or a video")
+            return self._identify(part.stem.lstrip("."), name, part)
+        finally:
+            part.unlink(missing_ok=True)
+
+    def _identify(self, upload_id: str, name: str, part: Path) -> Upload:
+        from PIL import Image, UnidentifiedImageError
+
+        from dreamvideo.media.ffmpeg import probe
+
+        try:
+            with Image.open(part) as im:
+                fmt = (im.format or "").lower()
+        except (UnidentifiedImageError, OSError):
+            fmt = ""
+        if fmt and fmt != "gif":
+            suffix = {"jpeg": ".jpg", "tiff": ".tif"}.get(fmt, f".{fmt}")
+            path = self.folder / f"{upload_id}{suffix}"
+            shutil.move(part, path)
+            try:
+                w, h = check_image(path, self.max_pixels)
+            except MediaError as exc:
+                path.unlink(missing_ok=True)
+                raise MediaError(str(exc).replace(str(path), name)) from None
+            upload = Upload(upload_id, name, "image", path, w, h)
+        else:
+            path = self.folder / f"{upload_id}.video"
+            shutil.move(part, path)
+            try:
+                info = probe(path)
+            except MediaError:
+                path.unlink(missing_ok=True)
+                raise MediaError(f"{name!r} is neither a photo nor a video dreamvideo can read; choose a JPEG, "
+                                 "PNG or WebP photo, or an MP4, MOV, MKV or WebM video") from None
+            upload = Upload(upload_id, name, "video", path, info.width, info.height, info.duration)
+        self.known[upload_id] = upload
+        record = {**upload.public(), "file": path.name}
+        (self.folder / f"{upload_id}.json").write_text(json.dumps(record), encoding="utf-8")
+        return upload
+
+    def _records(self) -> dict[str, Upload]:
+        """The uploads of earlier runs over the same folder (each file has a JSON record beside it)."""
+        found = {}
+        for record in self.folder.glob("*.json"):
+            try:
+                data = json.loads(record.read_text(encoding="utf-8"))
+                path = self.folder / Path(data["file"]).name
+                if path.is_file():
+                    found[data["id"]] = Upload(data["id"], data["name"], data["kind"], path, int(data["width"]),
+                                               int(data["height"]), float(data["duration"]))
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # a damaged record: that upload is dropped again
+        return found
+
+    def get(self, upload_id: str) -> Upload:
+        found = self.known.get(str(upload_id))
+        if found is None:
+            raise MediaError("that upload is gone (its file was removed?); drop the file in again")
+        return found
