@@ -7,10 +7,18 @@ per video frame in [0, 1], smoothed with an attack/release envelope follower.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 RATE = 22050  # samples per second the features are computed at
+
+
+class Features(Protocol):
+    """Audio features by name (loudness, onset, beat) at a video frame: a whole track's (``AudioFeatures``)
+    or a live sound's (``dreamvideo.audio_live``)."""
+
+    def value(self, name: str, index: int) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -23,6 +31,11 @@ class AudioFeatures:
 
     def get(self, name: str) -> np.ndarray:
         return {"loudness": self.loudness, "onset": self.onset, "beat": self.beat}[name]
+
+    def value(self, name: str, index: int) -> float:
+        """Feature ``name`` at video frame ``index`` (past the end: the last frame's)."""
+        values = self.get(name)
+        return float(values[min(index, len(values) - 1)])
 
 
 def envelope(x: np.ndarray, fps: float, attack: float, release: float) -> np.ndarray:

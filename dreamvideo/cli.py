@@ -288,6 +288,84 @@ def zoom(
                f"{float(result.fps):g} fps, {result.seconds:.1f} s)")
 
 
+@app.command(epilog=(
+    "SOURCE: a camera (default, an index such as 0, /dev/video0), a video file (played at its frame rate, as a "
+    "camera delivers it) or a stream URL (rtsp://, srt://, udp://, http://). The live page's address is printed; "
+    "--osc PORT takes /dreamvideo/set KEY VALUE and /dreamvideo/preset NAME."))
+def live(
+    source: Annotated[str, typer.Argument(help="A camera, a video file or a stream URL.", show_default=True)] = "default",
+    config: Annotated[str, typer.Option("--config", "-c", help="Style: a YAML file or a preset name.")] = "live",
+    set_: SetOpt = None,
+    model: ModelOpt = None,
+    weights: WeightsOpt = None,
+    layer: LayerOpt = None,
+    iterations: IterationsOpt = None,
+    octaves: OctavesOpt = None,
+    step_size: StepSizeOpt = None,
+    guide: GuideOpt = None,
+    mask: MaskOpt = None,
+    mask_invert: MaskInvertOpt = None,
+    colors: ColorsOpt = None,
+    max_side: Annotated[int, typer.Option(min=32, max=4096, help="The dream's size: the longer side of the frames.")] = 320,
+    duration: Annotated[Optional[float], typer.Option(min=0.1, help="Stop after this many seconds.")] = None,
+    loop: Annotated[bool, typer.Option("--loop", help="A video file starts again at its end.")] = False,
+    fps: Annotated[Optional[float], typer.Option(min=1, max=240, help="The frame rate to ask a camera for.")] = None,
+    record: Annotated[Optional[Path], typer.Option(help="Record what is shown (MP4), one frame per source frame, with a file's sound.")] = None,
+    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Stream what is shown to udp://, srt://, tcp:// or rtmp:// (a second machine).")] = None,
+    virtual_camera: Annotated[bool, typer.Option("--virtual-camera", help="Show it as a camera for OBS and calls (pyvirtualcam).")] = False,
+    osc: Annotated[Optional[int], typer.Option(min=1, max=65535, help="Listen for OSC on this UDP port (127.0.0.1; see --osc-host).")] = None,
+    osc_host: Annotated[str, typer.Option(help="The address the OSC port listens on.")] = "127.0.0.1",
+    audio_in: Annotated[Optional[str], typer.Option(help="Sound for react: 'source' (a file's own), 'default' (the microphone) or a device.")] = None,
+    page: Annotated[bool, typer.Option("--page/--no-page", help="Serve the live page and print its address.")] = True,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="The page's port (default: a free one).")] = 0,
+    host: Annotated[str, typer.Option(help="The page's address to listen on.")] = "127.0.0.1",
+    token: Annotated[Optional[str], typer.Option(help="The page's token (default: a new random one).")] = None,
+    no_token: Annotated[bool, typer.Option("--no-token", help="No token for the page (only on a loopback --host).")] = False,
+    seed: SeedOpt = None,
+    device: DeviceOpt = None,
+) -> None:
+    """Dream a camera (or a file or stream played as one) in real time, coherently; Ctrl-C stops it."""
+    from dreamvideo.live import LiveOptions, LiveStats
+    from dreamvideo.live import live as run
+
+    style = _style(config, set_, model=model, weights=str(weights) if weights else None, layers=layer,
+                   iterations=iterations, octaves=octaves, step_size=step_size,
+                   guide__image=str(guide) if guide else None, mask=str(mask) if mask else None,
+                   mask_invert=mask_invert, colors=colors, seed=seed, device=device)
+    options = LiveOptions(max_side=max_side, duration=duration, loop=loop, fps=fps, record=record, stream=output,
+                          virtual_camera=virtual_camera, audio_in=audio_in)
+    outputs, servers, stats = [], [], LiveStats()
+    if page:
+        try:
+            from dreamvideo.studio.live import LivePage, PageServer
+        except ImportError:
+            _say('no live page: it needs the studio\'s extra (pip install "dreamvideo[studio]"); going on without')
+        else:
+            shown = LivePage(stats)
+            server = PageServer(shown, host, port, None if no_token else (token or ""))
+            outputs.append(shown)
+            servers.append(server)
+            typer.echo(f"dreamvideo live on {server.address} (Ctrl-C stops it)")
+
+    def started(dreaming, info) -> None:
+        if osc is not None:
+            from dreamvideo.control import StyleControl, serve_osc
+
+            servers.append(serve_osc(osc_host, osc, StyleControl(style, info, dreaming, log=_say)))
+            _say(f"osc: listening on {osc_host}:{osc} for /dreamvideo/set KEY VALUE and /dreamvideo/preset NAME")
+
+    try:
+        stats = run(source, style, options, outputs=outputs, started=started, stats=stats, log=_say)
+    finally:
+        for server in servers:
+            server.stop()
+    if stats.stopped:
+        _say(f"the source stopped: {stats.stopped}")
+    typer.echo(stats.summary())
+    if record is not None:
+        typer.echo(f"recorded {record}")
+
+
 @app.command()
 def batch(
     jobs_file: Annotated[Path, typer.Argument(help="A YAML job list (jobs: [...]).", show_default=False)],

@@ -16,7 +16,7 @@ import numpy as np
 
 from dreamvideo.config import Style
 from dreamvideo.engine import DreamParams
-from dreamvideo.flow import estimator, histogram_similarity, reliable, to_gray, trusted, warp
+from dreamvideo.flow import estimator, feather, histogram_similarity, matching, reliable, to_gray, trusted, warp
 from dreamvideo.look import Look
 from dreamvideo.media.threads import ordered_map
 
@@ -110,10 +110,14 @@ class Strength:
 class MotionOf:
     """The motion of a frame from the previous one: ``flow`` (dis, farneback, none) both ways, the mask
     where it holds (``flow.trusted``), and a scene cut where less than ``scene_cut`` of the frame passes the
-    flow checks (``flow.reliable``). DIS keeps buffers between calls: one per thread."""
+    flow checks (``flow.reliable``). DIS keeps buffers between calls: one per thread.
 
-    def __init__(self, flow: str, scene_cut: float, size: tuple[int, int] | None = None):
-        self.flow, self.scene_cut, self.size = flow, scene_cut, size
+    ``quick`` is the glance a live stage takes at each shown frame: the backward flow alone (DIS's fast
+    preset), held where the moved frame reproduces this one (``flow.matching``), a fifth of the time.
+    """
+
+    def __init__(self, flow: str, scene_cut: float, size: tuple[int, int] | None = None, quick: bool = False):
+        self.flow, self.scene_cut, self.size, self.quick = flow, scene_cut, size, quick
         self._estimate = None
 
     def __call__(self, frame: np.ndarray, gray: np.ndarray, prev: np.ndarray | None,
@@ -124,7 +128,11 @@ class MotionOf:
             cut = self.scene_cut > 0 and histogram_similarity(frame, prev) < 0.5
             return Motion(None, np.ones(gray.shape, np.float32), cut)
         if self._estimate is None:
-            self._estimate = estimator(self.flow, self.size or (frame.shape[1], frame.shape[0]))
+            self._estimate = estimator(self.flow, self.size or (frame.shape[1], frame.shape[0]), self.quick)
+        if self.quick:
+            backward = self._estimate(gray, prev_gray)
+            match = matching(prev, frame, backward)
+            return Motion(backward, feather(match), bool(match.mean() < self.scene_cut))
         backward, forward = self._estimate(gray, prev_gray), self._estimate(prev_gray, gray)
         valid = reliable(backward, forward)
         return Motion(backward, trusted(valid, prev, frame, backward), bool(valid.mean() < self.scene_cut))
@@ -188,37 +196,65 @@ def start_image(source: np.ndarray, prev_source: np.ndarray | None, prev_dream: 
     return np.clip(start, 0.0, 1.0), True
 
 
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """A [0, 1] float image as uint8, rounded."""
+    return np.clip(image * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class Last:
+    """The chain's last frame: its index, source and what it showed."""
+
+    index: int
+    source: np.ndarray
+    shown: np.ndarray
+
+
 class Chain:
     """The coherence chain, fed one frame at a time: ``step(frame)`` is what frame ``index`` shows.
 
     A frame starts from the previous dream carried along the flow (``start_image``) and gets the warm
     share of the style's work, or the full work where it starts a shot; what is shown (after the look's
-    mask and colours) is what carries on. The motion comes with the frame (``analyse``, ahead, on
-    threads) or is computed here from the previous frame. Its state is the frame index, the previous
-    source and dreamed frames and the shot's reference strength: ``state()`` is what a resume needs besides
-    the two frames, and ``restore`` takes all of it back, so a resumed chain equals an uninterrupted one.
+    mask and colours) is what carries on. With the style's ``cadence`` k, only every k-th frame of a shot
+    is dreamed; the frames between carry the dream and nothing more (``carried``). The motion comes with
+    the frame (``analyse``, ahead, on threads) or is computed here from the previous frame. Its state is
+    the frame index, the previous source and dreamed frames and the shot's reference strength: ``state()``
+    is what a resume needs besides the two frames, and ``restore`` takes all of it back, so a resumed chain
+    equals an uninterrupted one. ``restyle`` changes the style on the way, keeping the state.
     """
 
     def __init__(self, look: Look, carry: Carry | None = None, start: int = 0):
+        self.restyle(look, carry)
+        self.strength = Strength()
+        self.index = start
+        self.shot = start  # where the current shot began
+        self.last: Last | None = None
+        self._gray: np.ndarray | None = None
+
+    def restyle(self, look: Look, carry: Carry | None = None) -> None:
+        """Dream the next frames with ``look`` (another style), going on from the frames before."""
         style = look.style
         self.look, self.carry = look, carry or Carry.of(style)
         self.full = look.dreamer.params
         self.warm = warm_params(style, self.full)
-        self.strength = Strength()
-        self.index = start
+        self.cadence = style.cadence
         self._motion = MotionOf(style.flow, style.scene_cut)
-        self._source: np.ndarray | None = None
-        self._gray: np.ndarray | None = None
-        self._dream: np.ndarray | None = None
 
     def motion(self, frame: np.ndarray) -> Motion:
         """The motion of ``frame`` from the previous source frame."""
         gray = to_gray(frame)
-        if self._source is not None and self._gray is None:
-            self._gray = to_gray(self._source)
-        found = self._motion(frame, gray, self._source, self._gray)
+        if self.last is not None and self._gray is None:
+            self._gray = to_gray(self.last.source)
+        found = self._motion(frame, gray, self.last.source if self.last else None, self._gray)
         self._gray = gray
         return found
+
+    def _carry_of(self, index: int) -> tuple[Carry, float, float | None]:
+        """Frame ``index``'s carry (blend moved by react:), step size and held strength."""
+        reaction = self.look.reaction(index)
+        carry = replace(self.carry, blend=min(1.0, max(0.0, reaction("blend", self.carry.blend))))
+        step_size = reaction.params(self.full).step_size
+        return carry, step_size, self.strength.target(step_size) if carry.hold else None
 
     def step(self, frame: np.ndarray, motion: Motion | None = None) -> np.ndarray:
         """Dream source ``frame`` (uint8) as the chain's next frame; uint8."""
@@ -227,30 +263,45 @@ class Chain:
         else:
             self._gray = None
         index = self.index
-        reaction = self.look.reaction(index)
-        carry = replace(self.carry, blend=min(1.0, max(0.0, reaction("blend", self.carry.blend))))
-        step_size = reaction.params(self.full).step_size
-        target = self.strength.target(step_size) if carry.hold else None
-        start, carried = start_image(frame, self._source, self._dream, motion, carry, target)
-        dreamed = self.look.dream(start, index, self.warm if carried else self.full)
-        if carried and carry.hold:
-            dreamed = self.strength.settle(start, dreamed, motion.mask, step_size)
+        carry, step_size, target = self._carry_of(index)
+        last = self.last
+        start, carried = start_image(frame, last and last.source, last and last.shown, motion, carry, target)
+        if not carried:
+            self.shot = index
+        if carried and (index - self.shot) % self.cadence:
+            dreamed = to_uint8(start)  # a frame between dreams: the dream carried, nothing more
+        else:
+            dreamed = self.look.dream(start, index, self.warm if carried else self.full)
+            if carried and carry.hold:
+                dreamed = self.strength.settle(start, dreamed, motion.mask, step_size)
         dreamed = self.look.land(index, frame, dreamed)  # what is shown is what carries on
         if not carried:
             self.strength.start(dreamed, frame, step_size)
-        self._source, self._dream, self.index = frame, dreamed, index + 1
+        self.last, self.index = Last(index, frame, dreamed), index + 1
         return dreamed
+
+    def carried(self, frame: np.ndarray, motion: Motion, last: Last | None = None) -> np.ndarray:
+        """``frame`` with the dream of ``last`` (default: the chain's last frame) carried onto it along
+        ``motion`` (from ``last.source`` to ``frame``), as the chain would carry it, without dreaming and
+        without changing the chain: a live frame shown between dream updates. uint8."""
+        last = last or self.last
+        carry, _, target = self._carry_of(last.index if last else self.index)
+        start, moved = start_image(frame, last and last.source, last and last.shown, motion, carry, target)
+        return self.look.land(last.index if last else self.index, frame, to_uint8(start)) if moved else frame
 
     def state(self) -> dict[str, Any]:
         """What a resumed chain needs besides the previous source and dreamed frames (JSON)."""
-        return {"reference": self.strength.reference}
+        return {"reference": self.strength.reference, "shot": self.shot}
 
     def restore(self, index: int, source: np.ndarray | None, dream: np.ndarray | None,
                 state: dict[str, Any] | None) -> None:
         """Go on as if frames up to ``index`` - 1 had been dreamed here: ``source`` and ``dream`` were the
         last of them, ``state`` what ``state()`` said then."""
-        self.index, self._source, self._gray, self._dream = index, source, None, dream
-        self.strength = Strength((state or {}).get("reference"))
+        state = state or {}
+        self.index, self._gray = index, None
+        self.last = Last(index - 1, source, dream) if source is not None and dream is not None else None
+        self.strength = Strength(state.get("reference"))
+        self.shot = state.get("shot", 0)
 
 
 def dream_frames(frames: Iterator[np.ndarray], look: Look, carry: Carry | None = None) -> Iterator[np.ndarray]:

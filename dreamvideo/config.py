@@ -188,6 +188,8 @@ class Style(_Strict):
                                      description="octaves for frames that start from a warped dream (default: 2)")
     hold_strength: bool = Field(default=True, description="hold carried frames at the dream strength of their "
                                                           "shot's fresh first frame (warp: detail)")
+    cadence: int = Field(default=1, ge=1, le=100, description="dream every k-th frame of a shot; the frames between "
+                                                             "only carry the dream along the flow")
     # where and how the dream lands (dream, render, zoom)
     mask: Path | None = Field(default=None, description="an image or a video whose grey levels are the dream's "
                                                         "strength per pixel (white dreams, black keeps the source)")

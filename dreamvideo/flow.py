@@ -20,13 +20,14 @@ def to_gray(frame: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
 
 
-def estimator(method: str, size: tuple[int, int]) -> FlowFn:
+def estimator(method: str, size: tuple[int, int], quick: bool = False) -> FlowFn:
     """A flow function ``(gray_a, gray_b) -> (H, W, 2) float32`` with a(x) ~ b(x + flow(x)).
 
-    DIS with its medium preset up to 720p and the fast preset above; Farneback as an alternative.
+    DIS with its medium preset up to 720p and the fast preset above (or ``quick``); Farneback as an
+    alternative.
     """
     if method == "dis":
-        preset = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM if max(size) <= 1280 else cv2.DISOPTICAL_FLOW_PRESET_FAST
+        preset = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM if max(size) <= 1280 and not quick else cv2.DISOPTICAL_FLOW_PRESET_FAST
         dis = cv2.DISOpticalFlow_create(preset)
         return lambda a, b: dis.calc(a, b, None)
     if method == "farneback":

@@ -5,6 +5,7 @@ lands (``Composite``: mask, original colours, the regions' weights). The pipelin
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,7 +22,7 @@ from dreamvideo.objectives import Objective
 from dreamvideo.react import Reaction
 
 if TYPE_CHECKING:
-    from dreamvideo.audio import AudioFeatures
+    from dreamvideo.audio import Features
     from dreamvideo.media.ffmpeg import FrameSource
 
 
@@ -61,7 +62,7 @@ class Look:
     """
 
     def __init__(self, dreamer: Dreamer, composite: Composite | None = None,
-                 features: "AudioFeatures | None" = None):
+                 features: "Features | None" = None):
         self.dreamer, self.style = dreamer, dreamer.style
         self.composite = composite or Composite(colors=self.style.colors)
         self.features = features
@@ -69,10 +70,11 @@ class Look:
         self._guided: tuple[int, Objective] | None = None  # the guide's pull at its last frame
         self.base = dreamer.objective(guide_picture=self.guide.at(0) if self.guide else None)
         self.regions = [self._region_objective(style) for style in map(region_style, self.style.regions)]
+        self._masks = threading.Lock()  # a mask video is read in order: one reader at a time (live shows and dreams)
 
     @classmethod
     def of(cls, dreamer: Dreamer, size: tuple[int, int], what: str, native: tuple[int, int],
-           features: "AudioFeatures | None" = None, **video) -> "Look":
+           features: "Features | None" = None, **video) -> "Look":
         """For frames of ``size`` from a ``what`` ("image", "video", "zoom") of ``native`` size; ``video``:
         fps, start, frames, max_pixels, as ``Mask.open`` takes them."""
         return cls(dreamer, Composite.of(dreamer.style, size, what, native, **video), features)
@@ -115,12 +117,15 @@ class Look:
         seed = frame_seed(self.style.seed, index) if seed is None else seed
         if self.regions:
             dreams = self.dreamer.dream_batch(image, self.regions, seed, params, progress)
-            return lay_over(image, dreams, self.composite.regions(index))
+            with self._masks:
+                weights = self.composite.regions(index)
+            return lay_over(image, dreams, weights)
         return self.dreamer.dream_image(image, self.objective(index, weights), seed, params, progress)
 
     def land(self, index: int, source: np.ndarray, dreamed: np.ndarray) -> np.ndarray:
         """What frame ``index`` shows: ``dreamed`` over ``source`` by the style's mask, colours and regions."""
-        return self.composite(index, source, dreamed)
+        with self._masks:
+            return self.composite(index, source, dreamed)
 
     def close(self) -> None:
         self.composite.close()

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dreamvideo.audio import RATE, AudioFeatures, analyse
+from dreamvideo.audio import RATE, AudioFeatures, Features, analyse
 from dreamvideo.config import REACT_LAYER, LayerTerm, ReactConfig, Style
 from dreamvideo.errors import MediaError
 from dreamvideo.media.ffmpeg import decode_audio
@@ -47,15 +47,14 @@ class Reaction:
     """A style's audio mappings at video frame ``index``; with no features, every value is the base."""
 
     mappings: Mapping[str, ReactConfig] = field(default_factory=dict)
-    features: AudioFeatures | None = None
+    features: Features | None = None
     index: int = 0
 
     def __call__(self, target: str, base: float) -> float:
         mapping = self.mappings.get(target)
         if mapping is None or self.features is None:
             return base
-        values = self.features.get(mapping.source)
-        return mapping.value(float(values[min(self.index, len(values) - 1)]), base)
+        return mapping.value(self.features.value(mapping.source, self.index), base)
 
     def params(self, params: "DreamParams") -> "DreamParams":
         """``params`` with the step size and iterations the mappings give at this frame."""

@@ -472,3 +472,72 @@ def test_a_restarted_studio_knows_its_uploads(tmp_path):
     assert again.uploads.get(photo.id) == photo
     picture, _ = again.previews.still(photo, again.style(SMALL))
     assert picture.shape == (212, 320, 3)  # previews are 320 px on the longer side, whatever the style says
+
+
+@pytest.fixture(scope="module")
+def fake_camera(tmp_path_factory) -> Path:
+    """The sample clip as Chromium's fake camera: a Y4M whose header says C420 (ffmpeg writes C420mpeg2,
+    which Chromium refuses)."""
+    from dreamvideo.media.ffmpeg import ffmpeg_exe
+
+    path = tmp_path_factory.mktemp("camera") / "camera.y4m"
+    subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-i", str(SAMPLES / "clip.mp4"), "-pix_fmt", "yuv420p",
+                    "-f", "yuv4mpegpipe", str(path)], check=True)
+    data = path.read_bytes()
+    end = data.index(b"\n")
+    path.write_bytes(data[:end].replace(b"C420mpeg2", b"C420") + data[end:])
+    return path
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(chromium() is None, reason="no chromium here (Debian: apt-get install -y chromium)")
+def test_the_live_tab_dreams_the_browsers_camera(studio_command, fake_camera):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    url, _ = studio_command
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=[
+            "--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={fake_camera}"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(url)
+        page.wait_for_function("() => document.getElementById('yaml').value.includes('blocks.4')")
+        page.click("#tab-live")
+        page.fill("#yaml", "model: tiny\nlayers: [block2]\noctaves: 2\niterations: 4\nstep_size: 0.005\n"
+                  "warm_octaves: 1\nwarm_iterations: 1\n")
+        page.click("#apply-yaml")
+        page.wait_for_function("() => document.getElementById('yaml').value.includes('block2')")
+        page.click("#live-start")
+        page.wait_for_function("() => +document.getElementById('live-out').dataset.frames > 30", timeout=60_000)
+
+        def difference() -> float:  # the dreamed frame against the camera's frame it was dreamed from
+            return page.evaluate("""() => {
+                const out = document.getElementById('live-out'), w = out.width, h = out.height;
+                const a = live.answered.getContext('2d').getImageData(0, 0, w, h).data;
+                const b = out.getContext('2d').getImageData(0, 0, w, h).data;
+                let d = 0; for (let i = 0; i < a.length; i += 4) d += Math.abs(a[i] - b[i]) + Math.abs(a[i + 1] - b[i + 1]);
+                return d / (a.length / 2); }""")
+
+        weak = sorted(difference() for _ in range(5))[2]
+        status = page.inner_text("#live-status")
+        assert "fps" in status and "latency" in status and "dream updates/s" in status
+        assert float(page.eval_on_selector("#live-out", "e => e.dataset.fps")) > 5
+        # a slider moves: the dream changes while it runs
+        frames = int(page.eval_on_selector("#live-out", "e => e.dataset.frames"))
+        page.eval_on_selector("#step_size", "e => { e.value = 0.06; e.dispatchEvent(new Event('input'));"
+                                            "e.dispatchEvent(new Event('change')); }")
+        page.wait_for_function("() => document.getElementById('yaml').value.includes('step_size: 0.06')")
+        page.wait_for_function(f"() => +document.getElementById('live-out').dataset.frames > {frames + 40}",
+                               timeout=60_000)
+        strong = sorted(difference() for _ in range(5))[2]
+        assert weak > 1 and strong > 1.5 * weak, (weak, strong, page.inner_text("#error"))  # dreamed, and more so
+        # a take is recorded from the shown frames
+        page.click("#live-record")
+        page.wait_for_timeout(1500)
+        page.click("#live-record")
+        page.wait_for_selector("#live-take:not(.hidden)")
+        assert int(page.eval_on_selector("#live-take", "e => e.dataset.bytes")) > 1000
+        page.click("#live-stop")
+        assert not [e for e in errors if "Content Security Policy" in e], errors
+        browser.close()

@@ -14,7 +14,7 @@ import subprocess
 import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import IO
@@ -49,14 +49,15 @@ def _spawn(cmd: Sequence[str], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNU
     return subprocess.Popen(list(cmd), stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, start_new_session=True)
 
 
-def _run(cmd: Sequence[str]) -> subprocess.CompletedProcess:
+def _run(cmd: Sequence[str], timeout: float | None = None) -> subprocess.CompletedProcess:
     """Run ffmpeg to its end (outside the terminal's process group), its output captured as bytes."""
-    return subprocess.run(list(cmd), stdin=subprocess.DEVNULL, capture_output=True, start_new_session=True)
+    return subprocess.run(list(cmd), stdin=subprocess.DEVNULL, capture_output=True, start_new_session=True,
+                          timeout=timeout)
 
 
-def _describe(path: Path) -> str:
-    """ffmpeg's description of a file's streams (``ffmpeg -i``), as text."""
-    out = _run(ffmpeg_cmd("-i", str(path), quiet=False))
+def _describe(path: Path | str, timeout: float | None = None) -> str:
+    """ffmpeg's description of a file's (or a stream's) streams (``ffmpeg -i``), as text."""
+    out = _run(ffmpeg_cmd("-i", str(path), quiet=False), timeout)
     return out.stderr.decode("utf-8", "replace")
 
 
@@ -131,17 +132,35 @@ def probe(path: str | Path) -> VideoInfo:
     if not path.is_file():
         raise MediaError(f"no such file: {str(path)!r}; check the path" if not path.is_dir()
                          else f"{str(path)!r} is a folder, not a video")
-    info = _describe(path)
+    info = _parse(_describe(path), str(path), "give an MP4, MOV, MKV, WebM or AVI file")
+    frames = count_frames(path)
+    if frames == 0:
+        raise MediaError(f"{str(path)!r} has no video frames; the file is empty or damaged")
+    return replace(info, frames=frames)
+
+
+def probe_stream(url: str, timeout: float = 15.0) -> VideoInfo:
+    """What ``probe`` says of a stream (rtsp://, srt://, udp://, http://...), its frame count unknown (0);
+    one that says nothing within ``timeout`` seconds is refused."""
+    try:
+        description = _describe(url, timeout)
+    except subprocess.TimeoutExpired:
+        raise MediaError(f"the stream {url!r} sent nothing within {timeout:g} s; check that it is running and "
+                         "the address is right") from None
+    return _parse(description, url, "check the address and that the stream is running")
+
+
+def _parse(info: str, name: str, fix: str) -> VideoInfo:
+    """A VideoInfo (frame count 0) from ffmpeg's description of ``name``; MediaError naming ``fix``."""
     inputs = re.search(r"Input #0, ([^,\n]+)", info)
     if inputs is None:
-        raise MediaError(f"{str(path)!r} is not a video ffmpeg can read ({_last_line(info)}); "
-                         "give an MP4, MOV, MKV, WebM or AVI file")
+        raise MediaError(f"{name!r} is not a video ffmpeg can read ({_last_line(info)}); {fix}")
     if inputs.group(1) == "image2" or inputs.group(1).endswith("_pipe"):  # png_pipe, svg_pipe...: one picture
-        raise MediaError(f"{str(path)!r} is a still image; use `dreamvideo dream` for images")
+        raise MediaError(f"{name!r} is a still image; use `dreamvideo dream` for images")
     video = re.search(r"Stream #0:\d+[^:]*: Video: (\w+).*?, (\d{2,5})x(\d{2,5})[, ].*?(?:([\d.]+) fps|([\d.k]+) tbr)",
                       info)
     if video is None:
-        raise MediaError(f"{str(path)!r} has no video stream; give a file with video")
+        raise MediaError(f"{name!r} has no video stream; give a file with video")
     audio = re.search(r"Stream #0:\d+[^:]*: Audio: (\w+)", info)
     rotation = re.search(r"rotation of (-?[\d.]+) degrees", info)
     rot = int(round(float(rotation.group(1)))) % 360 if rotation else 0
@@ -149,11 +168,7 @@ def probe(path: str | Path) -> VideoInfo:
     if rot in (90, 270):
         w, h = h, w
     fps_text = video.group(4) or video.group(5).replace("k", "000")
-    seconds = _duration(info)
-    frames = count_frames(path)
-    if frames == 0:
-        raise MediaError(f"{str(path)!r} has no video frames; the file is empty or damaged")
-    return VideoInfo(path, w, h, parse_rate(fps_text), frames, seconds, rot, video.group(1),
+    return VideoInfo(Path(name), w, h, parse_rate(fps_text), 0, _duration(info), rot, video.group(1),
                      audio.group(1) if audio else None)
 
 
@@ -297,11 +312,12 @@ class VideoWriter:
     def __init__(self, path: str | Path, size: tuple[int, int], fps: Fraction, codec: Sequence[str],
                  extra_inputs: Sequence[str] = (), maps: Sequence[str] = ("-map", "0:v:0"), name: Path | None = None):
         self.path, self.size = Path(path), size
-        self.name = str(name or self.path)  # what the messages call it (the output a temporary file becomes)
+        target = path if isinstance(path, str) and "://" in path else str(self.path)  # a file, or a stream URL
+        self.name = str(name or target)  # what the messages call it (the output a temporary file becomes)
         w, h = size
         self.cmd = ffmpeg_cmd("-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-framerate",
                               f"{fps.numerator}/{fps.denominator}", "-i", "-", *extra_inputs, *maps, *codec,
-                              str(self.path))
+                              target)
         self.proc = _spawn(self.cmd, stdin=subprocess.PIPE)
         self.drain = _Drain(self.proc.stderr)
         self.frames = 0

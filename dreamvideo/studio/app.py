@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import secrets
 import socket
 from collections.abc import AsyncIterator, Callable
@@ -22,9 +23,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from dreamvideo.errors import ConfigError, DreamVideoError
+from dreamvideo.errors import ConfigError, DreamVideoError, MediaError
 from dreamvideo.studio.controls import style_yaml, values
 from dreamvideo.studio.guard import Guard, allowed_hosts, is_loopback
 from dreamvideo.studio.renders import QueueFull
@@ -134,6 +136,66 @@ async def files(request: Request) -> Response:
     return FileResponse(wanted, media_type=media)
 
 
+async def live_socket(websocket: WebSocket) -> None:
+    """The Live tab: the page's camera frames in, what the stage shows for each out (see ``BrowserCamera``).
+
+    The page sends ``{"type": "start", "width", "height", "yaml", "set"}``, then, after each ``ready`` or
+    answer, one JPEG frame; each answer is ``{"type": "frame", ...figures}`` and the shown JPEG. A
+    ``{"type": "style", ...}`` message changes the dream while it runs; a bad style is one ``error`` line.
+    """
+    from dreamvideo.media.images import fit_size
+    from dreamvideo.studio.controls import PREVIEW_SIDE
+    from dreamvideo.studio.live import BrowserCamera
+
+    studio: Studio = websocket.app.state.studio
+    await websocket.accept()
+    camera: BrowserCamera | None = None
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if message.get("bytes") is not None:
+                if camera is None:
+                    await websocket.send_json({"type": "error", "error": "send a start message first"})
+                    continue
+                try:
+                    jpeg, seconds = await run_in_threadpool(camera.show, message["bytes"])
+                except DreamVideoError as exc:
+                    await websocket.send_json({"type": "error", "error": str(exc)})
+                    continue
+                stats = camera.stats
+                await websocket.send_json({"type": "frame", "index": camera.index, "server_ms": 1000 * seconds,
+                                           "updates": stats.updates, "shown": stats.shown,
+                                           "updates_per_second": stats.updates / max(stats.seconds, 1e-9)})
+                await websocket.send_bytes(jpeg)
+                continue
+            try:
+                data = json.loads(message.get("text") or "{}")
+                style = studio.style(data.get("yaml", ""), data.get("set"))
+                if camera is None:
+                    if studio.live_open:
+                        raise MediaError("the Live tab is already running in another window; stop it there first")
+                    size = fit_size(int(data["width"]), int(data["height"]), max_side=PREVIEW_SIDE, multiple=2)
+                    look = await run_in_threadpool(studio.live_look, style, size)
+                    camera, studio.live_open = BrowserCamera(look, size), True
+                    await websocket.send_json({"type": "ready", "width": size[0], "height": size[1]})
+                else:
+                    camera.restyle(await run_in_threadpool(studio.live_look, style, camera.size))
+                    await websocket.send_json({"type": "styled"})
+            except DreamVideoError as exc:
+                line = "; ".join(exc.problems) if isinstance(exc, ConfigError) else str(exc)
+                await websocket.send_json({"type": "error", "error": line})
+            except (ValueError, KeyError, TypeError) as exc:
+                await websocket.send_json({"type": "error", "error": f"bad message: {exc}"})
+    except WebSocketDisconnect:
+        return
+    finally:
+        if camera is not None:
+            studio.live_open = False
+            await run_in_threadpool(camera.close)
+
+
 async def library_error(request: Request, exc: DreamVideoError) -> Response:
     line = "; ".join(exc.problems) if isinstance(exc, ConfigError) else str(exc)
     return JSONResponse({"error": line}, status_code=429 if isinstance(exc, QueueFull) else 400)
@@ -154,6 +216,7 @@ ROUTES = [
     Route("/api/preview", preview, methods=["POST"]), Route("/api/clip", clip, methods=["POST"]),
     Route("/api/render", render, methods=["POST"]), Route("/api/jobs", jobs),
     Route("/api/jobs/{job:str}/cancel", cancel, methods=["POST"]), Route("/files/{path:path}", files),
+    WebSocketRoute("/api/live", live_socket),
 ]
 HANDLERS = {DreamVideoError: library_error, ValueError: bad_request, KeyError: bad_request, TypeError: bad_request,
             ClientDisconnect: gone}

@@ -115,7 +115,7 @@ class Guard:
             await self.refuse(scope, receive, send, 403, "wrong token; use the one the studio printed")
             return
         if method not in SAFE_METHODS:
-            problem = self.cross_site(headers, how)
+            problem = self.cross_site(headers, how, websocket=scope["type"] == "websocket")
             if problem:
                 await self.refuse(scope, receive, send, 403, problem)
                 return
@@ -145,8 +145,9 @@ class Guard:
     def matches(self, given: str) -> bool:
         return hmac.compare_digest(given.encode(), self.token.encode())
 
-    def cross_site(self, headers: Headers, how: str) -> str | None:
-        """Why an unsafe request may not be the studio's own page's, or None."""
+    def cross_site(self, headers: Headers, how: str, websocket: bool = False) -> str | None:
+        """Why an unsafe request (or a WebSocket, whose Origin a browser always sends and whose headers a
+        page cannot add to) may not be the studio's own page's, or None."""
         site, origin = headers.get("sec-fetch-site"), headers.get("origin")
         if site is not None and site not in ("same-origin", "none"):
             return f"a request from another site ({site}) may not change anything here"
@@ -154,7 +155,7 @@ class Guard:
             return None if how == "bearer" else "a request without its Origin may not change anything here"
         if host_name(origin.removeprefix("http://")) is None or origin != f"http://{headers.get('host')}":
             return f"a request from {origin!r} may not change anything here; use the studio's own page"
-        if how == "cookie" and headers.get(PAGE_HEADER) != "1":
+        if how == "cookie" and not websocket and headers.get(PAGE_HEADER) != "1":
             return "a request without the page's header may not change anything here; use the studio's own page"
         return None
 

@@ -17,6 +17,7 @@ async function setStyle(text, changes) {
     const data = await (await call("/api/style", { yaml: text, set: changes || {} })).json();
     state.yaml = data.yaml; $("yaml").value = data.yaml; showControls(data.values); showError("");
     const blob = new Blob([data.yaml], { type: "text/yaml" }); $("download").href = URL.createObjectURL(blob);
+    if (live.ws && live.ws.readyState === WebSocket.OPEN) live.ws.send(JSON.stringify({ type: "style", yaml: state.yaml }));
     schedulePreview();
   } catch (e) { showError(e.message); }
 }
@@ -36,14 +37,15 @@ function buildSliders(controls) {
 }
 
 function showControls(v) {
-  $("model").value = v.model; fillLayers(v.model); $("layer").value = v.layer; $("channels").value = v.channels || "";
+  $("model").value = v.model; fillLayers(v.model, v.layer); $("layer").value = v.layer; $("channels").value = v.channels || "";
   for (const c of state.options.controls) { const input = $(c.id); input.value = v[c.key]; input.nextElementSibling.value = v[c.key]; }
   $("colors").value = v.colors;
 }
 
-function fillLayers(model) {
-  const layers = state.options.models[model].layers, select = $("layer");
-  if (select.dataset.model === model) return;
+function fillLayers(model, current) {
+  const known = state.options.models[model], select = $("layer");
+  const layers = known ? known.layers : [{ name: current, channels: "?", stride: "?" }];  // a model the menu does not list
+  if (select.dataset.model === model && known) return;
   select.innerHTML = ""; select.dataset.model = model;
   for (const l of layers) { const o = document.createElement("option"); o.value = l.name; o.textContent = `${l.name} (${l.channels} ch, stride ${l.stride})`; select.append(o); }
 }
@@ -143,6 +145,79 @@ function drawJobs(jobs) {
   }
 }
 
+// --- Live: the camera's frames to the studio over a WebSocket, one at a time, the dreamed ones back ---
+const live = { ws: null, stream: null, size: null, sentAt: 0, frames: 0, began: 0, latencies: [], figures: null,
+               recorder: null, chunks: [], sent: document.createElement("canvas"), answered: document.createElement("canvas") };
+
+function showView(name) {
+  $("tab-studio").classList.toggle("active", name === "studio"); $("tab-live").classList.toggle("active", name === "live");
+  $("live-view").classList.toggle("hidden", name !== "live");
+  for (const el of document.querySelectorAll(".studio-view")) el.classList.toggle("hidden", name !== "studio");
+}
+
+async function liveStart() {
+  try {
+    live.stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360 }, audio: false });
+  } catch (e) { showError(`no camera: ${e.message}`); return; }
+  const camera = $("camera"); camera.srcObject = live.stream; await camera.play();
+  live.frames = 0; live.latencies = []; live.began = performance.now();
+  live.ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/live`);
+  live.ws.binaryType = "blob";
+  live.ws.onopen = () => live.ws.send(JSON.stringify({ type: "start", width: camera.videoWidth, height: camera.videoHeight, yaml: state.yaml }));
+  live.ws.onclose = () => liveStop();
+  live.ws.onmessage = async (event) => {
+    if (typeof event.data === "string") {
+      const m = JSON.parse(event.data);
+      if (m.type === "ready") {
+        live.size = [m.width, m.height]; const out = $("live-out"); out.width = m.width; out.height = m.height;
+        for (const c of [live.sent, live.answered]) [c.width, c.height] = live.size;
+        sendFrame();
+      }
+      else if (m.type === "frame") live.figures = m;
+      else if (m.type === "error") showError(m.error);
+      return;
+    }
+    const bitmap = await createImageBitmap(event.data);
+    const out = $("live-out"); out.getContext("2d").drawImage(bitmap, 0, 0, out.width, out.height);
+    [live.answered, live.sent] = [live.sent, live.answered];  // the camera frame this answer is the dream of
+    live.latencies.push(performance.now() - live.sentAt); if (live.latencies.length > 100) live.latencies.shift();
+    live.frames++; out.dataset.frames = live.frames;
+    const fps = live.frames / ((performance.now() - live.began) / 1000), sorted = [...live.latencies].sort((a, b) => a - b);
+    const ups = live.figures ? live.figures.updates_per_second : 0;
+    $("live-status").textContent = `${fps.toFixed(1)} fps, latency ${sorted[sorted.length >> 1].toFixed(0)} ms (round trip), ${ups.toFixed(1)} dream updates/s`;
+    out.dataset.fps = fps.toFixed(2); out.dataset.latency = sorted[sorted.length >> 1].toFixed(1);
+    sendFrame();
+  };
+  $("live-start").disabled = true; $("live-stop").disabled = false; $("live-record").disabled = false;
+}
+
+function sendFrame() {
+  if (!live.ws || live.ws.readyState !== WebSocket.OPEN) return;
+  const grab = live.sent;
+  grab.getContext("2d").drawImage($("camera"), 0, 0, grab.width, grab.height);
+  grab.toBlob((blob) => { live.sentAt = performance.now(); if (live.ws && live.ws.readyState === WebSocket.OPEN) live.ws.send(blob); }, "image/jpeg", 0.85);
+}
+
+function liveStop() {
+  if (live.recorder && live.recorder.state === "recording") live.recorder.stop();
+  if (live.ws) { const ws = live.ws; live.ws = null; ws.close(); }
+  if (live.stream) { for (const t of live.stream.getTracks()) t.stop(); live.stream = null; }
+  $("live-start").disabled = false; $("live-stop").disabled = true; $("live-record").disabled = true;
+}
+
+function liveRecord() {
+  if (live.recorder && live.recorder.state === "recording") { live.recorder.stop(); return; }
+  live.chunks = [];
+  live.recorder = new MediaRecorder($("live-out").captureStream(30), { mimeType: "video/webm" });
+  live.recorder.ondataavailable = (e) => { if (e.data.size) live.chunks.push(e.data); };
+  live.recorder.onstop = () => {
+    const blob = new Blob(live.chunks, { type: "video/webm" }), take = $("live-take");
+    take.href = URL.createObjectURL(blob); take.dataset.bytes = blob.size;
+    take.classList.remove("hidden"); $("live-record").textContent = "Record a take";
+  };
+  live.recorder.start(250); $("live-record").textContent = "Stop recording";
+}
+
 async function init() {
   state.options = await (await fetch("/api/options")).json();
   buildSliders(state.options.controls);
@@ -167,6 +242,8 @@ async function init() {
   drop.ondragleave = () => drop.classList.remove("over");
   drop.ondrop = (e) => { e.preventDefault(); drop.classList.remove("over"); if (e.dataTransfer.files[0]) upload(e.dataTransfer.files[0]); };
   $("clip-btn").onclick = clip; $("render-btn").onclick = render;
+  $("tab-studio").onclick = () => showView("studio"); $("tab-live").onclick = () => showView("live");
+  $("live-start").onclick = liveStart; $("live-stop").onclick = liveStop; $("live-record").onclick = liveRecord;
   pollJobs();
 }
 init();

@@ -23,6 +23,8 @@ class Studio:
         self.uploads = Uploads(self.out / "uploads", max_upload, max_pixels)
         self.previews = Previews(self.out / "previews", max_pixels)
         self.renders = Renders(self.out / "renders", max_queue)
+        self._live_models: dict[tuple[str, str | None], Any] = {}  # the Live tab's own (previews run beside it)
+        self.live_open = False  # one Live tab at a time: its network is not shared
 
     def presets(self) -> dict[str, str]:
         """Each shipped preset's YAML text."""
@@ -32,6 +34,19 @@ class Studio:
         """The style of YAML ``text`` with the page's control values (dotted keys) on top. Files may only
         come from the presets' folder or the studio's own."""
         return style_from_text(text, sets, allowed=(preset_dir(), self.out))
+
+    def live_look(self, style: Style, size: tuple[int, int]):
+        """The Live tab's look for ``style`` at frames of ``size``, its network built once per model."""
+        from fractions import Fraction
+
+        from dreamvideo.features import get_model
+        from dreamvideo.live import live_look
+        from dreamvideo.media.capture import SourceInfo
+
+        key = (style.model, str(style.weights) if style.weights else None)
+        if key not in self._live_models:
+            self._live_models[key] = get_model(style.model, style.weights)
+        return live_look(style, SourceInfo("the page's camera", Fraction(30), size), model=self._live_models[key])
 
     def options(self) -> dict[str, Any]:
         """What the page is built from: presets, models and their layers, controls and limits."""

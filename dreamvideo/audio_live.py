@@ -1,0 +1,151 @@
+"""Audio features as they happen, for live styles that react to music: the definitions of ``dreamvideo.audio``
+(loudness as RMS in dB, onsets as spectral flux, beats as onset peaks over a local mean, each smoothed by
+the same attack/release follower) computed causally, frame by frame, from the sound so far. A window ends at
+its frame instead of being centred on it, the 2-98% normalisation runs over the last ``HISTORY`` seconds,
+and a beat is known one frame after its peak.
+
+The features follow a file source's own sound (``file_features``, in step with its frames) or a
+microphone or line-in (``microphone_features``, through sounddevice, an optional extra).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from dreamvideo.audio import RATE
+from dreamvideo.errors import ConfigError, MediaError
+
+N_FFT = 2048
+HISTORY = 30.0  # seconds of feature history the normalisation looks at
+
+
+class CausalFeatures:
+    """Feed ``step`` the samples of each video frame (mono float32 at ``RATE``); it returns the frame's
+    loudness, onset and beat in 0..1."""
+
+    def __init__(self, fps: float, attack: float, release: float):
+        self.fps = fps
+        self.window = np.hanning(N_FFT).astype(np.float32)
+        self.buffer = np.zeros(N_FFT, np.float32)
+        self.spectrum: np.ndarray | None = None
+        keep = max(8, int(HISTORY * fps))
+        self.db, self.flux = deque(maxlen=keep), deque(maxlen=keep)
+        self.onsets: deque[float] = deque(maxlen=max(3, 2 * int(fps / 2) + 1))
+        self.up, self.down = (1 - np.exp(-1 / max(t * fps, 1e-6)) for t in (attack, release))
+        self.levels = {"loudness": 0.0, "onset": 0.0, "beat": 0.0}
+        self.gap, self.since_beat = max(1, int(fps * 60 / 200)), 10**9
+        self.values = dict(self.levels)
+
+    def _follow(self, name: str, target: float) -> float:
+        level = self.levels[name]
+        level += (target - level) * (self.up if target > level else self.down)
+        self.levels[name] = level
+        return level
+
+    @staticmethod
+    def _normalise(value: float, history: deque) -> float:
+        lo, hi = np.percentile(history, 2), np.percentile(history, 98)
+        return float(np.clip((value - lo) / (hi - lo), 0, 1)) if hi > lo else 0.0
+
+    def step(self, samples: np.ndarray) -> dict[str, float]:
+        samples = samples[-N_FFT:]
+        self.buffer = np.concatenate([self.buffer[len(samples):], samples.astype(np.float32)])
+        frame = self.buffer * self.window
+        rms = float(np.sqrt((frame**2).mean() + 1e-12))
+        self.db.append(20 * np.log10(rms + 1e-9))
+        spectrum = np.log1p(np.abs(np.fft.rfft(frame)))
+        flux = 0.0 if self.spectrum is None else float(np.maximum(spectrum - self.spectrum, 0).sum())
+        self.spectrum = spectrum
+        self.flux.append(flux)
+        onset = self._normalise(flux, self.flux)
+        self.onsets.append(onset)
+        # a beat: the previous frame's onset was a peak above the local mean (the frames before it) by 0.1
+        self.since_beat += 1
+        pulse = 0.0
+        if len(self.onsets) >= 3:
+            before, peak, after = self.onsets[-3], self.onsets[-2], self.onsets[-1]
+            local = float(np.mean(list(self.onsets)[:-1]))
+            if peak >= before and peak > after and peak > local + 0.1 and self.since_beat > self.gap:
+                pulse, self.since_beat = 1.0, 0
+        self.values = {"loudness": self._follow("loudness", self._normalise(self.db[-1], self.db)),
+                       "onset": self._follow("onset", onset),
+                       "beat": min(1.0, self._follow("beat", pulse) / self.up)}
+        return self.values
+
+
+class FileFeatures:
+    """A file's sound analysed in step with its frames: ``value(name, index)`` is the feature at video frame
+    ``index`` (a looping source's index runs on: the sound starts again with the picture)."""
+
+    def __init__(self, samples: np.ndarray, fps: Fraction, attack: float, release: float, loop: bool):
+        self.samples, self.fps, self.loop = samples, float(fps), loop
+        self.hop = RATE / self.fps
+        self.length = max(1, int(len(samples) / self.hop))  # video frames the sound lasts
+        self.analyser = CausalFeatures(self.fps, attack, release)
+        self.done = -1
+        self._lock = threading.Lock()
+
+    def _samples(self, index: int) -> np.ndarray:
+        i = index % self.length if self.loop else index
+        a, b = int(i * self.hop), int((i + 1) * self.hop)
+        return self.samples[a:b] if a < len(self.samples) else np.zeros(b - a, np.float32)
+
+    def value(self, name: str, index: int) -> float:
+        with self._lock:
+            while self.done < index:  # every frame up to this one, in order: causal, whatever was skipped
+                self.done += 1
+                self.analyser.step(self._samples(self.done))
+            return self.analyser.values[name]
+
+
+class MicrophoneFeatures:
+    """A microphone or line-in analysed as it is heard: ``value(name, index)`` is the feature now."""
+
+    def __init__(self, device: str | None, fps: Fraction, attack: float, release: float):
+        try:
+            import sounddevice
+        except (ModuleNotFoundError, OSError) as exc:
+            why = "PortAudio is missing (Debian: apt-get install libportaudio2)" if isinstance(exc, OSError) else \
+                'it needs sounddevice: pip install "dreamvideo[live]"'
+            raise ConfigError(f"--audio-in: {why}") from None
+        self.hop = int(RATE / float(fps))
+        self.analyser = CausalFeatures(float(fps), attack, release)
+        self.pending = np.zeros(0, np.float32)
+        self._lock = threading.Lock()
+        chosen = None if device in (None, "default") else int(device) if str(device).isdigit() else device
+        try:
+            self.stream = sounddevice.InputStream(samplerate=RATE, channels=1, dtype="float32", device=chosen,
+                                                  callback=self._heard)
+            self.stream.start()
+        except Exception as exc:  # PortAudioError, ValueError for an unknown device
+            raise MediaError(f"--audio-in {device!r}: no such input could be opened ({exc}); "
+                             "`python -m sounddevice` lists the devices") from None
+
+    def _heard(self, data: np.ndarray, frames: int, time, status) -> None:
+        with self._lock:
+            self.pending = np.concatenate([self.pending, data[:, 0]])[-RATE:]
+
+    def value(self, name: str, index: int) -> float:
+        with self._lock:
+            while len(self.pending) >= self.hop:
+                self.analyser.step(self.pending[: self.hop])
+                self.pending = self.pending[self.hop:]
+            return self.analyser.values[name]
+
+    def close(self) -> None:
+        self.stream.close()
+
+
+def file_features(path: Path, fps: Fraction, attack: float, release: float, loop: bool = False) -> FileFeatures:
+    from dreamvideo.media.ffmpeg import decode_audio
+
+    return FileFeatures(decode_audio(path, RATE), fps, attack, release, loop)
+
+
+def microphone_features(device: str | None, fps: Fraction, attack: float, release: float) -> MicrophoneFeatures:
+    return MicrophoneFeatures(device, fps, attack, release)
