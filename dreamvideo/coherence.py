@@ -112,12 +112,15 @@ class MotionOf:
     where it holds (``flow.trusted``), and a scene cut where less than ``scene_cut`` of the frame passes the
     flow checks (``flow.reliable``). DIS keeps buffers between calls: one per thread.
 
-    ``quick`` is the glance a live stage takes at each shown frame: the backward flow alone (DIS's fast
-    preset), held where the moved frame reproduces this one (``flow.matching``), a fifth of the time.
+    ``quick`` takes DIS's fast preset (a fifth of the time at 320 px); ``glance`` is what a live stage takes
+    at each shown frame: the backward flow alone, held where the moved frame reproduces this one
+    (``flow.matching``), never a cut (across one nothing matches, and the frame shows as it is).
     """
 
-    def __init__(self, flow: str, scene_cut: float, size: tuple[int, int] | None = None, quick: bool = False):
-        self.flow, self.scene_cut, self.size, self.quick = flow, scene_cut, size, quick
+    def __init__(self, flow: str, scene_cut: float, size: tuple[int, int] | None = None, quick: bool = False,
+                 glance: bool = False):
+        self.flow, self.scene_cut, self.size = flow, scene_cut, size
+        self.quick, self.glance = quick or glance, glance
         self._estimate = None
 
     def __call__(self, frame: np.ndarray, gray: np.ndarray, prev: np.ndarray | None,
@@ -129,10 +132,9 @@ class MotionOf:
             return Motion(None, np.ones(gray.shape, np.float32), cut)
         if self._estimate is None:
             self._estimate = estimator(self.flow, self.size or (frame.shape[1], frame.shape[0]), self.quick)
-        if self.quick:
+        if self.glance:
             backward = self._estimate(gray, prev_gray)
-            match = matching(prev, frame, backward)
-            return Motion(backward, feather(match), bool(match.mean() < self.scene_cut))
+            return Motion(backward, feather(matching(prev, frame, backward)), False)
         backward, forward = self._estimate(gray, prev_gray), self._estimate(prev_gray, gray)
         valid = reliable(backward, forward)
         return Motion(backward, trusted(valid, prev, frame, backward), bool(valid.mean() < self.scene_cut))
@@ -220,10 +222,14 @@ class Chain:
     the frame (``analyse``, ahead, on threads) or is computed here from the previous frame. Its state is
     the frame index, the previous source and dreamed frames and the shot's reference strength: ``state()``
     is what a resume needs besides the two frames, and ``restore`` takes all of it back, so a resumed chain
-    equals an uninterrupted one. ``restyle`` changes the style on the way, keeping the state.
+    equals an uninterrupted one. ``restyle`` changes the style on the way, keeping the state. A ``quick``
+    chain (live) computes the motion it is not given with DIS's fast preset (``MotionOf``), and at a cut
+    dreams the new shot's first frame with the warm work, keeping the strength it held: the frames after
+    it rise to that strength within a few updates instead of waiting a full fresh dream out.
     """
 
-    def __init__(self, look: Look, carry: Carry | None = None, start: int = 0):
+    def __init__(self, look: Look, carry: Carry | None = None, start: int = 0, quick: bool = False):
+        self.quick = quick
         self.restyle(look, carry)
         self.strength = Strength()
         self.index = start
@@ -238,7 +244,7 @@ class Chain:
         self.full = look.dreamer.params
         self.warm = warm_params(style, self.full)
         self.cadence = style.cadence
-        self._motion = MotionOf(style.flow, style.scene_cut)
+        self._motion = MotionOf(style.flow, style.scene_cut, quick=self.quick)
 
     def motion(self, frame: np.ndarray) -> Motion:
         """The motion of ``frame`` from the previous source frame."""
@@ -266,16 +272,17 @@ class Chain:
         carry, step_size, target = self._carry_of(index)
         last = self.last
         start, carried = start_image(frame, last and last.source, last and last.shown, motion, carry, target)
+        held = self.quick and not carried and self.strength.reference is not None  # a live cut
         if not carried:
             self.shot = index
         if carried and (index - self.shot) % self.cadence:
             dreamed = to_uint8(start)  # a frame between dreams: the dream carried, nothing more
         else:
-            dreamed = self.look.dream(start, index, self.warm if carried else self.full)
+            dreamed = self.look.dream(start, index, self.warm if carried or held else self.full)
             if carried and carry.hold:
                 dreamed = self.strength.settle(start, dreamed, motion.mask, step_size)
         dreamed = self.look.land(index, frame, dreamed)  # what is shown is what carries on
-        if not carried:
+        if not carried and not held:
             self.strength.start(dreamed, frame, step_size)
         self.last, self.index = Last(index, frame, dreamed), index + 1
         return dreamed

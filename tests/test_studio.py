@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("starlette")
@@ -156,13 +157,15 @@ def test_styles_round_trip_as_config_yaml_and_bad_ones_get_one_line(server, tmp_
 
 def test_options_carry_the_controls_and_limits_the_page_shows(server):
     options = json.loads(server.get("/api/options")[1])
-    assert options["limits"] == {"preview_side": 320, "clip_frames": 12, "zoom_seconds": 600,
+    assert options["limits"] == {"preview_side": 320, "clip_seconds": 3.0, "zoom_seconds": 600,
                                  "max_upload": 2_000_000, "max_queue": 2}
     assert [c["key"] for c in options["controls"]] == ["octaves", "iterations", "step_size", "blend", "zoom.scale",
                                                        "zoom.rotate"]
-    assert all(c["help"] and c["min"] < c["max"] for c in options["controls"])
+    assert all(c["help"] and c["min"] < c["max"] and c["for"] in ("any", "image", "video") for c in options["controls"])
+    assert {c["key"] for c in options["controls"] if c["for"] == "image"} == {"zoom.scale", "zoom.rotate"}
+    assert set(options["help"]) == {"preset", "model", "layer", "channels", "colors", "time"}
     page = server.get("/page.js")[1].decode()
-    assert "320" not in page and "12 frames" not in page and "600" not in page  # read from the server
+    assert "320" not in page and "3 s" not in page and "600" not in page  # read from the server
 
 
 def test_preview_clip_render_cancel_and_resume(server):
@@ -174,7 +177,7 @@ def test_preview_clip_render_cancel_and_resume(server):
     from dreamvideo.media.ffmpeg import probe
 
     clip = server.studio.out / json.loads(body)["url"].removeprefix("/files/")
-    assert probe(clip).frames == 12
+    assert probe(clip).frames == 72  # 3 s around the chosen time, of a 3 s clip at 24 fps
 
     slow = SMALL + "iterations: 40\noctaves: 2\n"  # long enough to be caught running
     first = json.loads(server.post("/api/render", {"upload": video["id"], "yaml": slow})[1])
@@ -426,7 +429,7 @@ def test_the_page_in_a_real_browser(studio_command, tmp_path):
         assert "token" not in page.url  # swapped for a cookie
         page.wait_for_function("() => document.getElementById('yaml').value.includes('blocks.4')")
         assert page.locator("#sliders input[type=range]").count() == 6
-        assert page.inner_text("#clip-btn") == "Preview 12 frames"
+        assert page.inner_text("#clip-btn") == "Preview 3 s"
 
         # a photo: it is previewed; a slider changes the style and the preview follows
         page.set_input_files("#file", str(SAMPLES / "chelsea.jpg"))
@@ -470,8 +473,10 @@ def test_a_restarted_studio_knows_its_uploads(tmp_path):
     photo = first.uploads.accept("cat.jpg", part)
     again = Studio(tmp_path / "out")
     assert again.uploads.get(photo.id) == photo
+    picture, _ = again.previews.still(photo, again.style("model: tiny\n"))
+    assert picture.shape == (212, 320, 3)  # a render larger than a preview: previewed at 320 px
     picture, _ = again.previews.still(photo, again.style(SMALL))
-    assert picture.shape == (212, 320, 3)  # previews are 320 px on the longer side, whatever the style says
+    assert picture.shape == (42, 64, 3)  # one that fits: at the render's own size
 
 
 @pytest.fixture(scope="module")
@@ -540,4 +545,155 @@ def test_the_live_tab_dreams_the_browsers_camera(studio_command, fake_camera):
         assert int(page.eval_on_selector("#live-take", "e => e.dataset.bytes")) > 1000
         page.click("#live-stop")
         assert not [e for e in errors if "Content Security Policy" in e], errors
+        browser.close()
+
+
+def add(studio: Studio, path: Path, name: str | None = None):
+    part = studio.uploads.new_part()
+    shutil.copy(path, part)
+    return studio.uploads.accept(name or path.name, part)
+
+
+def test_the_still_is_the_renders_first_frame_bit_for_bit(tmp_path):
+    """What you preview is what you get: at the render's size, the still of a video's first frame is the
+    render's first frame, and the still of a photo the zoom's first frame (lossless outputs, same device)."""
+    from PIL import Image
+
+    from dreamvideo.video.render import render_video
+    from dreamvideo.video.zoom import ZoomOptions, zoom_video
+
+    studio = Studio(tmp_path / "out")
+    style = studio.style("octaves: 2\niterations: 3\noutput: {max_side: 96}\nseed: 4\n")
+    for source, run in [(SAMPLES / "clip.mp4", lambda out: render_video(SAMPLES / "clip.mp4", out, style)),
+                        (SAMPLES / "chelsea.jpg", lambda out: zoom_video(SAMPLES / "chelsea.jpg", out, style,
+                                                                          ZoomOptions(frames=2)))]:
+        upload = add(studio, source)
+        still, _ = studio.previews.still(upload, style, 0.0)
+        out = tmp_path / source.stem / "%03d.png"
+        run(out)
+        first = np.asarray(Image.open(out.parent / "000.png").convert("RGB"))
+        assert still.shape == first.shape and np.array_equal(still, first), source.name
+    other, _ = studio.previews.still(add(studio, SAMPLES / "clip.mp4"), studio.style(
+        "octaves: 2\niterations: 3\noutput: {max_side: 96}\nseed: 5\n"))
+    assert not np.array_equal(other, still)  # (a different seed: a different dream)
+
+
+def test_the_same_file_twice_is_one_upload_and_its_render_is_reused(server):
+    before = stored(server)
+    first = upload(server, SAMPLES / "coffee.jpg")[1]
+    again = upload(server, SAMPLES / "coffee.jpg", "another name.jpg")[1]
+    assert first["id"] == again["id"] and len(stored(server)) == len(before) + 2  # one file and its record
+    listed = json.loads(server.get("/api/uploads")[1])
+    assert [u["id"] for u in listed].count(first["id"]) == 1
+    style = SMALL + "zoom: {fps: 8}\n"
+    job = json.loads(server.post("/api/render", {"upload": first["id"], "yaml": style, "seconds": 1})[1])
+    done = wait_for(server, [job["id"]], {"done", "failed"})[job["id"]]
+    assert done["status"] == "done" and done["label"].startswith("custom ")
+    made = (server.studio.out / done["url"].removeprefix("/files/")).stat().st_mtime_ns
+    reused = json.loads(server.post("/api/render", {"upload": again["id"], "yaml": style, "seconds": 1})[1])
+    assert reused["status"] == "done" and reused["url"] == done["url"]  # nothing dreamed again
+    assert (server.studio.out / done["url"].removeprefix("/files/")).stat().st_mtime_ns == made
+    assert server.post(f"/api/jobs/{reused['id']}/remove", {})[0] == 200
+    assert reused["id"] not in {j["id"] for j in json.loads(server.get("/api/jobs")[1])}
+
+
+def test_styles_are_named_by_their_preset_or_custom_and_a_hash(server):
+    dogs = json.loads(server.post("/api/style", {"yaml": (SAMPLES.parent / "pipelines" / "dogs.yaml").read_text()})[1])
+    assert dogs["label"] == "dogs"
+    changed = json.loads(server.post("/api/style", {"yaml": dogs["yaml"], "set": {"iterations": 3}})[1])
+    assert changed["label"].startswith("custom ") and len(changed["label"]) == len("custom ") + 6
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(chromium() is None, reason="no chromium here (Debian: apt-get install -y chromium)")
+def test_the_page_as_an_artist_uses_it(studio_command, tmp_path):
+    """A phone's width, a reload, pinned previews, the original held, cancel and resume, and the still equal
+    to what the render makes of the same frame."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from io import BytesIO
+
+    from PIL import Image
+
+    url, out = studio_command
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
+        context = browser.new_context()  # one browser: the cookie the first visit got serves the second page
+        phone = context.new_page()
+        phone.set_viewport_size({"width": 400, "height": 800})
+        phone.goto(url)
+        phone.wait_for_function("() => document.getElementById('yaml').value.includes('layers')")
+        phone.set_input_files("#file", str(SAMPLES / "chelsea.jpg"))
+        phone.wait_for_function("() => document.getElementById('preview').dataset.version", timeout=60_000)
+        assert phone.evaluate("() => document.documentElement.scrollWidth") <= 400  # no sideways scroll
+        assert phone.eval_on_selector("#preview", "e => e.getBoundingClientRect().width") >= 300
+        assert phone.eval_on_selector("#zoom_scale", "e => e.closest('label').offsetParent !== null")  # a photo
+        phone.close()
+
+        page = context.new_page()
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.goto(url.split("?")[0])  # the cookie is there: no token in the address any more
+        page.wait_for_function("() => document.getElementById('yaml').value.includes('layers')")
+        page.set_input_files("#file", str(SAMPLES / "clip.mp4"))
+        page.wait_for_function("() => document.getElementById('render-btn').textContent.includes('video')")
+        assert page.eval_on_selector("#zoom_scale", "e => e.closest('label').offsetParent === null")  # not for a video
+        style = SMALL + "seed: 2\n"
+        page.fill("#yaml", style)
+        page.click("#apply-yaml")
+        page.wait_for_function("() => document.getElementById('preview-status').textContent.includes(\"render's size\")",
+                               timeout=60_000)
+        assert page.input_value("#preset") == "custom"
+        version = page.eval_on_selector("#preview", "e => e.dataset.version")
+        page.click("#pin-btn")
+        page.select_option("#preset", "textures")
+        page.wait_for_function(f"() => document.getElementById('preview').dataset.version > {version}", timeout=60_000)
+        page.click("#pin-btn")
+        assert page.locator("#pins img").count() == 2
+        page.fill("#yaml", style)
+        page.click("#apply-yaml")
+        page.wait_for_function("() => document.getElementById('preset').value === 'custom'")
+        page.wait_for_function("() => document.getElementById('preview').complete && "
+                               "document.getElementById('preview-status').textContent.startsWith('custom')",
+                               timeout=60_000)
+        still = np.array(page.eval_on_selector("#preview", """e => { const c = document.createElement('canvas');
+            c.width = e.naturalWidth; c.height = e.naturalHeight; const g = c.getContext('2d'); g.drawImage(e, 0, 0);
+            return [c.width, c.height, Array.from(g.getImageData(0, 0, c.width, c.height).data)]; }"""), dtype=object)
+        width, height = int(still[0]), int(still[1])
+        still = np.array(still[2], np.uint8).reshape(height, width, 4)[..., :3]
+        dreamed = page.locator("#preview").screenshot()
+        page.dispatch_event("#original-btn", "pointerdown")
+        page.wait_for_function("() => document.getElementById('preview').dataset.dream")
+        page.wait_for_function("() => document.getElementById('preview').complete")
+        assert page.locator("#preview").screenshot() != dreamed  # the original frame, held
+        page.dispatch_event("#original-btn", "pointerup")
+
+        # a reload restores the upload and the style
+        page.reload()
+        page.wait_for_function("() => document.getElementById('upload-info').textContent.includes('clip.mp4')",
+                               timeout=30_000)
+        assert "seed: 2" in page.input_value("#yaml")
+
+        # the render of that style starts with the still (through H.264: within its loss)
+        page.click("#render-btn")
+        page.wait_for_selector(".job[data-status=done] video.result", timeout=120_000)
+        from dreamvideo.media.ffmpeg import read_frames
+
+        result = out / page.eval_on_selector(".job[data-status=done] a", "a => a.getAttribute('href')").removeprefix("/files/")
+        first = next(read_frames(result, (width, height)))
+        mse = float(((first.astype(float) - still) ** 2).mean())
+        assert 10 * np.log10(255**2 / max(mse, 1e-9)) > 30  # the same dream (another seed is 15-20 dB off)
+
+        # cancel a running render: it stops; rendering it again resumes and finishes
+        page.fill("#yaml", style + "iterations: 40\noctaves: 2\n")
+        page.click("#apply-yaml")
+        page.wait_for_function("() => document.getElementById('yaml').value.includes('iterations: 40')")
+        page.click("#render-btn")
+        page.wait_for_function("() => { const j = document.querySelector('.job[data-status=running] .what');"
+                               " return j && /: running (1[7-9]|[2-9][0-9])\\//.test(j.textContent); }", timeout=60_000)
+        page.click(".job[data-status=running] .cancel")
+        page.wait_for_selector(".job[data-status=cancelled]", timeout=30_000)
+        assert list((out / "renders").glob(".*.dreamvideo/chunk_*.mkv"))  # its resumable state
+        page.click("#render-btn")
+        page.wait_for_function("() => document.querySelectorAll('.job[data-status=done] video.result').length === 2",
+                               timeout=180_000)
+        assert not list((out / "renders").glob(".*.dreamvideo"))  # resumed, finished: its state removed
         browser.close()

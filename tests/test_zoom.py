@@ -83,17 +83,7 @@ def test_image_zoom_loops_seamlessly(tmp_path):
     assert wrap < 2 * np.median(steps)
 
 
-def test_cadence_dreams_every_kth_frame_and_only_moves_the_others(tmp_path, monkeypatch):
-    from dreamvideo.look import Look
-
-    dreamed = []
-    dream = Look.dream
-
-    def spy(self, image, index, *args, **kwargs):
-        dreamed.append(index)
-        return dream(self, image, index, *args, **kwargs)
-
-    monkeypatch.setattr(Look, "dream", spy)
+def test_cadence_dreams_every_kth_frame_and_only_moves_the_others(tmp_path, dreamed):
     result = runner.invoke(app, ["zoom", "--from", "noise", "-o", str(tmp_path / "c.mp4"), "--frames", "10",
                                  "--cadence", "3", "-q", *sets(*SMALL)])
     assert result.exit_code == 0, result.output

@@ -8,6 +8,7 @@ file from the output folder; a bad request is answered with one line, ``{"error"
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import secrets
@@ -69,34 +70,54 @@ async def options(request: Request) -> Response:
 async def upload(request: Request) -> Response:
     uploads = _studio(request).uploads
     name = unquote(request.headers.get("x-filename", "upload"))[:200]
-    part, size = uploads.new_part(), 0
+    part, size, digest = uploads.new_part(), 0, hashlib.sha256()
     try:
         with part.open("wb") as f:
             async for chunk in request.stream():
                 size = uploads.count(name, size, chunk)
+                digest.update(chunk)
                 f.write(chunk)
-        found = await run_in_threadpool(uploads.accept, name, part)
+        found = await run_in_threadpool(uploads.accept, name, part, digest.hexdigest())
     finally:
         part.unlink(missing_ok=True)
     return JSONResponse(found.public())
 
 
+async def upload_list(request: Request) -> Response:
+    return JSONResponse(_studio(request).uploads.listing())
+
+
 async def style(request: Request) -> Response:
-    body = await _json(request)
-    found = await run_in_threadpool(_studio(request).style, body.get("yaml", ""), body.get("set"))
-    return JSONResponse({"yaml": style_yaml(found), "values": values(found)})
+    studio, body = _studio(request), await _json(request)
+    found = await run_in_threadpool(studio.style, body.get("yaml", ""), body.get("set"))
+    return JSONResponse({"yaml": style_yaml(found), "values": values(found), "label": studio.label(found)})
 
 
 async def preview(request: Request) -> Response:
-    from PIL import Image
-
     studio, body = _studio(request), await _json(request)
     found = studio.style(body.get("yaml", ""), body.get("set"))
-    picture, seconds = await run_in_threadpool(studio.previews.still, studio.uploads.get(body["upload"]), found,
-                                               float(body.get("time", 0)))
+    upload = studio.uploads.get(body["upload"])
+    picture, seconds = await run_in_threadpool(studio.previews.still, upload, found, float(body.get("time", 0)))
+    render = found.output.size(upload.width, upload.height, multiple=2)
+    return Response(png(picture), media_type="image/png",
+                    headers={"X-Seconds": f"{seconds:.2f}", "X-Size": f"{picture.shape[1]}x{picture.shape[0]}",
+                             "X-Render-Size": f"{render[0]}x{render[1]}", "X-Label": studio.label(found)})
+
+
+async def original(request: Request) -> Response:
+    studio, body = _studio(request), await _json(request)
+    found = studio.style(body.get("yaml", ""), body.get("set"))
+    picture = await run_in_threadpool(studio.previews.original, studio.uploads.get(body["upload"]), found,
+                                      float(body.get("time", 0)))
+    return Response(png(picture), media_type="image/png")
+
+
+def png(picture) -> bytes:
+    from PIL import Image
+
     buffer = io.BytesIO()
     Image.fromarray(picture).save(buffer, format="PNG")
-    return Response(buffer.getvalue(), media_type="image/png", headers={"X-Seconds": f"{seconds:.2f}"})
+    return buffer.getvalue()
 
 
 async def clip(request: Request) -> Response:
@@ -107,11 +128,23 @@ async def clip(request: Request) -> Response:
     return JSONResponse({"url": "/files/" + path.relative_to(studio.out).as_posix()})
 
 
+async def clip_progress(request: Request) -> Response:
+    done, total = _studio(request).previews.clip_progress
+    return JSONResponse({"done": done, "total": total})
+
+
 async def render(request: Request) -> Response:
     studio, body = _studio(request), await _json(request)
     found = studio.style(body.get("yaml", ""), body.get("set"))
-    job = studio.renders.submit(studio.uploads.get(body["upload"]), found, float(body.get("seconds", 4)))
+    job = studio.renders.submit(studio.uploads.get(body["upload"]), found, float(body.get("seconds", 4)),
+                                studio.label(found))
     return JSONResponse(job.public(studio.out))
+
+
+async def remove(request: Request) -> Response:
+    studio = _studio(request)
+    studio.renders.remove(request.path_params["job"])
+    return JSONResponse({"removed": request.path_params["job"]})
 
 
 async def jobs(request: Request) -> Response:
@@ -212,10 +245,12 @@ async def gone(request: Request, exc: ClientDisconnect) -> Response:
 
 ROUTES = [
     Route("/", index), *(Route(f"/{name}", asset) for name in ASSETS), Route("/api/options", options),
-    Route("/api/upload", upload, methods=["POST"]), Route("/api/style", style, methods=["POST"]),
-    Route("/api/preview", preview, methods=["POST"]), Route("/api/clip", clip, methods=["POST"]),
-    Route("/api/render", render, methods=["POST"]), Route("/api/jobs", jobs),
-    Route("/api/jobs/{job:str}/cancel", cancel, methods=["POST"]), Route("/files/{path:path}", files),
+    Route("/api/upload", upload, methods=["POST"]), Route("/api/uploads", upload_list),
+    Route("/api/style", style, methods=["POST"]), Route("/api/preview", preview, methods=["POST"]),
+    Route("/api/original", original, methods=["POST"]), Route("/api/clip", clip, methods=["POST"]),
+    Route("/api/clip/progress", clip_progress), Route("/api/render", render, methods=["POST"]),
+    Route("/api/jobs", jobs), Route("/api/jobs/{job:str}/cancel", cancel, methods=["POST"]),
+    Route("/api/jobs/{job:str}/remove", remove, methods=["POST"]), Route("/files/{path:path}", files),
     WebSocketRoute("/api/live", live_socket),
 ]
 HANDLERS = {DreamVideoError: library_error, ValueError: bad_request, KeyError: bad_request, TypeError: bad_request,

@@ -10,28 +10,38 @@ import yaml
 from dreamvideo.config import Style
 
 PREVIEW_SIDE = 320  # px, the longer side of previews
-CLIP_FRAMES = 12  # frames of a coherent preview clip
+CLIP_SECONDS = 3.0  # a coherent preview clip: this long, around the chosen time
 ZOOM_SECONDS = 600  # the longest zoom the page renders
 MAX_QUEUE = 8  # renders waiting at once
 
-# id, style key, label, min, max, step, and the one-line help (the README's style reference in short)
+# id, style key, label, min, max, step, what it applies to, and its one line (the README's style reference)
 SLIDERS = [
-    ("octaves", "octaves", "octaves", 1, 8, 1, "Image pyramid levels: more octaves grow larger patterns."),
-    ("iterations", "iterations", "iterations", 1, 40, 1, "Ascent steps per octave: more steps, a stronger dream."),
-    ("step_size", "step_size", "step size", 0.002, 0.06, 0.001,
-     "How far each step moves the picture: the dream's strength."),
-    ("blend", "blend", "blend", 0, 1, 0.05,
-     "Videos: how much of the previous frame's dream carries into the next (0: every frame on its own)."),
-    ("zoom_scale", "zoom.scale", "zoom scale/s", 0.5, 3, 0.05, "Photos: zoom factor per second (>1 dives in)."),
-    ("zoom_rotate", "zoom.rotate", "zoom turn °/s", -90, 90, 1, "Photos: degrees per second, counter-clockwise."),
+    ("octaves", "octaves", "octaves", 1, 8, 1, "any", "Image pyramid levels, 1..12: more octaves grow larger patterns."),
+    ("iterations", "iterations", "iterations", 1, 40, 1, "any", "Ascent steps per octave, 1..1000: more steps, a stronger dream."),
+    ("step_size", "step_size", "step size", 0.002, 0.06, 0.001, "any",
+     "How far each step moves the picture, in units of the 0..1 image range: the dream's strength."),
+    ("blend", "blend", "blend", 0, 1, 0.05, "video",
+     "0..1, how much of the carried dream is used; 0 = independent frames (they flicker)."),
+    ("zoom_scale", "zoom.scale", "zoom scale/s", 0.5, 3, 0.05, "image",
+     "Zoom factor per second (>1 dives in, <1 pulls out)."),
+    ("zoom_rotate", "zoom.rotate", "zoom turn °/s", -90, 90, 1, "image", "Degrees per second, counter-clockwise."),
 ]
-CONTROLS = [{"id": i, "key": k, "label": label, "min": lo, "max": hi, "step": step, "help": help}
-            for i, k, label, lo, hi, step, help in SLIDERS]
+CONTROLS = [{"id": i, "key": k, "label": label, "min": lo, "max": hi, "step": step, "for": kind, "help": help}
+            for i, k, label, lo, hi, step, kind, help in SLIDERS]
+# the page's other controls, with the same words
+HELP = {
+    "preset": "A shipped style; \"custom\" once the style differs from it.",
+    "model": "The network to dream with (`dreamvideo models`).",
+    "layer": "The layer to dream on: low layers give textures, middle ones eyes and animals, high ones object parts.",
+    "channels": "Dream only these channels of the layer (e.g. 17,30); empty: the whole layer.",
+    "colors": "dream: the dream's colours; original: dream the luminance only, keep the source's colours.",
+    "time": "The video's frame to preview; the still is that frame as the render dreams it.",
+}
 
 
 def limits(max_upload: int, max_queue: int) -> dict[str, Any]:
     """What the page must know of the server's limits."""
-    return {"preview_side": PREVIEW_SIDE, "clip_frames": CLIP_FRAMES, "zoom_seconds": ZOOM_SECONDS,
+    return {"preview_side": PREVIEW_SIDE, "clip_seconds": CLIP_SECONDS, "zoom_seconds": ZOOM_SECONDS,
             "max_upload": max_upload, "max_queue": max_queue}
 
 

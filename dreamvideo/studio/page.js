@@ -1,7 +1,8 @@
 // The studio's page: every control and limit comes from /api/options; every request that changes anything
 // carries the page's header (the server also checks its Origin).
 const $ = (id) => document.getElementById(id);
-const state = { upload: null, yaml: "", options: null, previewSeq: 0 };
+const state = { upload: null, yaml: "", label: "", options: null, previewSeq: 0, original: null };
+const SAVED = "dreamvideo.studio";  // the last upload and style, so a reload goes on where it was
 const PAGE = { "X-Dreamvideo": "1" };
 
 function showError(message) { const box = $("error"); box.textContent = message || ""; box.style.display = message ? "block" : "none"; }
@@ -15,17 +16,32 @@ async function call(path, body) {
 async function setStyle(text, changes) {
   try {
     const data = await (await call("/api/style", { yaml: text, set: changes || {} })).json();
-    state.yaml = data.yaml; $("yaml").value = data.yaml; showControls(data.values); showError("");
+    state.yaml = data.yaml; state.label = data.label; $("yaml").value = data.yaml; showControls(data.values); showError("");
+    showPreset(data.label); save();
     const blob = new Blob([data.yaml], { type: "text/yaml" }); $("download").href = URL.createObjectURL(blob);
     if (live.ws && live.ws.readyState === WebSocket.OPEN) live.ws.send(JSON.stringify({ type: "style", yaml: state.yaml }));
     schedulePreview();
   } catch (e) { showError(e.message); }
 }
 
+function save() { localStorage.setItem(SAVED, JSON.stringify({ upload: state.upload && state.upload.id, yaml: state.yaml })); }
+
+function showPreset(label) {
+  const select = $("preset");
+  let custom = select.querySelector("option[value=custom]");
+  if (label in state.options.presets) { select.value = label; if (custom) custom.remove(); return; }
+  if (!custom) { custom = document.createElement("option"); custom.value = "custom"; select.append(custom); }
+  custom.textContent = label; select.value = "custom";
+}
+
+function showKind(kind) {  // the controls that apply to a photo (a zoom) or a video (a render)
+  for (const label of document.querySelectorAll("#sliders label")) label.classList.toggle("hidden", label.dataset.for !== "any" && label.dataset.for !== kind);
+}
+
 function buildSliders(controls) {
   const box = $("sliders");
   for (const c of controls) {
-    const label = document.createElement("label"); label.title = c.help;
+    const label = document.createElement("label"); label.title = c.help; label.dataset.for = c.for;
     const input = document.createElement("input");
     Object.assign(input, { id: c.id, type: "range", min: c.min, max: c.max, step: c.step });
     input.dataset.key = c.key;
@@ -61,9 +77,12 @@ async function preview() {
     const response = await call("/api/preview", { upload: state.upload.id, yaml: state.yaml, time: +$("time").value });
     const blob = await response.blob();
     if (seq !== state.previewSeq) return;  // a newer preview is on its way
-    $("preview").src = URL.createObjectURL(blob);
-    $("preview-status").textContent = `dreamed in ${response.headers.get("X-Seconds")} s at preview size (${state.options.limits.preview_side} px)`;
-    $("preview").dataset.version = seq; showError("");
+    $("preview").src = URL.createObjectURL(blob); state.original = null;
+    const size = response.headers.get("X-Size"), render = response.headers.get("X-Render-Size");
+    $("preview-status").textContent = `${response.headers.get("X-Label")}: dreamed in ${response.headers.get("X-Seconds")} s, ` +
+      (size === render ? `at the render's size ${size}, as the render dreams this frame` : `at preview size ${size} (the render is ${render})`);
+    $("preview").dataset.version = seq; $("preview").dataset.label = response.headers.get("X-Label"); showError("");
+    $("pin-btn").disabled = false; $("original-btn").disabled = false;
   } catch (e) { if (seq === state.previewSeq) { $("preview-status").textContent = "no preview"; showError(e.message); } }
 }
 
@@ -78,24 +97,69 @@ async function upload(file) {
     const response = await fetch("/api/upload", { method: "POST", headers: { ...PAGE, "X-Filename": encodeURIComponent(file.name) }, body: file });
     const data = await response.json();
     if (!response.ok) throw new Error(data.error);
-    state.upload = data;
-    const video = data.kind === "video";
-    $("upload-info").textContent = `${data.name}: ${data.kind}, ${data.width}x${data.height}` + (video ? `, ${data.duration.toFixed(1)} s` : "");
-    $("time-row").classList.toggle("hidden", !video); $("time").max = Math.max(0, data.duration - 0.1); $("time").value = 0; $("time-out").value = "0.0 s";
-    $("seconds-row").classList.toggle("hidden", video);
-    $("clip-btn").disabled = !video; $("render-btn").disabled = false;
-    $("render-btn").textContent = video ? "Render the video" : "Render a zoom";
-    preview();
-  } catch (e) { $("upload-info").textContent = ""; showError(e.message); }
+    useUpload(data); listUploads();
+  } catch (e) { clearUpload(); showError(e.message); }
+}
+
+function clearUpload() {  // a failed upload leaves no file active
+  state.upload = null; save();
+  $("upload-info").textContent = "no file: drop one in"; $("preview").removeAttribute("src"); delete $("preview").dataset.version;
+  for (const id of ["clip-btn", "render-btn", "pin-btn", "original-btn"]) $(id).disabled = true;
+}
+
+function useUpload(data) {
+  state.upload = data; save(); $("uploads").value = data.id;
+  const video = data.kind === "video"; showKind(data.kind);
+  $("upload-info").textContent = `${data.name}: ${data.kind}, ${data.width}x${data.height}` + (video ? `, ${data.duration.toFixed(1)} s` : "");
+  $("time-row").classList.toggle("hidden", !video); $("time").max = Math.max(0, data.duration - 0.1); $("time").value = 0; $("time-out").value = "0.0 s";
+  $("seconds-row").classList.toggle("hidden", video);
+  $("clip-btn").disabled = !video; $("render-btn").disabled = false;
+  $("render-btn").textContent = video ? "Render the video" : "Render a zoom";
+  preview();
+}
+
+async function listUploads() {
+  const uploads = await (await fetch("/api/uploads")).json(), select = $("uploads");
+  select.innerHTML = "<option value=''>—</option>";
+  for (const u of uploads) { const o = document.createElement("option"); o.value = u.id; o.textContent = `${u.name} (${u.kind}, ${u.width}x${u.height})`; select.append(o); }
+  if (state.upload) select.value = state.upload.id;
+  return uploads;
+}
+
+function pin() {
+  const pins = $("pins"), figure = document.createElement("figure");
+  figure.innerHTML = "<img alt=''><figcaption></figcaption><button class='secondary' title='Unpin'>×</button>";
+  figure.querySelector("img").src = $("preview").src;
+  figure.querySelector("figcaption").textContent = $("preview").dataset.label || "";
+  figure.querySelector("button").onclick = () => figure.remove();
+  pins.prepend(figure);
+  while (pins.children.length > 4) pins.lastChild.remove();
+}
+
+async function showOriginal(on) {
+  const img = $("preview");
+  if (!on) { if (img.dataset.dream) { img.src = img.dataset.dream; delete img.dataset.dream; } return; }
+  try {
+    if (!state.original) {
+      const response = await call("/api/original", { upload: state.upload.id, yaml: state.yaml, time: +$("time").value });
+      state.original = URL.createObjectURL(await response.blob());
+    }
+    img.dataset.dream = img.src; img.src = state.original;
+  } catch (e) { showError(e.message); }
 }
 
 async function clip() {
-  const frames = state.options.limits.clip_frames;
-  $("clip-btn").disabled = true; $("clip-status").textContent = `rendering ${frames} frames…`;
+  const seconds = state.options.limits.clip_seconds, bar = $("clip-progress");
+  $("clip-btn").disabled = true; $("clip-status").textContent = `rendering ${seconds} s around the chosen time…`;
+  bar.classList.remove("hidden"); bar.value = 0;
+  const timer = setInterval(async () => {
+    const p = await (await fetch("/api/clip/progress")).json(); if (p.total) { bar.max = p.total; bar.value = p.done; }
+  }, 400);
   try {
     const data = await (await call("/api/clip", { upload: state.upload.id, yaml: state.yaml, time: +$("time").value })).json();
-    $("clip").src = data.url; $("clip").play().catch(() => {}); $("clip-status").textContent = `${frames} frames, as the render carries the dream`; showError("");
+    $("clip").src = data.url; $("clip").play().catch(() => {}); $("clip-status").textContent = `${seconds} s, as the render carries the dream`; showError("");
   } catch (e) { $("clip-status").textContent = ""; showError(e.message); }
+  clearInterval(timer); bar.classList.add("hidden");
   $("clip-btn").disabled = false;
 }
 
@@ -109,6 +173,12 @@ async function render() {
 async function cancel(id) {
   try { await call(`/api/jobs/${id}/cancel`, {}); showError(""); pollJobs(); } catch (e) { showError(e.message); }
 }
+
+async function removeJob(id) {
+  try { await call(`/api/jobs/${id}/remove`, {}); document.getElementById("job-" + id).remove(); showError(""); } catch (e) { showError(e.message); }
+}
+
+function clock(seconds) { return seconds >= 60 ? `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s` : `${Math.round(seconds)} s`; }
 
 let polling = false;
 async function pollJobs() {
@@ -129,15 +199,24 @@ function drawJobs(jobs) {
     let row = document.getElementById("job-" + job.id);
     if (!row) {
       row = document.createElement("div"); row.className = "job"; row.id = "job-" + job.id;
-      row.innerHTML = "<div class='what'></div><progress max='1' value='0'></progress><div class='actions'><button class='secondary cancel'>Cancel</button></div>";
+      row.innerHTML = "<div class='what'></div><div class='meta'></div><progress max='1' value='0'></progress><div class='actions'>" +
+        "<button class='secondary cancel' title='Stop it; rendering it again resumes where it stopped'>Cancel</button> " +
+        "<button class='secondary use' title='Load this render&apos;s style back into the controls'>Use this style</button> " +
+        "<button class='secondary remove' title='Take it off this list (its file stays)'>Remove</button></div>";
       row.querySelector(".cancel").onclick = () => cancel(job.id);
+      row.querySelector(".remove").onclick = () => removeJob(job.id);
+      row.querySelector(".use").onclick = () => setStyle(job.yaml);
       box.prepend(row);
     }
     row.dataset.status = job.status;
     const pct = job.total ? ` ${job.done}/${job.total} frames` : "";
-    row.querySelector(".what").textContent = `${job.kind} of ${job.upload}: ${job.status}${pct}${job.error ? " — " + job.error : ""}`;
+    row.querySelector(".what").textContent = `${job.kind} of ${job.upload}, ${job.label}: ${job.status}${pct}${job.error ? " — " + job.error : ""}`;
+    const started = job.started || job.queued;
+    row.querySelector(".meta").textContent = `${job.started ? "started" : "queued"} ${new Date(started * 1000).toLocaleTimeString()}` +
+      (job.eta != null ? `, about ${clock(job.eta)} left` : "");
     const bar = row.querySelector("progress"); bar.max = job.total || 1; bar.value = job.status === "done" ? bar.max : job.done;
-    row.querySelector(".cancel").classList.toggle("hidden", !(job.status === "queued" || job.status === "running"));
+    const active = job.status === "queued" || job.status === "running";
+    row.querySelector(".cancel").classList.toggle("hidden", !active); row.querySelector(".remove").classList.toggle("hidden", active);
     if (job.url && !row.querySelector("video")) {
       const v = document.createElement("video"); v.controls = true; v.src = job.url; v.className = "result"; row.append(v);
       const a = document.createElement("a"); a.href = job.url; a.download = ""; a.textContent = "download"; a.className = "button secondary"; row.append(a);
@@ -222,13 +301,22 @@ async function init() {
   state.options = await (await fetch("/api/options")).json();
   buildSliders(state.options.controls);
   $("seconds").max = state.options.limits.zoom_seconds;
-  $("clip-btn").textContent = `Preview ${state.options.limits.clip_frames} frames`;
+  $("clip-btn").textContent = `Preview ${state.options.limits.clip_seconds} s`;
+  for (const label of document.querySelectorAll("label[data-help]")) label.title = state.options.help[label.dataset.help];
+  $("time-row").title = state.options.help.time;
   for (const name of Object.keys(state.options.presets)) { const o = document.createElement("option"); o.textContent = name; $("preset").append(o); }
   for (const name of Object.keys(state.options.models)) { const o = document.createElement("option"); o.textContent = name; $("model").append(o); }
   $("preset").value = "classic";
-  await setStyle(state.options.default);
+  const saved = JSON.parse(localStorage.getItem(SAVED) || "{}");
+  await setStyle(saved.yaml || state.options.default);
+  const uploads = await listUploads(), last = uploads.find((u) => u.id === saved.upload);
+  if (last) useUpload(last);
 
-  $("preset").onchange = () => setStyle(state.options.presets[$("preset").value]);
+  $("preset").onchange = () => { if ($("preset").value in state.options.presets) setStyle(state.options.presets[$("preset").value]); };
+  $("uploads").onchange = async () => { const u = (await listUploads()).find((x) => x.id === $("uploads").value); if (u) useUpload(u); };
+  $("pin-btn").onclick = pin;
+  const hold = $("original-btn");
+  hold.onpointerdown = () => showOriginal(true); hold.onpointerup = hold.onpointerleave = () => showOriginal(false);
   $("model").onchange = () => { const m = $("model").value; fillLayers(m); setStyle(state.yaml, { model: m, layers: state.options.models[m].default_layers }); };
   const layerChange = () => { const ch = $("channels").value.trim(); setStyle(state.yaml, { layers: [$("layer").value + (ch ? ":" + ch : "")] }); };
   $("layer").onchange = layerChange; $("channels").onchange = layerChange;

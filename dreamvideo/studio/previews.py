@@ -15,8 +15,22 @@ import numpy as np
 from dreamvideo.config import Style
 from dreamvideo.errors import MediaError
 from dreamvideo.media.images import fit_size, read_image, resize_image
-from dreamvideo.studio.controls import CLIP_FRAMES, PREVIEW_SIDE
+from dreamvideo.studio.controls import CLIP_SECONDS, PREVIEW_SIDE
 from dreamvideo.studio.uploads import Upload
+
+
+def video_frame(upload: Upload, size: tuple[int, int], fps, at: float) -> np.ndarray:
+    """The frame of an uploaded video at ``at`` seconds, decoded at ``size`` (and ``fps``, as a render reads it)."""
+    from dreamvideo.media.ffmpeg import read_frames
+
+    frames = read_frames(upload.path, size, fps, at, max_frames=1)
+    try:
+        found = next(frames, None)
+    finally:
+        frames.close()
+    if found is None:
+        raise MediaError(f"no frame at {at:.2f} s in {upload.name!r}; pick an earlier time")
+    return found
 
 
 def preview_style(style: Style) -> Style:
@@ -33,6 +47,7 @@ class Previews:
         self._models: dict[tuple[str, str | None], Any] = {}
         self._dreamer: tuple[str, Any] | None = None  # the last style's
         self._lock = threading.Lock()  # one preview at a time; renders have their own worker
+        self.clip_progress = (0, 0)  # frames done and to do of the clip being made
 
     def dreamer(self, style: Style):
         """A Dreamer for ``style``, its network built once per model."""
@@ -52,42 +67,79 @@ class Previews:
         size = fit_size(upload.width, upload.height, max_side=side, multiple=2)
         if upload.kind == "image":
             return resize_image(read_image(upload.path, self.max_pixels), size)
-        from dreamvideo.media.ffmpeg import read_frames
-
-        at = min(max(0.0, seconds), max(0.0, upload.duration - 0.05))
-        frames = read_frames(upload.path, size, None, at, max_frames=1)
-        try:
-            found = next(frames, None)
-        finally:
-            frames.close()
-        if found is None:
-            raise MediaError(f"no frame at {at:.2f} s in {upload.name!r}; pick an earlier time")
-        return found
+        return video_frame(upload, size, None, min(max(0.0, seconds), max(0.0, upload.duration - 0.05)))
 
     def still(self, upload: Upload, style: Style, seconds: float = 0.0) -> tuple[np.ndarray, float]:
-        """One frame dreamed at preview size, and the seconds it took."""
-        from dreamvideo.look import dream_photo
+        """What the render (a video) or the zoom (a photo) shows first from ``seconds`` on: the frame
+        there dreamed as they dream it, with the seed they use for it, at their size where that fits a
+        preview (else at the preview size, which the page states); and the seconds it took. The still of a
+        render's first frame is that frame, bit for bit, on the same device."""
+        from dreamvideo.coherence import Chain
+        from dreamvideo.look import Look
+        from dreamvideo.react import style_features
 
-        style = preview_style(style)
         with self._lock:
             began = time.perf_counter()
-            picture = self.frame(upload, seconds)
-            dreamed = dream_photo(self.dreamer(style), picture, max_pixels=self.max_pixels)
-            return dreamed, time.perf_counter() - began
+            native = (upload.width, upload.height)
+            if max(style.output.size(*native, multiple=2)) > PREVIEW_SIDE:
+                style = preview_style(style)
+            dreamer = self.dreamer(style)
+            if upload.kind == "image":
+                from dreamvideo.video.zoom import ZoomOptions, first_frame, zoom_dream
+
+                start = first_frame(style, upload.path, ZoomOptions(max_pixels=self.max_pixels))
+                size = (start.shape[1], start.shape[0])
+                look = Look.of(dreamer, size, "zoom", size, fps=style.zoom.fps, frames=1, max_pixels=self.max_pixels)
+                try:
+                    return zoom_dream(look, start, 0, 0.0, first=True), time.perf_counter() - began
+                finally:
+                    look.close()
+            from dreamvideo.media.ffmpeg import probe
+            from dreamvideo.video.render import geometry
+
+            info = probe(upload.path)
+            fps, size = geometry(info, style)
+            index = min(round(max(0.0, seconds) * fps), max(0, info.frames - 1))
+            frame = video_frame(upload, size, fps, index / float(fps))
+            sound = upload.path if info.audio_codec else None
+            features = style_features(style, sound, fps, index + 1, missing=f"{upload.name!r} has no sound") \
+                if style.react and sound else None
+            look = Look.of(dreamer, size, "video", native, features, fps=fps, frames=index + 1,
+                           max_pixels=self.max_pixels)
+            try:
+                return Chain(look, start=index).step(frame), time.perf_counter() - began
+            finally:
+                look.close()
 
     def clip(self, upload: Upload, style: Style, seconds: float = 0.0) -> Path:
-        """A short coherent render (``CLIP_FRAMES`` frames from ``seconds``) at preview size, as an MP4."""
+        """A short coherent render at preview size, as an MP4: ``CLIP_SECONDS`` around ``seconds``
+        (``clip_progress`` says how far it is)."""
         from dreamvideo.video.render import RenderOptions, render_video
 
         if upload.kind != "video":
             raise MediaError("a preview clip needs a video; for a photo, render a short zoom")
         style = preview_style(style)
-        start = min(max(0.0, seconds), max(0.0, upload.duration - 0.5))
-        key = hashlib.sha256(f"{upload.id}:{start:.3f}:{style.model_dump_json()}".encode()).hexdigest()[:16]
+        start = min(max(0.0, seconds - CLIP_SECONDS / 2), max(0.0, upload.duration - CLIP_SECONDS))
+        key = hashlib.sha256(f"{upload.id}:{start:.3f}:{CLIP_SECONDS}:{style.model_dump_json()}".encode()).hexdigest()[:16]
         path = self.folder / f"{key}.mp4"
         if not path.exists():
+            def progress(done: int, total: int) -> None:
+                self.clip_progress = (done, total)
+
             with self._lock:
-                render_video(upload.path, path, style, RenderOptions(start=start, max_frames=CLIP_FRAMES,
+                self.clip_progress = (0, 0)
+                render_video(upload.path, path, style, RenderOptions(start=start, duration=CLIP_SECONDS,
                                                                      max_pixels=self.max_pixels),
-                             dreamer=self.dreamer(style))
+                             dreamer=self.dreamer(style), progress=progress)
         return path
+
+    def original(self, upload: Upload, style: Style, seconds: float = 0.0) -> np.ndarray:
+        """The source the still of ``seconds`` is dreamed from, at the still's size (to compare)."""
+        native = (upload.width, upload.height)
+        if max(style.output.size(*native, multiple=2)) > PREVIEW_SIDE:
+            style = preview_style(style)
+        if upload.kind == "image":
+            from dreamvideo.video.zoom import ZoomOptions, first_frame
+
+            return first_frame(style, upload.path, ZoomOptions(max_pixels=self.max_pixels))
+        return self.frame(upload, seconds, max(style.output.size(*native, multiple=2)))

@@ -37,16 +37,30 @@ class Job:
     style: Style
     seconds: float
     output: Path
+    label: str = "custom"  # the preset's name, or "custom" and a short hash of the style
     status: str = "queued"  # queued, running, done, failed, cancelled
     done: int = 0
     total: int = 0
     error: str = ""
-    began: float = field(default_factory=time.time)
+    queued: float = field(default_factory=time.time)
+    started: float | None = None  # when it began running
+    resumed: int = 0  # frames an earlier run had finished
     cancel: threading.Event = field(default_factory=threading.Event, repr=False)
 
+    def eta(self) -> float | None:
+        """Seconds left, from this run's pace; None before there is one."""
+        if self.status != "running" or self.started is None or self.done <= self.resumed or not self.total:
+            return None
+        pace = (time.time() - self.started) / (self.done - self.resumed)
+        return pace * (self.total - self.done)
+
     def public(self, out: Path) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, "upload": self.upload.name, "status": self.status,
-                "done": self.done, "total": self.total, "error": self.error,
+        from dreamvideo.studio.controls import style_yaml
+
+        return {"id": self.id, "kind": self.kind, "upload": self.upload.name, "upload_id": self.upload.id,
+                "label": self.label, "status": self.status, "done": self.done, "total": self.total,
+                "error": self.error, "queued": self.queued, "started": self.started, "eta": self.eta(),
+                "yaml": style_yaml(self.style),
                 "url": "/files/" + self.output.relative_to(out).as_posix() if self.status == "done" else None}
 
 
@@ -77,9 +91,10 @@ class Renders:
         if self._worker is not None:
             self._worker.join(timeout)
 
-    def submit(self, upload: Upload, style: Style, seconds: float = 4.0) -> Job:
+    def submit(self, upload: Upload, style: Style, seconds: float = 4.0, label: str = "custom") -> Job:
         """Queue a render of ``upload``. The output's name follows the upload and the style, so the same
-        request after a crash or a cancel resumes the interrupted render."""
+        request after a crash or a cancel resumes the interrupted render, and after a finished one is that
+        render (nothing is dreamed again)."""
         kind = "render" if upload.kind == "video" else "zoom"
         if kind == "zoom" and not 0 < seconds <= ZOOM_SECONDS:
             raise ConfigError(f"a zoom lasts 0..{ZOOM_SECONDS} seconds; got {seconds:g}")
@@ -89,17 +104,35 @@ class Renders:
             if len(self._waiting) >= self.limit:
                 raise QueueFull(f"the render queue is full ({self.limit} waiting); wait for one to finish "
                                 "or cancel one")
-            job = Job(uuid.uuid4().hex[:12], kind, upload, style, seconds, self.folder / f"{stem}-{key}.mp4")
+            job = Job(uuid.uuid4().hex[:12], kind, upload, style, seconds, self.folder / f"{stem}-{key}.mp4", label)
             self.jobs.append(job)
+            if job.output.is_file():  # the same upload and style rendered before: that render
+                from dreamvideo.media.ffmpeg import probe
+
+                job.status, job.done = "done", probe(job.output).frames
+                job.total = job.resumed = job.done
+                return job
             self._waiting.append(job)
             self._wake.notify_all()
         return job
 
-    def cancel(self, job_id: str) -> Job:
-        """Cancel a queued render (it never runs) or a running one (it stops after its current frame)."""
+    def remove(self, job_id: str) -> None:
+        """Take a finished, failed or cancelled render off the list (its file stays)."""
+        job = self._job(job_id)
+        if job.status in ("queued", "running"):
+            raise MediaError("that render is not finished; cancel it first")
+        with self._wake:
+            self.jobs.remove(job)
+
+    def _job(self, job_id: str) -> Job:
         job = next((j for j in self.jobs if j.id == job_id), None)
         if job is None:
             raise MediaError(f"no render {job_id!r}; it may be from before the studio restarted")
+        return job
+
+    def cancel(self, job_id: str) -> Job:
+        """Cancel a queued render (it never runs) or a running one (it stops after its current frame)."""
+        job = self._job(job_id)
         with self._wake:
             if job.status == "queued":
                 self._waiting.remove(job)
@@ -115,11 +148,16 @@ class Renders:
                 if self._stopping:
                     return
                 job = self._waiting.popleft()
-                job.status = "running"
+                job.status, job.started = "running", time.time()
             self._run(job)
 
     def _run(self, job: Job) -> None:
+        first = True
+
         def progress(done: int, total: int) -> None:
+            nonlocal first
+            if first:  # the first report counts what an interrupted run had finished
+                job.resumed, job.started, first = done, time.time(), False
             job.done, job.total = done, total
             if job.cancel.is_set():
                 raise Cancelled

@@ -3,12 +3,14 @@ plain Python. The web layer (``app``) only moves bytes and JSON to and from thes
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
 from dreamvideo.config import Style, list_presets, preset_dir, style_from_text
+from dreamvideo.errors import DreamVideoError
 from dreamvideo.media.images import MAX_PIXELS
-from dreamvideo.studio.controls import CONTROLS, MAX_QUEUE, limits
+from dreamvideo.studio.controls import CONTROLS, HELP, MAX_QUEUE, limits
 from dreamvideo.studio.previews import Previews
 from dreamvideo.studio.renders import Renders
 from dreamvideo.studio.uploads import MAX_UPLOAD, Uploads
@@ -25,6 +27,7 @@ class Studio:
         self.renders = Renders(self.out / "renders", max_queue)
         self._live_models: dict[tuple[str, str | None], Any] = {}  # the Live tab's own (previews run beside it)
         self.live_open = False  # one Live tab at a time: its network is not shared
+        self._preset_styles: dict[str, str] | None = None
 
     def presets(self) -> dict[str, str]:
         """Each shipped preset's YAML text."""
@@ -34,6 +37,18 @@ class Studio:
         """The style of YAML ``text`` with the page's control values (dotted keys) on top. Files may only
         come from the presets' folder or the studio's own."""
         return style_from_text(text, sets, allowed=(preset_dir(), self.out))
+
+    def label(self, style: Style) -> str:
+        """What the page calls ``style``: a preset's name when it is that preset, else "custom" and a short hash."""
+        if self._preset_styles is None:
+            self._preset_styles = {}
+            for name, text in self.presets().items():
+                try:
+                    self._preset_styles[self.style(text).model_dump_json()] = name
+                except DreamVideoError:
+                    continue  # a preset this studio cannot load (e.g. its weights are not here)
+        found = style.model_dump_json()
+        return self._preset_styles.get(found) or "custom " + hashlib.sha256(found.encode()).hexdigest()[:6]
 
     def live_look(self, style: Style, size: tuple[int, int]):
         """The Live tab's look for ``style`` at frames of ``size``, its network built once per model."""
@@ -60,4 +75,5 @@ class Studio:
                                        for l in spec.layers]}
         presets = self.presets()
         return {"presets": presets, "models": models, "default": presets.get("classic", ""), "controls": CONTROLS,
+                "help": HELP,
                 "limits": limits(self.uploads.max_upload, self.renders.limit)}

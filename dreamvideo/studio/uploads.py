@@ -3,6 +3,7 @@ the pixel limit, or a video ffmpeg can read), a JSON record beside each so a res
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import uuid
@@ -27,6 +28,7 @@ class Upload:
     width: int
     height: int
     duration: float = 0.0
+    sha256: str = ""  # of the bytes: the same file sent again is this upload again
 
     def public(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "kind": self.kind, "width": self.width, "height": self.height,
@@ -57,17 +59,22 @@ class Uploads:
             raise self.too_large(name)
         return size
 
-    def accept(self, name: str, part: Path) -> Upload:
+    def accept(self, name: str, part: Path, sha256: str | None = None) -> Upload:
         """Check what the bytes at ``part`` are and keep them as an upload; a bad one is removed and named
-        in a MediaError."""
+        in a MediaError. Bytes the studio already has (``sha256``, computed here if not given) are the
+        earlier upload, so its renders are reused or resumed."""
         try:
             if part.stat().st_size == 0:
                 raise MediaError(f"{name!r} is empty; choose a photo or a video")
-            return self._identify(part.stem.lstrip("."), name, part)
+            sha256 = sha256 or file_sha256(part)
+            known = next((u for u in self.known.values() if u.sha256 == sha256 and u.path.is_file()), None)
+            if known is not None:
+                return known
+            return self._identify(part.stem.lstrip("."), name, part, sha256)
         finally:
             part.unlink(missing_ok=True)
 
-    def _identify(self, upload_id: str, name: str, part: Path) -> Upload:
+    def _identify(self, upload_id: str, name: str, part: Path, sha256: str) -> Upload:
         from PIL import Image, UnidentifiedImageError
 
         from dreamvideo.media.ffmpeg import probe
@@ -86,7 +93,7 @@ class Uploads:
             except MediaError as exc:
                 path.unlink(missing_ok=True)
                 raise MediaError(str(exc).replace(str(path), name)) from None
-            upload = Upload(upload_id, name, "image", path, w, h)
+            upload = Upload(upload_id, name, "image", path, w, h, sha256=sha256)
         else:
             path = self.folder / f"{upload_id}.video"
             shutil.move(part, path)
@@ -96,9 +103,9 @@ class Uploads:
                 path.unlink(missing_ok=True)
                 raise MediaError(f"{name!r} is neither a photo nor a video dreamvideo can read; choose a JPEG, "
                                  "PNG or WebP photo, or an MP4, MOV, MKV or WebM video") from None
-            upload = Upload(upload_id, name, "video", path, info.width, info.height, info.duration)
+            upload = Upload(upload_id, name, "video", path, info.width, info.height, info.duration, sha256)
         self.known[upload_id] = upload
-        record = {**upload.public(), "file": path.name}
+        record = {**upload.public(), "file": path.name, "sha256": sha256}
         (self.folder / f"{upload_id}.json").write_text(json.dumps(record), encoding="utf-8")
         return upload
 
@@ -111,13 +118,27 @@ class Uploads:
                 path = self.folder / Path(data["file"]).name
                 if path.is_file():
                     found[data["id"]] = Upload(data["id"], data["name"], data["kind"], path, int(data["width"]),
-                                               int(data["height"]), float(data["duration"]))
+                                               int(data["height"]), float(data["duration"]),
+                                               str(data.get("sha256") or file_sha256(path)))
             except (OSError, ValueError, KeyError, TypeError):
                 continue  # a damaged record: that upload is dropped again
         return found
+
+    def listing(self) -> list[dict[str, Any]]:
+        """The uploads, newest first, as the page lists them."""
+        return [u.public() for u in sorted(self.known.values(), key=lambda u: u.path.stat().st_mtime, reverse=True)
+                if u.path.is_file()]
 
     def get(self, upload_id: str) -> Upload:
         found = self.known.get(str(upload_id))
         if found is None:
             raise MediaError("that upload is gone (its file was removed?); drop the file in again")
         return found
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

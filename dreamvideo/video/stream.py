@@ -62,15 +62,20 @@ class Recording:
             self.part.unlink(missing_ok=True)
 
 
+def check_stream(url: str) -> str:
+    """The container a network output's scheme takes; ConfigError for one it does not."""
+    scheme = url.split("://")[0].lower() if "://" in url else ""
+    if scheme not in STREAM_FORMATS:
+        raise ConfigError(f"-o {url!r}: stream to {', '.join(f'{s}://' for s in STREAM_FORMATS)} "
+                          "(or record a file with --record)")
+    return STREAM_FORMATS[scheme]
+
+
 class NetworkStream:
     """The shown frames as low-latency H.264 to ``url`` (MPEG-TS over udp, srt or tcp; FLV over rtmp)."""
 
     def __init__(self, url: str, size: tuple[int, int], fps: Fraction):
-        scheme = url.split("://")[0].lower()
-        if scheme not in STREAM_FORMATS:
-            raise ConfigError(f"-o {url!r}: stream to {', '.join(f'{s}://' for s in STREAM_FORMATS)} "
-                              "(or record a file with --record)")
-        self.writer = VideoWriter(url, size, fps, [*low_latency_h264("ultrafast"), "-f", STREAM_FORMATS[scheme]])
+        self.writer = VideoWriter(url, size, fps, [*low_latency_h264("ultrafast"), "-f", check_stream(url)])
 
     def write(self, frame: np.ndarray) -> None:
         self.writer.write(frame)
