@@ -71,6 +71,7 @@ def load_jobs(path: str | Path, max_pixels: int | None = None) -> list[Job]:
     if not path.is_file():
         raise ConfigError(f"no job list at {str(path)!r}; check the path")
     data = read_yaml(path)
+    path = path.resolve()  # absolute paths: a job may run on another node, in another working folder
     if set(data) != {"jobs"} or not isinstance(data.get("jobs"), list) or not data["jobs"]:
         raise ConfigError(f"job list {path}: a job list is a mapping with one key, `jobs:`, holding a list of jobs")
     base = path.parent

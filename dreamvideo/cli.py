@@ -384,7 +384,7 @@ def batch(
                                err=True)
     from dreamvideo.cluster import pick_executor
 
-    results = run_jobs(jobs, str(jobs_file.parent), pick_executor(executor, address), address, say)
+    results = run_jobs(jobs, str(jobs_file.resolve().parent), pick_executor(executor, address), address, say)
     table = Table("job", "command", "output", "status", "seconds", "message", box=None)
     for r, job in zip(results, jobs):
         colour = {"done": "green", "skipped": "cyan", "failed": "red"}[r.status]

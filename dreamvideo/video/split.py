@@ -39,7 +39,7 @@ def render_split(source: str | Path, output: str | Path, style: Style, options: 
     then join them with the sound."""
     began = time.perf_counter()
     check_executor(executor)
-    source, output = Path(source), Path(output)
+    source, output = Path(source).resolve(), Path(output).resolve()  # the segments may render on other nodes
     check_video_output(output, inputs=(source,))
     info = probe(source)
     fps, _ = geometry(info, style)
