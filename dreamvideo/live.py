@@ -75,7 +75,7 @@ class Dreaming:
     """The dreaming thread: steps the chain on the newest frame, again and again; ``restyle`` changes the
     style (applied before the next step, never stopping the stream)."""
 
-    def __init__(self, look: Look, newest: Newest, features_at: Callable[[int], Any] | None = None):
+    def __init__(self, look: Look, newest: Newest):
         self.chain = Chain(look, quick=True)  # DIS's fast flow: 10 ms of an update left to the dreaming
         self.newest = newest
         self.updates = 0
