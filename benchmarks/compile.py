@@ -28,6 +28,7 @@ import torch._dynamo
 from dreamvideo.config import load_style
 from dreamvideo.dreamer import Dreamer
 from dreamvideo.engine import autocast, octave_sizes
+from dreamvideo.look import Look
 
 from common import RESOLUTIONS, sync, timed
 
@@ -44,8 +45,8 @@ def main() -> None:
     style = load_style(args.style, args.sets, {"device": args.device})
     eager_model = Dreamer(style)
     device, params = eager_model.device, eager_model.params
-    layers = sorted(eager_model.objective.layers)
-    objective = eager_model.objective
+    objective = Look(eager_model).base
+    layers = sorted(objective.layers)
     fmt = torch.channels_last if params.channels_last else torch.contiguous_format
 
     def eager_loss(x):
@@ -86,7 +87,7 @@ def main() -> None:
             compiled = losses[mode]
             sync(device)
             t = time.perf_counter()
-            g = grad_of(compiled, x)
+            g = grad_of(compiled, x).clone()  # a CUDA graph's output is overwritten by its next replay
             sync(device)
             first = time.perf_counter() - t
             grad_of(compiled, x)  # CUDA graphs record on the second call

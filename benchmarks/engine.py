@@ -30,21 +30,23 @@ def measure(style_name: str | None, resolution: str, device: str, sets: list[str
 
     from dreamvideo.config import load_style
     from dreamvideo.dreamer import Dreamer
+    from dreamvideo.look import Look
     from dreamvideo.media.images import to_tensor
 
     w, h = RESOLUTIONS[resolution]
     style = load_style(style_name, sets, {"device": device})
     dreamer = Dreamer(style)
+    objective = Look(dreamer).base  # the style's objective, its guide's pull included
     frame = to_tensor(np.asarray(Image.fromarray(skimage.data.astronaut()).resize((w, h), Image.BICUBIC)))
     # an untimed frame first: oneDNN/cuDNN choose and cache kernels per shape on first use, as on a
     # render's first frame; what is timed is the steady state of every later frame
-    dreamer.dream(frame)
+    dreamer.dream(frame, objective)
     if dreamer.device.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     steps = []
     start = time.perf_counter()
-    dreamer.dream(frame, progress=lambda done, total: steps.append(done))
+    dreamer.dream(frame, objective, progress=lambda done, total: steps.append(done))
     if dreamer.device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start

@@ -33,6 +33,7 @@ from dreamvideo.config import load_style
 from dreamvideo.dreamer import Dreamer
 from dreamvideo.engine import DreamParams, ascent_step
 from dreamvideo.features import get_model
+from dreamvideo.look import Look
 from dreamvideo.transforms import jitter
 from speed import peers_frame
 
@@ -50,8 +51,9 @@ def main() -> None:
     style = load_style(None, [], {"device": args.device})
     ours = Dreamer(style)
     device, params = ours.device, ours.params
+    objective = Look(ours).base
     plain = get_model(style.model, None, device, fold=False)  # the network as the peers' tools run it
-    layers = sorted(ours.objective.layers)
+    layers = sorted(objective.layers)
     generator = torch.Generator().manual_seed(0)
     step = DreamParams(**{**params.__dict__, "jitter": 4})
     peers_params = DreamParams(octaves=1, iterations=1, jitter=4, step_size=params.step_size)
@@ -61,7 +63,7 @@ def main() -> None:
           f"{warm}")
     lean = device.type in fusion.LEAN_DEVICES
     other = "out-of-place clamps" if lean else "in-place Function clamps"
-    run = lambda image, params=step: ascent_step(image, ours.model, ours.objective, params, jitter(4), generator)
+    run = lambda image, params=step: ascent_step(image, ours.model, objective, params, jitter(4), generator)
     print(f"\n| size | ours ms/step | ours with {other} | peers' loop ms/step | fresh frame floor | "
           "carried frame floor |")
     print("|---|---|---|---|---|---|")

@@ -207,11 +207,11 @@ def decode_audio(path: str | Path, rate: int, start: float = 0.0, duration: floa
 
 
 def count_frames(path: Path) -> int:
-    """Frames in the first video stream, counted by demuxing without decoding."""
-    out = _run(ffmpeg_cmd("-i", str(path), "-map", "0:v:0", "-c", "copy", "-f", "null", "-", quiet=False)
-               ).stderr.decode("utf-8", "replace")
-    counts = re.findall(r"frame=\s*(\d+)", out)
-    return int(counts[-1]) if counts else 0
+    """Frames in the first video stream, counted by demuxing without decoding: one ``framecrc`` line per
+    packet, which every ffmpeg prints alike (the ``frame=`` of the progress line is missing from a stream
+    copy's summary in ffmpeg 7)."""
+    out = _run(ffmpeg_cmd("-i", str(path), "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-")).stdout
+    return sum(1 for line in out.splitlines() if line and not line.startswith(b"#"))
 
 
 def _last_line(log: str) -> str:
