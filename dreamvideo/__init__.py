@@ -39,8 +39,8 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'dreamvideo' has no attribute {name!r}")
 
 
-def dream_image(image: "str | np.ndarray", style: "Style | str | None" = None, *, dreamer: "Dreamer | None" = None,
-                progress: "Callable[[int, int], None] | None" = None, max_pixels: int | None = None) -> "np.ndarray":
+def dream_image(image: str | np.ndarray, style: Style | str | None = None, *, dreamer: Dreamer | None = None,
+                progress: Callable[[int, int], None] | None = None, max_pixels: int | None = None) -> np.ndarray:
     """Dream one image (a path or an (H, W, 3) uint8 array) with a style (object, preset name or path).
 
     Returns an (H, W, 3) uint8 array at the style's output size. Pass ``dreamer`` to reuse a built model; a

@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from dreamvideo.cluster import check_executor, ray_tasks
 from dreamvideo.config import Style, load_style, read_yaml, resolve_set_paths
 from dreamvideo.errors import ConfigError, DreamVideoError, MediaError, did_you_mean
-from dreamvideo.media.images import WRITABLE, check_image, check_output
 from dreamvideo.media.ffmpeg import probe_audio
+from dreamvideo.media.images import WRITABLE, check_image, check_output
 from dreamvideo.video.output import check_video_output
 from dreamvideo.video.state import state_dir
 

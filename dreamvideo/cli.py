@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from typer.core import TyperGroup
@@ -57,25 +57,25 @@ def _options(
     pass
 
 
-ConfigOpt = Annotated[Optional[str], typer.Option("--config", "-c", help="Style: a YAML file or a preset name.")]
-SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override a style key, e.g. --set tile.size=256 (repeatable).")]
-ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="Model name (`dreamvideo models`).")]
-WeightsOpt = Annotated[Optional[Path], typer.Option("--weights", help="Load the model's weights from this file.")]
-LayerOpt = Annotated[Optional[list[str]], typer.Option("--layer", "-l", help="Layer to dream on, 'name' or 'name:channel' (repeatable).")]
-SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Random seed; the same seed repeats a result.")]
-DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
+ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="Style: a YAML file or a preset name.")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override a style key, e.g. --set tile.size=256 (repeatable).")]
+ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Model name (`dreamvideo models`).")]
+WeightsOpt = Annotated[Path | None, typer.Option("--weights", help="Load the model's weights from this file.")]
+LayerOpt = Annotated[list[str] | None, typer.Option("--layer", "-l", help="Layer to dream on, 'name' or 'name:channel' (repeatable).")]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="Random seed; the same seed repeats a result.")]
+DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
-MaskOpt = Annotated[Optional[Path], typer.Option(help="Dream only where this image or video is light (grey levels: strength).")]
-MaskInvertOpt = Annotated[Optional[bool], typer.Option("--mask-invert", help="Dream where the mask is dark instead.", show_default=False)]
-ColorsOpt = Annotated[Optional[str], typer.Option(help="dream (the dream's colours) or original (keep the source's colours).")]
-IterationsOpt = Annotated[Optional[int], typer.Option(help="Ascent steps per octave (a video's or zoom's fresh frames).")]
-OctavesOpt = Annotated[Optional[int], typer.Option(help="Number of octaves (image pyramid levels).")]
-StepSizeOpt = Annotated[Optional[float], typer.Option(help="Step size (image range is 0..1): the dream's strength.")]
-MaxSideOpt = Annotated[Optional[int], typer.Option(help="Shrink the picture so its longer side fits.")]
-WidthOpt = Annotated[Optional[int], typer.Option(help="Resize the picture to this width.")]
-GuideOpt = Annotated[Optional[Path], typer.Option(help="Dream towards the features of this image (or video).")]
+MaskOpt = Annotated[Path | None, typer.Option(help="Dream only where this image or video is light (grey levels: strength).")]
+MaskInvertOpt = Annotated[bool | None, typer.Option("--mask-invert", help="Dream where the mask is dark instead.", show_default=False)]
+ColorsOpt = Annotated[str | None, typer.Option(help="dream (the dream's colours) or original (keep the source's colours).")]
+IterationsOpt = Annotated[int | None, typer.Option(help="Ascent steps per octave (a video's or zoom's fresh frames).")]
+OctavesOpt = Annotated[int | None, typer.Option(help="Number of octaves (image pyramid levels).")]
+StepSizeOpt = Annotated[float | None, typer.Option(help="Step size (image range is 0..1): the dream's strength.")]
+MaxSideOpt = Annotated[int | None, typer.Option(help="Shrink the picture so its longer side fits.")]
+WidthOpt = Annotated[int | None, typer.Option(help="Resize the picture to this width.")]
+GuideOpt = Annotated[Path | None, typer.Option(help="Dream towards the features of this image (or video).")]
 VideoOutHelp = "The video to write: .mp4, .mov, .gif, .webp, or a PNG sequence such as frames/%05d.png"
-MaxPixelsOpt = Annotated[Optional[int], typer.Option(
+MaxPixelsOpt = Annotated[int | None, typer.Option(
     min=1, help="Refuse images of more pixels than this (default 150,000,000: a guard against decompression bombs).")]
 
 
@@ -83,7 +83,7 @@ def _say(message: str) -> None:
     typer.secho(message, fg="yellow", err=True)
 
 
-def _style(config: str | None, sets: list[str] | None, **flags: object) -> "Style":
+def _style(config: str | None, sets: list[str] | None, **flags: object) -> Style:
     from dreamvideo.config import load_style
 
     if flags.get("layers"):
@@ -101,7 +101,14 @@ def _progress(label: str, quiet: bool = False, unit: str = "steps"):
     if quiet:
         yield None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]}"),
@@ -128,7 +135,7 @@ def _progress(label: str, quiet: bool = False, unit: str = "steps"):
 @app.command()
 def dream(
     image: Annotated[Path, typer.Argument(help="The image to dream.", show_default=False)],
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Where to write (.png, .jpg, .webp…); default IMAGE_dream.png.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to write (.png, .jpg, .webp…); default IMAGE_dream.png.")] = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
     model: ModelOpt = None,
@@ -176,7 +183,7 @@ def dream(
     "describes each."))
 def render(
     video: Annotated[Path, typer.Argument(help="The video to dream.", show_default=False)],
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help=VideoOutHelp + "; default VIDEO_dream.mp4.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help=VideoOutHelp + "; default VIDEO_dream.mp4.")] = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
     model: ModelOpt = None,
@@ -186,23 +193,23 @@ def render(
     octaves: OctavesOpt = None,
     step_size: StepSizeOpt = None,
     guide: GuideOpt = None,
-    blend: Annotated[Optional[float], typer.Option(help="How much of the previous dream carries over (0..1; 0: independent frames).")] = None,
-    flow: Annotated[Optional[str], typer.Option(help="Optical flow: dis, farneback or none.")] = None,
+    blend: Annotated[float | None, typer.Option(help="How much of the previous dream carries over (0..1; 0: independent frames).")] = None,
+    flow: Annotated[str | None, typer.Option(help="Optical flow: dis, farneback or none.")] = None,
     max_side: MaxSideOpt = None,
     width: WidthOpt = None,
-    fps: Annotated[Optional[float], typer.Option(help="Output frame rate (default: the source's, exactly).")] = None,
+    fps: Annotated[float | None, typer.Option(help="Output frame rate (default: the source's, exactly).")] = None,
     start: Annotated[float, typer.Option(min=0, help="Start at this many seconds.")] = 0.0,
-    duration: Annotated[Optional[float], typer.Option(min=0.001, help="Render this many seconds.")] = None,
-    max_frames: Annotated[Optional[int], typer.Option(min=1, help="Render at most this many frames.")] = None,
-    audio: Annotated[Optional[Path], typer.Option(help="Replace the soundtrack with this file (it also drives react:).")] = None,
+    duration: Annotated[float | None, typer.Option(min=0.001, help="Render this many seconds.")] = None,
+    max_frames: Annotated[int | None, typer.Option(min=1, help="Render at most this many frames.")] = None,
+    audio: Annotated[Path | None, typer.Option(help="Replace the soundtrack with this file (it also drives react:).")] = None,
     restart: Annotated[bool, typer.Option("--restart", help="Discard an interrupted render instead of resuming it.")] = False,
     preview: Annotated[int, typer.Option(min=0, help="Write every N-th dreamed frame as a small PNG (OUT_preview/).")] = 0,
     mask: MaskOpt = None,
     mask_invert: MaskInvertOpt = None,
     colors: ColorsOpt = None,
     split: Annotated[bool, typer.Option("--split", help="Render the shots between scene cuts as separate segments (in parallel with --executor ray).")] = False,
-    executor: Annotated[Optional[str], typer.Option(help="With --split: local or ray (default: ray with --address, else local).")] = None,
-    address: Annotated[Optional[str], typer.Option(help="With --split: a Ray cluster's address (implies --executor ray).")] = None,
+    executor: Annotated[str | None, typer.Option(help="With --split: local or ray (default: ray with --address, else local).")] = None,
+    address: Annotated[str | None, typer.Option(help="With --split: a Ray cluster's address (implies --executor ray).")] = None,
     seed: SeedOpt = None,
     device: DeviceOpt = None,
     max_pixels: MaxPixelsOpt = None,
@@ -223,9 +230,8 @@ def render(
         given = "--address" if address is not None else f"--executor {executor}"
         raise ConfigError(f"{given} runs the shots of a split render: add --split")
     if split:
-        from dreamvideo.video.split import render_split
-
         from dreamvideo.cluster import pick_executor
+        from dreamvideo.video.split import render_split
 
         result = render_split(video, output, style, options, pick_executor(executor, address), address, log=_say)
     else:
@@ -237,19 +243,19 @@ def render(
 
 @app.command()
 def zoom(
-    image: Annotated[Optional[Path], typer.Argument(help="The image to start from (or use --from noise / color).", show_default=False)] = None,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help=VideoOutHelp + "; default IMAGE_zoom.mp4 (zoom.mp4 from noise or a colour).")] = None,
+    image: Annotated[Path | None, typer.Argument(help="The image to start from (or use --from noise / color).", show_default=False)] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help=VideoOutHelp + "; default IMAGE_zoom.mp4 (zoom.mp4 from noise or a colour).")] = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
-    frames: Annotated[Optional[int], typer.Option(min=1, help="Length in frames.")] = None,
-    seconds: Annotated[Optional[float], typer.Option(help="Length in seconds.")] = None,
-    audio: Annotated[Optional[Path], typer.Option(help="Length of this audio file, which is muxed in.")] = None,
+    frames: Annotated[int | None, typer.Option(min=1, help="Length in frames.")] = None,
+    seconds: Annotated[float | None, typer.Option(help="Length in seconds.")] = None,
+    audio: Annotated[Path | None, typer.Option(help="Length of this audio file, which is muxed in.")] = None,
     start: Annotated[str, typer.Option("--from", help="Start from: image, noise or color.")] = "image",
     color: Annotated[str, typer.Option(help="Starting colour for --from color, as #RRGGBB.")] = "#204060",
-    scale: Annotated[Optional[float], typer.Option(help="Zoom factor per second (1.5: 50% closer each second).")] = None,
-    rotate: Annotated[Optional[float], typer.Option(help="Degrees per second, counter-clockwise.")] = None,
-    fps: Annotated[Optional[float], typer.Option(help="Frames per second (motion is per second, so speed is kept).")] = None,
-    cadence: Annotated[Optional[int], typer.Option(help="Dream every k-th frame; the others only move.")] = None,
+    scale: Annotated[float | None, typer.Option(help="Zoom factor per second (1.5: 50% closer each second).")] = None,
+    rotate: Annotated[float | None, typer.Option(help="Degrees per second, counter-clockwise.")] = None,
+    fps: Annotated[float | None, typer.Option(help="Frames per second (motion is per second, so speed is kept).")] = None,
+    cadence: Annotated[int | None, typer.Option(help="Dream every k-th frame; the others only move.")] = None,
     loop: Annotated[bool, typer.Option("--loop", help="Crossfade the end into the beginning so the video loops.")] = False,
     max_side: MaxSideOpt = None,
     width: WidthOpt = None,
@@ -307,19 +313,19 @@ def live(
     mask_invert: MaskInvertOpt = None,
     colors: ColorsOpt = None,
     max_side: Annotated[int, typer.Option(min=32, max=4096, help="The dream's size: the longer side of the frames.")] = 320,
-    duration: Annotated[Optional[float], typer.Option(min=0.1, help="Stop after this many seconds.")] = None,
+    duration: Annotated[float | None, typer.Option(min=0.1, help="Stop after this many seconds.")] = None,
     loop: Annotated[bool, typer.Option("--loop", help="A video file starts again at its end.")] = False,
-    fps: Annotated[Optional[float], typer.Option(min=1, max=240, help="The frame rate to ask a camera for.")] = None,
-    record: Annotated[Optional[Path], typer.Option(help="Record what is shown (MP4), one frame per source frame, with a file's sound.")] = None,
-    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Stream what is shown to udp://, srt://, tcp:// or rtmp:// (a second machine).")] = None,
+    fps: Annotated[float | None, typer.Option(min=1, max=240, help="The frame rate to ask a camera for.")] = None,
+    record: Annotated[Path | None, typer.Option(help="Record what is shown (MP4), one frame per source frame, with a file's sound.")] = None,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="Stream what is shown to udp://, srt://, tcp:// or rtmp:// (a second machine).")] = None,
     virtual_camera: Annotated[bool, typer.Option("--virtual-camera", help="Show it as a camera for OBS and calls (pyvirtualcam).")] = False,
-    osc: Annotated[Optional[int], typer.Option(min=1, max=65535, help="Listen for OSC on this UDP port (127.0.0.1; see --osc-host).")] = None,
+    osc: Annotated[int | None, typer.Option(min=1, max=65535, help="Listen for OSC on this UDP port (127.0.0.1; see --osc-host).")] = None,
     osc_host: Annotated[str, typer.Option(help="The address the OSC port listens on.")] = "127.0.0.1",
-    audio_in: Annotated[Optional[str], typer.Option(help="Sound for react: 'source' (a file's own), 'default' (the microphone) or a device.")] = None,
+    audio_in: Annotated[str | None, typer.Option(help="Sound for react: 'source' (a file's own), 'default' (the microphone) or a device.")] = None,
     page: Annotated[bool, typer.Option("--page/--no-page", help="Serve the live page and print its address.")] = True,
     port: Annotated[int, typer.Option(min=0, max=65535, help="The page's port (default: a free one).")] = 0,
     host: Annotated[str, typer.Option(help="The page's address to listen on.")] = "127.0.0.1",
-    token: Annotated[Optional[str], typer.Option(help="The page's token (default: a new random one).")] = None,
+    token: Annotated[str | None, typer.Option(help="The page's token (default: a new random one).")] = None,
     no_token: Annotated[bool, typer.Option("--no-token", help="No token for the page (only on a loopback --host).")] = False,
     seed: SeedOpt = None,
     device: DeviceOpt = None,
@@ -369,8 +375,8 @@ def live(
 @app.command()
 def batch(
     jobs_file: Annotated[Path, typer.Argument(help="A YAML job list (jobs: [...]).", show_default=False)],
-    executor: Annotated[Optional[str], typer.Option(help="local (one job after another) or ray (default: ray with --address, else local).")] = None,
-    address: Annotated[Optional[str], typer.Option(help="A Ray cluster's address (implies --executor ray; without it, Ray starts here).")] = None,
+    executor: Annotated[str | None, typer.Option(help="local (one job after another) or ray (default: ray with --address, else local).")] = None,
+    address: Annotated[str | None, typer.Option(help="A Ray cluster's address (implies --executor ray; without it, Ray starts here).")] = None,
     max_pixels: MaxPixelsOpt = None,
 ) -> None:
     """Run many render, zoom and dream jobs; skip finished ones, resume half-done ones, report a summary."""
@@ -437,7 +443,7 @@ def studio(
     host: Annotated[str, typer.Option(help="The address to listen on; another than 127.0.0.1 opens the studio to your network.")] = "127.0.0.1",
     max_upload: Annotated[int, typer.Option(min=1, help="The largest upload, in MB.")] = 2048,
     max_queue: Annotated[int, typer.Option(min=1, max=1000, help="Renders that may wait at once.")] = 8,
-    token: Annotated[Optional[str], typer.Option(help="The token the page and scripts need (default: a new random one).")] = None,
+    token: Annotated[str | None, typer.Option(help="The token the page and scripts need (default: a new random one).")] = None,
     no_token: Annotated[bool, typer.Option("--no-token", help="No token (only on a loopback --host).")] = False,
 ) -> None:
     """A local web page: drop in a photo or a video, find a style with live previews, render it."""
@@ -476,7 +482,7 @@ def visualize(
     model: Annotated[str, typer.Argument(help="Model name.")],
     layer: Annotated[str, typer.Argument(help="Layer name (`dreamvideo layers MODEL`).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the picture.")] = Path("visualize.png"),
-    channel: Annotated[Optional[int], typer.Option(help="One channel of the layer (default: the whole layer).")] = None,
+    channel: Annotated[int | None, typer.Option(help="One channel of the layer (default: the whole layer).")] = None,
     size: Annotated[int, typer.Option(min=32, max=4096, help="Side of the square picture.")] = 256,
     iterations: Annotated[int, typer.Option(min=1, max=1000, help="Ascent steps per octave.")] = 30,
     octaves: Annotated[int, typer.Option(min=1, max=12, help="Octaves (each 1.8x smaller).")] = 6,

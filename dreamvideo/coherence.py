@@ -45,7 +45,7 @@ class Carry:
     hold: bool = False
 
     @classmethod
-    def of(cls, style: Style) -> "Carry":
+    def of(cls, style: Style) -> Carry:
         return cls(style.blend, style.warp, style.decay, style.hold_strength and style.warp == "detail")
 
 

@@ -61,7 +61,7 @@ class Mask:
     """A mask's weights at frame size: ``at(index)`` is an (H, W) float32 array in 0..1, feathered (a
     Gaussian of ``feather`` pixels) and inverted when asked; an image gives the same weights every frame."""
 
-    def __init__(self, frames: "np.ndarray | FrameSource", *, invert: bool = False, feather: float = 0.0):
+    def __init__(self, frames: np.ndarray | FrameSource, *, invert: bool = False, feather: float = 0.0):
         self.invert, self.feather = invert, feather
         self._video = frames if not isinstance(frames, np.ndarray) else None
         self._still = self._weights(frames) if isinstance(frames, np.ndarray) else None
@@ -70,7 +70,7 @@ class Mask:
     @classmethod
     def open(cls, path: str | Path, size: tuple[int, int], what: str, native: tuple[int, int], *,
              invert: bool = False, feather: float = 0.0, fps: Fraction | None = None, start: float = 0.0,
-             frames: int | None = None, loop: bool = False, max_pixels: int | None = None) -> "Mask":
+             frames: int | None = None, loop: bool = False, max_pixels: int | None = None) -> Mask:
         """The mask for frames of ``size``, made from a ``what`` ("video", "image", "zoom") of ``native``
         (W, H) size; a video mask must last ``frames`` frames at ``fps`` from ``start`` unless it ``loop``s."""
         from dreamvideo.media.ffmpeg import FrameSource, probe
@@ -128,7 +128,7 @@ class Composite:
     region_masks: tuple[Mask, ...] = ()
 
     @classmethod
-    def of(cls, style: "Style", size: tuple[int, int], what: str, native: tuple[int, int], **video) -> "Composite":
+    def of(cls, style: Style, size: tuple[int, int], what: str, native: tuple[int, int], **video) -> Composite:
         """For frames of ``size`` from a ``what`` of ``native`` size; ``video``: fps, start, frames (see Mask)."""
         def mask(path: Path, invert: bool) -> Mask:
             return Mask.open(path, size, what, native, invert=invert, feather=style.mask_feather,

@@ -62,7 +62,7 @@ class TileConfig(_Strict):
     batch: int = Field(default=1, ge=1, le=64)
 
     @model_validator(mode="after")
-    def _sizes(self) -> "TileConfig":
+    def _sizes(self) -> TileConfig:
         if 0 < self.size < 64:
             raise ValueError(f"tile.size {self.size} is too small: use 0 (no tiling) or 64 and more")
         if self.size and self.overlap * 2 >= self.size:
@@ -140,7 +140,7 @@ class ReactConfig(_Strict):
     relative: bool = Field(default=False, description="min and max multiply the base instead of replacing it")
 
     @model_validator(mode="after")
-    def _one_mapping(self) -> "ReactConfig":
+    def _one_mapping(self) -> ReactConfig:
         if (self.min is None) != (self.max is None):
             raise ValueError("give both min and max")
         if (self.min is None) == (self.pulse is None):
@@ -237,7 +237,7 @@ class Style(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _has_objective(self) -> "Style":
+    def _has_objective(self) -> Style:
         if self.layers == [] and self.guide is None:
             raise ValueError("give at least one layer, or a guide image")
         if self.guide is not None and self.guide.layer is None and not self.layers:
@@ -504,7 +504,7 @@ def check_references(style: Style) -> list[str]:
     return problems
 
 
-def region_style(region: "RegionConfig") -> Style:
+def region_style(region: RegionConfig) -> Style:
     return load_style(region.style)
 
 

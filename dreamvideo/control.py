@@ -27,7 +27,7 @@ class StyleControl:
     """The style of a running ``Dreaming``; every change rebuilds its look (the network is kept while the
     model stays the same) and hands it over."""
 
-    def __init__(self, style: Style, info: "SourceInfo", dreaming: "Dreaming",
+    def __init__(self, style: Style, info: SourceInfo, dreaming: Dreaming,
                  log: Callable[[str], None] = lambda message: None):
         self.style, self.info, self.dreaming, self.log = style, info, dreaming, log
         self.changes = 0

@@ -35,7 +35,7 @@ class MediaError(DreamVideoError):
     """An image or video that cannot be read, or an output that cannot be written."""
 
 
-def did_you_mean(word: str, choices: "Iterable[str]", n: int = 1, cutoff: float = 0.6) -> str:
+def did_you_mean(word: str, choices: Iterable[str], n: int = 1, cutoff: float = 0.6) -> str:
     """``"did you mean 'x'? "`` (or ``'x', 'y'``) for the choices closest to ``word``; ``""`` when none is close.
 
     The one way every message in dreamvideo suggests a spelling.

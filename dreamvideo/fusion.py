@@ -22,9 +22,10 @@ differ it is not used.
 from __future__ import annotations
 
 import copy
+
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 
 class Unfold(nn.Module):

@@ -226,12 +226,9 @@ def live(source: str, style: Style, options: LiveOptions = LiveOptions(), *, out
     """Dream ``source`` live (see the module's text) into the outputs ``options`` names and ``outputs``;
     returns what it did. Bad sources and outputs fail with one line before anything runs."""
     from dreamvideo.media.capture import Capture
-    from dreamvideo.video.output import Soundtrack
-    from dreamvideo.video.stream import NetworkStream, Recording, VirtualCamera
-
     from dreamvideo.media.images import check_output
-    from dreamvideo.video.output import VIDEO_OUT
-    from dreamvideo.video.stream import check_stream
+    from dreamvideo.video.output import VIDEO_OUT, Soundtrack
+    from dreamvideo.video.stream import NetworkStream, Recording, VirtualCamera, check_stream
 
     if options.record is not None:  # the outputs are checked before anything opens
         check_output(Path(options.record), VIDEO_OUT)

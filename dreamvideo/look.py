@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -62,7 +61,7 @@ class Look:
     """
 
     def __init__(self, dreamer: Dreamer, composite: Composite | None = None,
-                 features: "Features | None" = None):
+                 features: Features | None = None):
         self.dreamer, self.style = dreamer, dreamer.style
         self.composite = composite or Composite(colors=self.style.colors)
         self.features = features
@@ -74,7 +73,7 @@ class Look:
 
     @classmethod
     def of(cls, dreamer: Dreamer, size: tuple[int, int], what: str, native: tuple[int, int],
-           features: "Features | None" = None, **video) -> "Look":
+           features: Features | None = None, **video) -> Look:
         """For frames of ``size`` from a ``what`` ("image", "video", "zoom") of ``native`` size; ``video``:
         fps, start, frames, max_pixels, as ``Mask.open`` takes them."""
         return cls(dreamer, Composite.of(dreamer.style, size, what, native, **video), features)

@@ -24,22 +24,22 @@ class Objective:
     def __call__(self, acts: Activations) -> torch.Tensor:
         raise NotImplementedError
 
-    def __add__(self, other: "Objective") -> "Objective":
+    def __add__(self, other: Objective) -> Objective:
         if not isinstance(other, Objective):
             return NotImplemented
         return Sum((self, other))
 
-    def __mul__(self, weight: float) -> "Objective":
+    def __mul__(self, weight: float) -> Objective:
         if not isinstance(weight, (int, float)):
             return NotImplemented
         return Scaled(self, float(weight))
 
     __rmul__ = __mul__
 
-    def __neg__(self) -> "Objective":
+    def __neg__(self) -> Objective:
         return Scaled(self, -1.0)
 
-    def __sub__(self, other: "Objective") -> "Objective":
+    def __sub__(self, other: Objective) -> Objective:
         return self + (-other)
 
 

@@ -56,7 +56,7 @@ class Reaction:
             return base
         return mapping.value(self.features.value(mapping.source, self.index), base)
 
-    def params(self, params: "DreamParams") -> "DreamParams":
+    def params(self, params: DreamParams) -> DreamParams:
         """``params`` with the step size and iterations the mappings give at this frame."""
         return replace(params, step_size=self("step_size", params.step_size),
                        iterations=max(1, round(self("iterations", params.iterations))))

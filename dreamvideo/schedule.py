@@ -16,7 +16,6 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer
 
-
 INTERPOLATIONS = ("linear", "smooth", "step")
 
 

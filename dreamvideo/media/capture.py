@@ -152,7 +152,7 @@ class Capture:
 
     # --- reading --------------------------------------------------------------------------------------
 
-    def start(self) -> "Capture":
+    def start(self) -> Capture:
         self._thread = threading.Thread(target=self._run, name="dreamvideo-capture", daemon=True)
         self._thread.start()
         return self
@@ -164,7 +164,7 @@ class Capture:
         if self._camera is not None:
             self._camera.release()
 
-    def __enter__(self) -> "Capture":
+    def __enter__(self) -> Capture:
         return self.start()
 
     def __exit__(self, *exc) -> None:

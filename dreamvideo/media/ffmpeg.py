@@ -348,7 +348,7 @@ class VideoWriter:
             self.proc.kill()
         _stop(self.proc)
 
-    def __enter__(self) -> "VideoWriter":
+    def __enter__(self) -> VideoWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

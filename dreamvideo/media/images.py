@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,7 +27,7 @@ _PILLOW_LIMIT = threading.Lock()  # Pillow's own limit is a global, changed for 
 
 
 @contextmanager
-def _opened(path: Path, max_pixels: int | None) -> Iterator["PIL.Image.Image"]:
+def _opened(path: Path, max_pixels: int | None) -> Iterator[PIL.Image.Image]:
     """``path`` opened by Pillow (its header read, nothing decoded), refused when it holds more than
     ``max_pixels`` pixels (None: ``MAX_PIXELS``). This limit replaces Pillow's own for that one open."""
     from PIL import Image, UnidentifiedImageError
@@ -158,13 +158,13 @@ def write_image(path: str | Path, image: np.ndarray, quality: int = 95) -> Path:
     return path
 
 
-def to_tensor(image: np.ndarray) -> "torch.Tensor":
+def to_tensor(image: np.ndarray) -> torch.Tensor:
     """(H, W, 3) uint8 -> (1, 3, H, W) float32 in [0, 1]."""
     import torch
 
     return torch.from_numpy(np.array(image, dtype=np.uint8, copy=True)).permute(2, 0, 1)[None].float().div_(255.0)
 
 
-def to_array(tensor: "torch.Tensor") -> np.ndarray:
+def to_array(tensor: torch.Tensor) -> np.ndarray:
     """(1, 3, H, W) in [0, 1] -> (H, W, 3) uint8."""
     return tensor[0].detach().float().clamp(0, 1).mul(255).round_().byte().permute(1, 2, 0).cpu().numpy()

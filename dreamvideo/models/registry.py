@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from dreamvideo.errors import LayerError, ModelError, did_you_mean
 
@@ -33,8 +34,8 @@ class Weights:
     """
 
     source: str
-    load: Callable[[], dict[str, "torch.Tensor"]] | None
-    convert: Callable[[dict[str, "torch.Tensor"]], dict[str, "torch.Tensor"]] | None = None
+    load: Callable[[], dict[str, torch.Tensor]] | None
+    convert: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None
     ignore: tuple[str, ...] = ()
 
 
@@ -44,7 +45,7 @@ class ModelSpec:
 
     name: str
     description: str
-    build: Callable[[], "nn.Module"]
+    build: Callable[[], nn.Module]
     weights: Weights
     layers: tuple[LayerSpec, ...]
     default_layers: tuple[str, ...]

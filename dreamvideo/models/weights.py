@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from dreamvideo.models.registry import ModelSpec
 
 
-def download(url: str, model: str) -> dict[str, "torch.Tensor"]:
+def download(url: str, model: str) -> dict[str, torch.Tensor]:
     """A state dict from ``url``, cached in the torch hub folder; ModelError when it cannot be had."""
     import torch
 
@@ -29,7 +29,7 @@ def download(url: str, model: str) -> dict[str, "torch.Tensor"]:
         ) from None
 
 
-def read_file(path: str | Path) -> dict[str, "torch.Tensor"]:
+def read_file(path: str | Path) -> dict[str, torch.Tensor]:
     """A state dict from a .pth/.pt/.safetensors file, unwrapping common checkpoint containers."""
     import torch
 
@@ -56,7 +56,7 @@ def read_file(path: str | Path) -> dict[str, "torch.Tensor"]:
     return {k.removeprefix("module."): v for k, v in state.items()}
 
 
-def load_into(net: "nn.Module", spec: "ModelSpec", state: dict[str, "torch.Tensor"], origin: str) -> None:
+def load_into(net: nn.Module, spec: ModelSpec, state: dict[str, torch.Tensor], origin: str) -> None:
     """Load ``state`` into ``net`` strictly, but for the prefixes the spec says to ignore."""
     own = net.state_dict()
     extra = [k for k in state if k not in own and not k.startswith(spec.weights.ignore)]

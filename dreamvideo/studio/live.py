@@ -47,7 +47,7 @@ class LivePage:
     """An output of a live run: keeps the newest shown frame (as JPEG, made only while someone watches)
     and the run's figures."""
 
-    def __init__(self, stats: "LiveStats | None" = None, quality: int = 85):
+    def __init__(self, stats: LiveStats | None = None, quality: int = 85):
         self.quality = quality
         self.stats = stats
         self._frame: np.ndarray | None = None

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dreamvideo.errors import MediaError
-from dreamvideo.media.images import check_output, fit_size, resize_image, write_image
 from dreamvideo.media.ffmpeg import VideoWriter, audio_inputs, h264_args, lossless_args, palette_gif
+from dreamvideo.media.images import check_output, fit_size, resize_image, write_image
 from dreamvideo.media.threads import Sink
 from dreamvideo.video.state import RenderState
 
@@ -53,12 +53,12 @@ class Soundtrack:
     start: float = 0.0
 
 
-def style_metadata(style: "Style") -> dict[str, str]:
+def style_metadata(style: Style) -> dict[str, str]:
     """The MP4 tags that store the style a video was made with, so the result can be reproduced."""
     return {"comment": "dreamvideo style " + json.dumps(style.model_dump(mode="json"), separators=(",", ":"))}
 
 
-def mp4_writer(path: Path, size: tuple[int, int], fps: Fraction, config: "OutputConfig", sound: Soundtrack | None,
+def mp4_writer(path: Path, size: tuple[int, int], fps: Fraction, config: OutputConfig, sound: Soundtrack | None,
                span: float, metadata: dict[str, str] | None = None, name: Path | None = None) -> VideoWriter:
     """An H.264 MP4 encoder (the style's x264 ``crf`` and ``preset``) with ``sound`` muxed in sync over
     ``span`` seconds."""
@@ -135,16 +135,16 @@ class PaletteWriter:
         self.inner.abort()
         self.frames_file.unlink(missing_ok=True)
 
-    def __enter__(self) -> "PaletteWriter":
+    def __enter__(self) -> PaletteWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self.close() if exc_type is None else self.abort()
 
 
-def video_writer(output: Path, part: Path, size: tuple[int, int], fps: Fraction, config: "OutputConfig",
+def video_writer(output: Path, part: Path, size: tuple[int, int], fps: Fraction, config: OutputConfig,
                  sound: Soundtrack | None, span: float, metadata: dict[str, str] | None = None
-                 ) -> "VideoWriter | PaletteWriter":
+                 ) -> VideoWriter | PaletteWriter:
     """The encoder that writes ``part`` in ``output``'s format: MP4/MOV with sound (``mp4_writer``), a GIF
     with one palette, an animated WebP (lossy, quality 80) or PNG frames; the last three are silent and loop."""
     suffix = output.suffix.lower()
@@ -209,7 +209,7 @@ class FrameOutput:
                 self.put(index, frame, new=False)
                 yield frame
 
-    def __enter__(self) -> "FrameOutput":
+    def __enter__(self) -> FrameOutput:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

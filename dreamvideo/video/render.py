@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-
 from dreamvideo.coherence import Chain, analyse
 from dreamvideo.config import Style
 from dreamvideo.dreamer import Dreamer
@@ -21,7 +20,14 @@ from dreamvideo.media.ffmpeg import VideoInfo, VideoWriter, lossless_args, parse
 from dreamvideo.media.images import check_output
 from dreamvideo.media.threads import prefetch
 from dreamvideo.react import style_features
-from dreamvideo.video.output import FrameOutput, Soundtrack, VideoResult, check_video_output, style_metadata, video_writer
+from dreamvideo.video.output import (
+    FrameOutput,
+    Soundtrack,
+    VideoResult,
+    check_video_output,
+    style_metadata,
+    video_writer,
+)
 from dreamvideo.video.state import resume_key
 
 SEGMENT_OUT = {".mkv": "Matroska"}  # lossless segments of a split render

@@ -10,11 +10,19 @@ from dataclasses import replace
 from pathlib import Path
 
 from dreamvideo.cluster import check_executor
+from dreamvideo.coherence import analyse
 from dreamvideo.config import Style
 from dreamvideo.dreamer import Dreamer
 from dreamvideo.media.ffmpeg import VideoInfo, probe, read_frames
-from dreamvideo.video.output import VideoResult, check_video_output, discard, part_path, publish, style_metadata, video_writer
-from dreamvideo.coherence import analyse
+from dreamvideo.video.output import (
+    VideoResult,
+    check_video_output,
+    discard,
+    part_path,
+    publish,
+    style_metadata,
+    video_writer,
+)
 from dreamvideo.video.render import RenderOptions, geometry, render_segment, soundtrack
 
 

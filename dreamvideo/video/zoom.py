@@ -17,10 +17,17 @@ from dreamvideo.config import Style
 from dreamvideo.dreamer import Dreamer
 from dreamvideo.errors import ConfigError, MediaError
 from dreamvideo.look import Look
+from dreamvideo.media.ffmpeg import VideoWriter, probe_audio
 from dreamvideo.media.images import read_image, resize_image
 from dreamvideo.react import Reaction, style_features
-from dreamvideo.media.ffmpeg import VideoWriter, probe_audio
-from dreamvideo.video.output import FrameOutput, Soundtrack, VideoResult, check_video_output, style_metadata, video_writer
+from dreamvideo.video.output import (
+    FrameOutput,
+    Soundtrack,
+    VideoResult,
+    check_video_output,
+    style_metadata,
+    video_writer,
+)
 from dreamvideo.video.state import resume_key
 
 BORDERS = {"reflect": cv2.BORDER_REFLECT101, "replicate": cv2.BORDER_REPLICATE, "wrap": cv2.BORDER_WRAP}
