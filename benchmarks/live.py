@@ -39,7 +39,7 @@ import numpy as np
 import common  # noqa: F401  (puts the test media on the path)
 from coherence import motion, rms, warp_error
 from dreamvideo.config import load_style
-from dreamvideo.live import LiveOptions, dream_threads, live_look, run_live
+from dreamvideo.live import LiveSession, live_look
 from dreamvideo.media.capture import Capture
 from media import real_clip
 
@@ -51,9 +51,9 @@ def run(clip: str, fps: float, side: int, seconds: float, style_name: str) -> di
     capture = Capture(str(real_clip(clip)), side, fps=fps)
     look = live_look(style, capture.info)
     shown: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    with capture, dream_threads():
-        stats = run_live(capture.newest, look, duration=seconds,
-                         on_frame=lambda frame, c: shown.__setitem__(c.index, (c.frame, frame)))
+    session = LiveSession(look, newest=capture.newest)
+    with capture:
+        stats = session.run(duration=seconds, on_frame=lambda frame, c: shown.__setitem__(c.index, (c.frame, frame)))
     # what a recording holds: one frame per source frame (a dropped one repeats the last shown)
     last = max(shown)
     source, out, previous = [], [], None

@@ -7,7 +7,7 @@ stay instant.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 __version__ = "0.1.0"
 
@@ -17,6 +17,8 @@ __all__ = ["dream_image", "load_style", "get_model", "list_models", "Dreamer", "
 from dreamvideo.errors import ConfigError, DreamVideoError, LayerError, MediaError, ModelError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import numpy as np
 
     from dreamvideo.config import Style, load_style
@@ -39,7 +41,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'dreamvideo' has no attribute {name!r}")
 
 
-def dream_image(image: str | np.ndarray, style: Style | str | None = None, *, dreamer: Dreamer | None = None,
+def dream_image(image: str | Path | np.ndarray, style: Style | str | None = None, *, dreamer: Dreamer | None = None,
                 progress: Callable[[int, int], None] | None = None, max_pixels: int | None = None) -> np.ndarray:
     """Dream one image (a path or an (H, W, 3) uint8 array) with a style (object, preset name or path).
 
@@ -55,5 +57,6 @@ def dream_image(image: str | np.ndarray, style: Style | str | None = None, *, dr
         if not isinstance(style, Style):
             style = load_style(style)
         dreamer = Dreamer(style)
-    array = read_image(image, max_pixels) if isinstance(image, str) or hasattr(image, "__fspath__") else image
+    is_path = isinstance(image, str) or hasattr(image, "__fspath__")
+    array = read_image(cast("str | Path", image), max_pixels) if is_path else cast("np.ndarray", image)
     return dream_photo(dreamer, array, progress=progress, max_pixels=max_pixels)

@@ -16,7 +16,7 @@ RATE = 22050  # samples per second the features are computed at
 
 class Features(Protocol):
     """Audio features by name (loudness, onset, beat) at a video frame: a whole track's (``AudioFeatures``)
-    or a live sound's (``dreamvideo.audio_live``)."""
+    or a live sound's (``dreamvideo.live.audio``)."""
 
     def value(self, name: str, index: int) -> float: ...
 
@@ -75,11 +75,11 @@ def analyse(samples: np.ndarray, fps: float, frames: int, attack: float = 0.01, 
     beats, tempo = _beats(onset, fps)
     pulse = np.zeros(frames, np.float32)
     pulse[beats] = 1.0
+    beat = envelope(pulse, fps, attack, release).astype(np.float32)
     return AudioFeatures(
         loudness=envelope(loud, fps, attack, release).astype(np.float32),
         onset=envelope(onset, fps, attack, release).astype(np.float32),
-        beat=envelope(pulse, fps, attack, release).astype(np.float32) / max(1e-6, envelope(pulse, fps, attack, release).max())
-        if len(beats) else pulse,
+        beat=beat / max(1e-6, float(beat.max())) if len(beats) else pulse,
         beats=beats, tempo=tempo,
     )
 

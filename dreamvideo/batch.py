@@ -9,7 +9,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -75,7 +75,9 @@ def load_jobs(path: str | Path, max_pixels: int | None = None) -> list[Job]:
     if set(data) != {"jobs"} or not isinstance(data.get("jobs"), list) or not data["jobs"]:
         raise ConfigError(f"job list {path}: a job list is a mapping with one key, `jobs:`, holding a list of jobs")
     base = path.parent
-    problems, jobs, outputs = [], [], {}
+    problems: list[str] = []
+    jobs: list[Job] = []
+    outputs: dict[str, int] = {}
     for i, raw in enumerate(data["jobs"]):
         where = f"jobs[{i}]"
         if not isinstance(raw, dict):
@@ -111,15 +113,16 @@ def load_jobs(path: str | Path, max_pixels: int | None = None) -> list[Job]:
 def _check(job: Job, where: str, base: Path) -> list[str]:
     problems = []
     needs_input = job.command != "zoom" or job.start_from == "image"
-    if needs_input and job.input is None:
-        problems.append(f"{where}.input: required for {job.command}")
-    elif needs_input and not job.input.exists():
-        problems.append(f"{where}.input: no such file {str(job.input)!r}")
-    elif needs_input and job.command != "render":
-        try:
-            check_image(job.input, job.max_pixels)
-        except MediaError as exc:
-            problems.append(f"{where}.input: {exc}")
+    if needs_input:
+        if job.input is None:
+            problems.append(f"{where}.input: required for {job.command}")
+        elif not job.input.exists():
+            problems.append(f"{where}.input: no such file {str(job.input)!r}")
+        elif job.command != "render":
+            try:
+                check_image(job.input, job.max_pixels)
+            except MediaError as exc:
+                problems.append(f"{where}.input: {exc}")
     try:  # what dream, render and zoom check of their output, for every job before any runs
         inputs = tuple(p for p in (job.input, job.audio) if p is not None)
         if job.command == "dream":
@@ -153,10 +156,11 @@ def run_job(index: int, job: Job, base: str | None = None) -> JobResult:
         style = job_style(job, base)
         job.output.parent.mkdir(parents=True, exist_ok=True)  # the list was checked: the folder can be made
         # the pipelines (and torch) load here, once the whole list is known to be valid
+        source = cast(Path, job.input)  # render and dream: load_jobs checked that there is one
         if job.command == "render":
             from dreamvideo.video.render import RenderOptions, render_video
 
-            render_video(job.input, job.output, style,
+            render_video(source, job.output, style,
                          RenderOptions(duration=job.seconds, max_frames=job.frames, audio=job.audio))
         elif job.command == "zoom":
             from dreamvideo.video.zoom import ZoomOptions, zoom_video
@@ -169,8 +173,8 @@ def run_job(index: int, job: Job, base: str | None = None) -> JobResult:
             from dreamvideo.look import dream_photo
             from dreamvideo.media.images import read_image, write_image
 
-            check_output(job.output, inputs=(job.input,))
-            write_image(job.output, dream_photo(Dreamer(style), read_image(job.input, job.max_pixels),
+            check_output(job.output, inputs=(source,))
+            write_image(job.output, dream_photo(Dreamer(style), read_image(source, job.max_pixels),
                                                  max_pixels=job.max_pixels))
     except DreamVideoError as exc:
         return JobResult(index, str(job.output), "failed", time.perf_counter() - began, str(exc))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import sys
+import functools
+import inspect
+from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -58,16 +61,21 @@ def _options(
 
 
 ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="Style: a YAML file or a preset name.")]
-SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override a style key, e.g. --set tile.size=256 (repeatable).")]
+SetOpt = Annotated[list[str] | None, typer.Option(
+    "--set", help="Override a style key, e.g. --set tile.size=256 (repeatable).")]
 ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Model name (`dreamvideo models`).")]
 WeightsOpt = Annotated[Path | None, typer.Option("--weights", help="Load the model's weights from this file.")]
-LayerOpt = Annotated[list[str] | None, typer.Option("--layer", "-l", help="Layer to dream on, 'name' or 'name:channel' (repeatable).")]
+LayerOpt = Annotated[list[str] | None, typer.Option(
+    "--layer", "-l", help="Layer to dream on, 'name' or 'name:channel' (repeatable).")]
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="Random seed; the same seed repeats a result.")]
 DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
-MaskOpt = Annotated[Path | None, typer.Option(help="Dream only where this image or video is light (grey levels: strength).")]
-MaskInvertOpt = Annotated[bool | None, typer.Option("--mask-invert", help="Dream where the mask is dark instead.", show_default=False)]
-ColorsOpt = Annotated[str | None, typer.Option(help="dream (the dream's colours) or original (keep the source's colours).")]
+MaskOpt = Annotated[Path | None, typer.Option(
+    help="Dream only where this image or video is light (grey levels: strength).")]
+MaskInvertOpt = Annotated[bool | None, typer.Option(
+    "--mask-invert", help="Dream where the mask is dark instead.", show_default=False)]
+ColorsOpt = Annotated[str | None, typer.Option(
+    help="dream (the dream's colours) or original (keep the source's colours).")]
 IterationsOpt = Annotated[int | None, typer.Option(help="Ascent steps per octave (a video's or zoom's fresh frames).")]
 OctavesOpt = Annotated[int | None, typer.Option(help="Number of octaves (image pyramid levels).")]
 StepSizeOpt = Annotated[float | None, typer.Option(help="Step size (image range is 0..1): the dream's strength.")]
@@ -83,12 +91,62 @@ def _say(message: str) -> None:
     typer.secho(message, fg="yellow", err=True)
 
 
-def _style(config: str | None, sets: list[str] | None, **flags: object) -> Style:
-    from dreamvideo.config import load_style
+# the flags that set the dream in every command that dreams: name, Typer declaration, default
+DREAM_FLAGS: list[tuple[str, Any, Any]] = [
+    ("config", ConfigOpt, None), ("set_", SetOpt, None), ("model", ModelOpt, None), ("weights", WeightsOpt, None),
+    ("layer", LayerOpt, None), ("iterations", IterationsOpt, None), ("octaves", OctavesOpt, None),
+    ("step_size", StepSizeOpt, None), ("guide", GuideOpt, None), ("mask", MaskOpt, None),
+    ("mask_invert", MaskInvertOpt, None), ("colors", ColorsOpt, None), ("seed", SeedOpt, None),
+    ("device", DeviceOpt, None),
+]
 
-    if flags.get("layers"):
-        flags["layers"] = list(flags["layers"])
-    return load_style(config, sets or [], {k.replace("__", "."): v for k, v in flags.items()})
+
+@dataclass(frozen=True)
+class DreamFlags:
+    """The dream flags of one command line, turned into a style in one place."""
+
+    config: str | None = None
+    set_: list[str] | None = None
+    model: str | None = None
+    weights: Path | None = None
+    layer: list[str] | None = None
+    iterations: int | None = None
+    octaves: int | None = None
+    step_size: float | None = None
+    guide: Path | None = None
+    mask: Path | None = None
+    mask_invert: bool | None = None
+    colors: str | None = None
+    seed: int | None = None
+    device: str | None = None
+
+    def style(self, default: str | None = None, **keys: object) -> Style:
+        """The style: ``--config`` (else ``default``) < ``--set`` < these flags and the command's own
+        ``keys`` (dotted keys written with ``__``, e.g. ``output__fps``)."""
+        from dreamvideo.config import load_style
+
+        flags = {"model": self.model, "weights": str(self.weights) if self.weights else None,
+                 "layers": list(self.layer) if self.layer else None, "iterations": self.iterations,
+                 "octaves": self.octaves, "step_size": self.step_size,
+                 "guide__image": str(self.guide) if self.guide else None,
+                 "mask": str(self.mask) if self.mask else None, "mask_invert": self.mask_invert,
+                 "colors": self.colors, "seed": self.seed, "device": self.device, **keys}
+        return load_style(self.config or default, self.set_ or [], {k.replace("__", "."): v for k, v in flags.items()})
+
+
+def dream_flags(command: Callable[..., None]) -> Callable[..., None]:
+    """``command`` with the dream flags added to its options (after its own), handed to it as ``flags``."""
+    signature = inspect.signature(command, eval_str=True)
+    own = [p for p in signature.parameters.values() if p.name != "flags"]
+    added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=declared, default=default)
+             for name, declared, default in DREAM_FLAGS]
+
+    @functools.wraps(command)
+    def run(**given: Any) -> None:
+        command(flags=DreamFlags(**{name: given.pop(name) for name, _, _ in DREAM_FLAGS}), **given)
+
+    run.__signature__ = signature.replace(parameters=[*own, *added])  # type: ignore[attr-defined]
+    return run
 
 
 @contextmanager
@@ -133,25 +191,14 @@ def _progress(label: str, quiet: bool = False, unit: str = "steps"):
 
 
 @app.command()
+@dream_flags
 def dream(
+    flags: DreamFlags,
     image: Annotated[Path, typer.Argument(help="The image to dream.", show_default=False)],
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to write (.png, .jpg, .webp…); default IMAGE_dream.png.")] = None,
-    config: ConfigOpt = None,
-    set_: SetOpt = None,
-    model: ModelOpt = None,
-    weights: WeightsOpt = None,
-    layer: LayerOpt = None,
-    iterations: IterationsOpt = None,
-    octaves: OctavesOpt = None,
-    step_size: StepSizeOpt = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Where to write (.png, .jpg, .webp…); default IMAGE_dream.png.")] = None,
     max_side: MaxSideOpt = None,
     width: WidthOpt = None,
-    guide: GuideOpt = None,
-    mask: MaskOpt = None,
-    mask_invert: MaskInvertOpt = None,
-    colors: ColorsOpt = None,
-    seed: SeedOpt = None,
-    device: DeviceOpt = None,
     max_pixels: MaxPixelsOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -161,10 +208,7 @@ def dream(
     from dreamvideo.media.images import check_output, read_image, write_image
 
     output = output or image.with_name(f"{image.stem}_dream.png")
-    style = _style(config, set_, model=model, weights=str(weights) if weights else None, layers=layer,
-                   iterations=iterations, octaves=octaves, step_size=step_size, output__max_side=max_side,
-                   output__width=width, guide__image=str(guide) if guide else None, mask=str(mask) if mask else None,
-                   mask_invert=mask_invert, colors=colors, seed=seed, device=device)
+    style = flags.style(output__max_side=max_side, output__width=width)
     check_output(output, inputs=(image,))
     picture = read_image(image, max_pixels)
     dreamer = Dreamer(style)
@@ -181,19 +225,14 @@ def dream(
     "hold_strength, cadence, warm_iterations, warm_octaves, scene_cut, mask_loop, react, "
     "react_attack, react_release, output.fps, output.crf and output.preset. The README's \"Styles\" section "
     "describes each."))
+@dream_flags
 def render(
+    flags: DreamFlags,
     video: Annotated[Path, typer.Argument(help="The video to dream.", show_default=False)],
-    output: Annotated[Path | None, typer.Option("--output", "-o", help=VideoOutHelp + "; default VIDEO_dream.mp4.")] = None,
-    config: ConfigOpt = None,
-    set_: SetOpt = None,
-    model: ModelOpt = None,
-    weights: WeightsOpt = None,
-    layer: LayerOpt = None,
-    iterations: IterationsOpt = None,
-    octaves: OctavesOpt = None,
-    step_size: StepSizeOpt = None,
-    guide: GuideOpt = None,
-    blend: Annotated[float | None, typer.Option(help="How much of the previous dream carries over (0..1; 0: independent frames).")] = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help=VideoOutHelp + "; default VIDEO_dream.mp4.")] = None,
+    blend: Annotated[float | None, typer.Option(
+        help="How much of the previous dream carries over (0..1; 0: independent frames).")] = None,
     flow: Annotated[str | None, typer.Option(help="Optical flow: dis, farneback or none.")] = None,
     max_side: MaxSideOpt = None,
     width: WidthOpt = None,
@@ -201,17 +240,19 @@ def render(
     start: Annotated[float, typer.Option(min=0, help="Start at this many seconds.")] = 0.0,
     duration: Annotated[float | None, typer.Option(min=0.001, help="Render this many seconds.")] = None,
     max_frames: Annotated[int | None, typer.Option(min=1, help="Render at most this many frames.")] = None,
-    audio: Annotated[Path | None, typer.Option(help="Replace the soundtrack with this file (it also drives react:).")] = None,
-    restart: Annotated[bool, typer.Option("--restart", help="Discard an interrupted render instead of resuming it.")] = False,
-    preview: Annotated[int, typer.Option(min=0, help="Write every N-th dreamed frame as a small PNG (OUT_preview/).")] = 0,
-    mask: MaskOpt = None,
-    mask_invert: MaskInvertOpt = None,
-    colors: ColorsOpt = None,
-    split: Annotated[bool, typer.Option("--split", help="Render the shots between scene cuts as separate segments (in parallel with --executor ray).")] = False,
-    executor: Annotated[str | None, typer.Option(help="With --split: local or ray (default: ray with --address, else local).")] = None,
-    address: Annotated[str | None, typer.Option(help="With --split: a Ray cluster's address (implies --executor ray).")] = None,
-    seed: SeedOpt = None,
-    device: DeviceOpt = None,
+    audio: Annotated[Path | None, typer.Option(
+        help="Replace the soundtrack with this file (it also drives react:).")] = None,
+    restart: Annotated[bool, typer.Option(
+        "--restart", help="Discard an interrupted render instead of resuming it.")] = False,
+    preview: Annotated[int, typer.Option(
+        min=0, help="Write every N-th dreamed frame as a small PNG (OUT_preview/).")] = 0,
+    split: Annotated[bool, typer.Option(
+        "--split", help="Render the shots between scene cuts as separate segments (in parallel with --executor "
+        "ray).")] = False,
+    executor: Annotated[str | None, typer.Option(
+        help="With --split: local or ray (default: ray with --address, else local).")] = None,
+    address: Annotated[str | None, typer.Option(
+        help="With --split: a Ray cluster's address (implies --executor ray).")] = None,
     max_pixels: MaxPixelsOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -219,11 +260,7 @@ def render(
     from dreamvideo.video.render import RenderOptions, render_video
 
     output = output or video.with_name(f"{video.stem}_dream.mp4")
-    style = _style(config, set_, model=model, weights=str(weights) if weights else None, layers=layer,
-                   iterations=iterations, octaves=octaves, step_size=step_size,
-                   guide__image=str(guide) if guide else None, blend=blend, flow=flow, output__max_side=max_side,
-                   output__width=width, output__fps=fps, mask=str(mask) if mask else None, mask_invert=mask_invert,
-                   colors=colors, seed=seed, device=device)
+    style = flags.style(blend=blend, flow=flow, output__max_side=max_side, output__width=width, output__fps=fps)
     options = RenderOptions(start=start, duration=duration, max_frames=max_frames, restart=restart, preview=preview,
                             audio=audio, max_pixels=max_pixels)
     if not split and (executor is not None or address is not None):
@@ -242,11 +279,13 @@ def render(
 
 
 @app.command()
+@dream_flags
 def zoom(
-    image: Annotated[Path | None, typer.Argument(help="The image to start from (or use --from noise / color).", show_default=False)] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help=VideoOutHelp + "; default IMAGE_zoom.mp4 (zoom.mp4 from noise or a colour).")] = None,
-    config: ConfigOpt = None,
-    set_: SetOpt = None,
+    flags: DreamFlags,
+    image: Annotated[Path | None, typer.Argument(
+        help="The image to start from (or use --from noise / color).", show_default=False)] = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help=VideoOutHelp + "; default IMAGE_zoom.mp4 (zoom.mp4 from noise or a colour).")] = None,
     frames: Annotated[int | None, typer.Option(min=1, help="Length in frames.")] = None,
     seconds: Annotated[float | None, typer.Option(help="Length in seconds.")] = None,
     audio: Annotated[Path | None, typer.Option(help="Length of this audio file, which is muxed in.")] = None,
@@ -254,25 +293,16 @@ def zoom(
     color: Annotated[str, typer.Option(help="Starting colour for --from color, as #RRGGBB.")] = "#204060",
     scale: Annotated[float | None, typer.Option(help="Zoom factor per second (1.5: 50% closer each second).")] = None,
     rotate: Annotated[float | None, typer.Option(help="Degrees per second, counter-clockwise.")] = None,
-    fps: Annotated[float | None, typer.Option(help="Frames per second (motion is per second, so speed is kept).")] = None,
+    fps: Annotated[float | None, typer.Option(
+        help="Frames per second (motion is per second, so speed is kept).")] = None,
     cadence: Annotated[int | None, typer.Option(help="Dream every k-th frame; the others only move.")] = None,
-    loop: Annotated[bool, typer.Option("--loop", help="Crossfade the end into the beginning so the video loops.")] = False,
+    loop: Annotated[bool, typer.Option(
+        "--loop", help="Crossfade the end into the beginning so the video loops.")] = False,
     max_side: MaxSideOpt = None,
     width: WidthOpt = None,
-    model: ModelOpt = None,
-    weights: WeightsOpt = None,
-    layer: LayerOpt = None,
-    iterations: IterationsOpt = None,
-    octaves: OctavesOpt = None,
-    step_size: StepSizeOpt = None,
-    guide: GuideOpt = None,
-    restart: Annotated[bool, typer.Option("--restart", help="Discard an interrupted zoom instead of resuming it.")] = False,
+    restart: Annotated[bool, typer.Option(
+        "--restart", help="Discard an interrupted zoom instead of resuming it.")] = False,
     preview: Annotated[int, typer.Option(min=0, help="Write every N-th frame as a small PNG (OUT_preview/).")] = 0,
-    mask: MaskOpt = None,
-    mask_invert: MaskInvertOpt = None,
-    colors: ColorsOpt = None,
-    seed: SeedOpt = None,
-    device: DeviceOpt = None,
     max_pixels: MaxPixelsOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -281,13 +311,11 @@ def zoom(
 
     options = ZoomOptions(frames=frames, seconds=seconds, audio=audio, start=start, color=parse_color(color),
                           loop=loop, restart=restart, preview=preview, max_pixels=max_pixels)
-    style = _style(config, set_, model=model, weights=str(weights) if weights else None, layers=layer,
-                   iterations=iterations, octaves=octaves, step_size=step_size,
-                   guide__image=str(guide) if guide else None, zoom__scale=scale, zoom__rotate=rotate, zoom__fps=fps,
-                   zoom__cadence=cadence, output__max_side=max_side, output__width=width,
-                   mask=str(mask) if mask else None, mask_invert=mask_invert, colors=colors, seed=seed, device=device)
+    style = flags.style(zoom__scale=scale, zoom__rotate=rotate, zoom__fps=fps, zoom__cadence=cadence,
+                        output__max_side=max_side, output__width=width)
     if output is None:
-        output = image.with_name(f"{image.stem}_zoom.mp4") if image is not None and start == "image" else Path("zoom.mp4")
+        from_image = image is not None and start == "image"
+        output = image.with_name(f"{image.stem}_zoom.mp4") if image is not None and from_image else Path("zoom.mp4")
     with _progress(f"zooming {image.name if image else start}", quiet, unit="frames") as progress:
         result = zoom_video(image if start == "image" else None, output, style, options, progress=progress, log=_say)
     typer.echo(f"wrote {result.output} ({result.frames} frames, {result.size[0]}x{result.size[1]}, "
@@ -298,73 +326,44 @@ def zoom(
     "SOURCE: a camera (default, an index such as 0, /dev/video0), a video file (played at its frame rate, as a "
     "camera delivers it) or a stream URL (rtsp://, srt://, udp://, http://). The live page's address is printed; "
     "--osc PORT takes /dreamvideo/set KEY VALUE and /dreamvideo/preset NAME."))
+@dream_flags
 def live(
-    source: Annotated[str, typer.Argument(help="A camera, a video file or a stream URL.", show_default=True)] = "default",
-    config: Annotated[str, typer.Option("--config", "-c", help="Style: a YAML file or a preset name.")] = "live",
-    set_: SetOpt = None,
-    model: ModelOpt = None,
-    weights: WeightsOpt = None,
-    layer: LayerOpt = None,
-    iterations: IterationsOpt = None,
-    octaves: OctavesOpt = None,
-    step_size: StepSizeOpt = None,
-    guide: GuideOpt = None,
-    mask: MaskOpt = None,
-    mask_invert: MaskInvertOpt = None,
-    colors: ColorsOpt = None,
-    max_side: Annotated[int, typer.Option(min=32, max=4096, help="The dream's size: the longer side of the frames.")] = 320,
+    flags: DreamFlags,
+    source: Annotated[str, typer.Argument(
+        help="A camera, a video file or a stream URL.", show_default=True)] = "default",
+    max_side: Annotated[int, typer.Option(
+        min=32, max=4096, help="The dream's size: the longer side of the frames.")] = 320,
     duration: Annotated[float | None, typer.Option(min=0.1, help="Stop after this many seconds.")] = None,
     loop: Annotated[bool, typer.Option("--loop", help="A video file starts again at its end.")] = False,
     fps: Annotated[float | None, typer.Option(min=1, max=240, help="The frame rate to ask a camera for.")] = None,
-    record: Annotated[Path | None, typer.Option(help="Record what is shown (MP4), one frame per source frame, with a file's sound.")] = None,
-    output: Annotated[str | None, typer.Option("--output", "-o", help="Stream what is shown to udp://, srt://, tcp:// or rtmp:// (a second machine).")] = None,
-    virtual_camera: Annotated[bool, typer.Option("--virtual-camera", help="Show it as a camera for OBS and calls (pyvirtualcam).")] = False,
-    osc: Annotated[int | None, typer.Option(min=1, max=65535, help="Listen for OSC on this UDP port (127.0.0.1; see --osc-host).")] = None,
+    record: Annotated[Path | None, typer.Option(
+        help="Record what is shown (MP4), one frame per source frame, with a file's sound.")] = None,
+    output: Annotated[str | None, typer.Option(
+        "--output", "-o", help="Stream what is shown to udp://, srt://, tcp:// or rtmp:// (a second machine).")] = None,
+    virtual_camera: Annotated[bool, typer.Option(
+        "--virtual-camera", help="Show it as a camera for OBS and calls (pyvirtualcam).")] = False,
+    osc: Annotated[int | None, typer.Option(
+        min=1, max=65535, help="Listen for OSC on this UDP port (127.0.0.1; see --osc-host).")] = None,
     osc_host: Annotated[str, typer.Option(help="The address the OSC port listens on.")] = "127.0.0.1",
-    audio_in: Annotated[str | None, typer.Option(help="Sound for react: 'source' (a file's own), 'default' (the microphone) or a device.")] = None,
+    audio_in: Annotated[str | None, typer.Option(
+        help="Sound for react: 'source' (a file's own), 'default' (the microphone) or a device.")] = None,
     page: Annotated[bool, typer.Option("--page/--no-page", help="Serve the live page and print its address.")] = True,
     port: Annotated[int, typer.Option(min=0, max=65535, help="The page's port (default: a free one).")] = 0,
     host: Annotated[str, typer.Option(help="The page's address to listen on.")] = "127.0.0.1",
     token: Annotated[str | None, typer.Option(help="The page's token (default: a new random one).")] = None,
-    no_token: Annotated[bool, typer.Option("--no-token", help="No token for the page (only on a loopback --host).")] = False,
-    seed: SeedOpt = None,
-    device: DeviceOpt = None,
+    no_token: Annotated[bool, typer.Option(
+        "--no-token", help="No token for the page (only on a loopback --host).")] = False,
 ) -> None:
-    """Dream a camera (or a file or stream played as one) in real time, coherently; Ctrl-C stops it."""
-    from dreamvideo.live import LiveOptions, LiveStats
+    """Dream a camera (or a file or stream played as one) in real time, coherently, in the `live` preset unless
+    --config says otherwise; Ctrl-C stops it."""
+    from dreamvideo.live import LiveOptions
     from dreamvideo.live import live as run
 
-    style = _style(config, set_, model=model, weights=str(weights) if weights else None, layers=layer,
-                   iterations=iterations, octaves=octaves, step_size=step_size,
-                   guide__image=str(guide) if guide else None, mask=str(mask) if mask else None,
-                   mask_invert=mask_invert, colors=colors, seed=seed, device=device)
+    style = flags.style(default="live")
     options = LiveOptions(max_side=max_side, duration=duration, loop=loop, fps=fps, record=record, stream=output,
-                          virtual_camera=virtual_camera, audio_in=audio_in)
-    outputs, servers, stats = [], [], LiveStats()
-    if page:
-        try:
-            from dreamvideo.studio.live import LivePage, PageServer
-        except ImportError:
-            _say('no live page: it needs the studio\'s extra (pip install "dreamvideo[studio]"); going on without')
-        else:
-            shown = LivePage(stats)
-            server = PageServer(shown, host, port, None if no_token else (token or ""))
-            outputs.append(shown)
-            servers.append(server)
-            typer.echo(f"dreamvideo live on {server.address} (Ctrl-C stops it)")
-
-    def started(dreaming, info) -> None:
-        if osc is not None:
-            from dreamvideo.control import StyleControl, serve_osc
-
-            servers.append(serve_osc(osc_host, osc, StyleControl(style, info, dreaming, log=_say)))
-            _say(f"osc: listening on {osc_host}:{osc} for /dreamvideo/set KEY VALUE and /dreamvideo/preset NAME")
-
-    try:
-        stats = run(source, style, options, outputs=outputs, started=started, stats=stats, log=_say)
-    finally:
-        for server in servers:
-            server.stop()
+                          virtual_camera=virtual_camera, audio_in=audio_in, page=page, host=host, port=port,
+                          token=token, no_token=no_token, osc=osc, osc_host=osc_host)
+    stats = run(source, style, options, log=_say, announce=typer.echo)
     if stats.stopped:
         _say(f"the source stopped: {stats.stopped}")
     typer.echo(stats.summary())
@@ -375,8 +374,10 @@ def live(
 @app.command()
 def batch(
     jobs_file: Annotated[Path, typer.Argument(help="A YAML job list (jobs: [...]).", show_default=False)],
-    executor: Annotated[str | None, typer.Option(help="local (one job after another) or ray (default: ray with --address, else local).")] = None,
-    address: Annotated[str | None, typer.Option(help="A Ray cluster's address (implies --executor ray; without it, Ray starts here).")] = None,
+    executor: Annotated[str | None, typer.Option(
+        help="local (one job after another) or ray (default: ray with --address, else local).")] = None,
+    address: Annotated[str | None, typer.Option(
+        help="A Ray cluster's address (implies --executor ray; without it, Ray starts here).")] = None,
     max_pixels: MaxPixelsOpt = None,
 ) -> None:
     """Run many render, zoom and dream jobs; skip finished ones, resume half-done ones, report a summary."""
@@ -386,8 +387,10 @@ def batch(
     from dreamvideo.batch import load_jobs, run_jobs
 
     jobs = load_jobs(jobs_file, max_pixels)
-    say = lambda r: typer.echo(f"[{r.index}] {r.status}: {r.output}" + (f" ({r.message})" if r.message else ""),
-                               err=True)
+
+    def say(r) -> None:
+        typer.echo(f"[{r.index}] {r.status}: {r.output}" + (f" ({r.message})" if r.message else ""), err=True)
+
     from dreamvideo.cluster import pick_executor
 
     results = run_jobs(jobs, str(jobs_file.resolve().parent), pick_executor(executor, address), address, say)
@@ -438,33 +441,35 @@ def layers(model: Annotated[str, typer.Argument(help="Model name, e.g. efficient
 
 @app.command()
 def studio(
-    out: Annotated[Path, typer.Option("--out", help="The folder for uploads, previews and renders; nothing is written outside it.")] = Path("dreamvideo-studio"),
+    out: Annotated[Path, typer.Option(
+        "--out", help="The folder for uploads, previews and renders; nothing is written outside it.")
+    ] = Path("dreamvideo-studio"),
     port: Annotated[int, typer.Option(min=0, max=65535, help="The port (default: a free one).")] = 0,
-    host: Annotated[str, typer.Option(help="The address to listen on; another than 127.0.0.1 opens the studio to your network.")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(
+        help="The address to listen on; another than 127.0.0.1 opens the studio to your network.")] = "127.0.0.1",
     max_upload: Annotated[int, typer.Option(min=1, help="The largest upload, in MB.")] = 2048,
     max_queue: Annotated[int, typer.Option(min=1, max=1000, help="Renders that may wait at once.")] = 8,
-    token: Annotated[str | None, typer.Option(help="The token the page and scripts need (default: a new random one).")] = None,
+    token: Annotated[str | None, typer.Option(
+        help="The token the page and scripts need (default: a new random one).")] = None,
     no_token: Annotated[bool, typer.Option("--no-token", help="No token (only on a loopback --host).")] = False,
 ) -> None:
     """A local web page: drop in a photo or a video, find a style with live previews, render it."""
     try:
         from dreamvideo.studio.app import serve
-        from dreamvideo.studio.guard import is_loopback
+        from dreamvideo.web.server import exposed
     except ImportError:
         raise ConfigError('the studio needs its extra: pip install "dreamvideo[studio]"') from None
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {str(out)!r} is a file; give a folder")
-    if token is not None and (no_token or len(token) < 8):
-        raise ConfigError("--token needs at least 8 characters" if not no_token else "--token and --no-token "
-                          "exclude each other; give one")
 
     def ready(url: str) -> None:
         typer.echo(f"dreamvideo studio on {url} (files in {out}/; Ctrl-C stops it)")
-        if not is_loopback(host):
-            _say(f"warning: listening on {host}: anyone on the network who has the token can upload and render")
+        warning = exposed(host)
+        if warning:
+            _say(warning)
 
-    serve(out, host, port, ready=ready, max_upload=max_upload * 1024**2, max_queue=max_queue,
-          token=None if no_token else (token or ""))
+    serve(out, host, port, ready=ready, max_upload=max_upload * 1024**2, max_queue=max_queue, token=token,
+          no_token=no_token)
 
 
 @app.command()
@@ -511,4 +516,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

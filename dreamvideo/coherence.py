@@ -10,13 +10,13 @@ import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from dreamvideo.config import Style
 from dreamvideo.engine import DreamParams
-from dreamvideo.flow import estimator, feather, histogram_similarity, matching, reliable, to_gray, trusted, warp
+from dreamvideo.flow import FlowFn, estimator, feather, histogram_similarity, matching, reliable, to_gray, trusted, warp
 from dreamvideo.look import Look
 from dreamvideo.media.threads import ordered_map
 
@@ -101,7 +101,8 @@ class Strength:
         if self.reference is None:
             return dreamed
         change = dreamed.astype(np.float32) / 255 - start
-        scale = min(1.0, self.CHANGE * self.target(step_size) / max(masked_rms(change, mask), 1e-9))
+        target = cast(float, self.target(step_size))  # a reference, so a target
+        scale = min(1.0, self.CHANGE * target / max(masked_rms(change, mask), 1e-9))
         if scale == 1.0:
             return dreamed
         return np.clip((start + change * (1 - mask[..., None] * (1 - scale))) * 255 + 0.5, 0, 255).astype(np.uint8)
@@ -121,7 +122,7 @@ class MotionOf:
                  glance: bool = False):
         self.flow, self.scene_cut, self.size = flow, scene_cut, size
         self.quick, self.glance = quick or glance, glance
-        self._estimate = None
+        self._estimate: FlowFn | None = None
 
     def __call__(self, frame: np.ndarray, gray: np.ndarray, prev: np.ndarray | None,
                  prev_gray: np.ndarray | None) -> Motion:
@@ -132,10 +133,11 @@ class MotionOf:
             return Motion(None, np.ones(gray.shape, np.float32), cut)
         if self._estimate is None:
             self._estimate = estimator(self.flow, self.size or (frame.shape[1], frame.shape[0]), self.quick)
+        prev_g = cast(np.ndarray, prev_gray)  # given with prev
         if self.glance:
-            backward = self._estimate(gray, prev_gray)
+            backward = self._estimate(gray, prev_g)
             return Motion(backward, feather(matching(prev, frame, backward)), False)
-        backward, forward = self._estimate(gray, prev_gray), self._estimate(prev_gray, gray)
+        backward, forward = self._estimate(gray, prev_g), self._estimate(prev_g, gray)
         valid = reliable(backward, forward)
         return Motion(backward, trusted(valid, prev, frame, backward), bool(valid.mean() < self.scene_cut))
 
@@ -182,14 +184,15 @@ def start_image(source: np.ndarray, prev_source: np.ndarray | None, prev_dream: 
     s = source.astype(np.float32) / 255
     if prev_dream is None or prev_source is None or motion.cut or carry.blend == 0:
         return s, False
-    mask = motion.mask[..., None] * carry.blend
+    flow_mask = cast(np.ndarray, motion.mask)  # None only at a cut
+    mask = flow_mask[..., None] * carry.blend
     if carry.warp == "detail":
         detail = (prev_dream.astype(np.float32) - prev_source.astype(np.float32)) / 255
         carried = warp(detail, motion.backward) if motion.backward is not None else detail
         if target is None:
             carried *= carry.decay
         else:  # bounded, so that a nearly blank carried frame is not blown up
-            carried *= min(4.0, target / max(masked_rms(carried, motion.mask), 1e-6))
+            carried *= min(4.0, target / max(masked_rms(carried, flow_mask), 1e-6))
         start = s + mask * carried
     else:
         dream = prev_dream.astype(np.float32) / 255
@@ -271,7 +274,8 @@ class Chain:
         index = self.index
         carry, step_size, target = self._carry_of(index)
         last = self.last
-        start, carried = start_image(frame, last and last.source, last and last.shown, motion, carry, target)
+        start, carried = start_image(frame, last.source if last else None, last.shown if last else None, motion,
+                                     carry, target)
         held = self.quick and not carried and self.strength.reference is not None  # a live cut
         if not carried:
             self.shot = index
@@ -280,7 +284,7 @@ class Chain:
         else:
             dreamed = self.look.dream(start, index, self.warm if carried or held else self.full)
             if carried and carry.hold:
-                dreamed = self.strength.settle(start, dreamed, motion.mask, step_size)
+                dreamed = self.strength.settle(start, dreamed, cast(np.ndarray, motion.mask), step_size)  # no cut
         dreamed = self.look.land(index, frame, dreamed)  # what is shown is what carries on
         if not carried and not held:
             self.strength.start(dreamed, frame, step_size)
@@ -293,7 +297,8 @@ class Chain:
         without changing the chain: a live frame shown between dream updates. uint8."""
         last = last or self.last
         carry, _, target = self._carry_of(last.index if last else self.index)
-        start, moved = start_image(frame, last and last.source, last and last.shown, motion, carry, target)
+        start, moved = start_image(frame, last.source if last else None, last.shown if last else None, motion,
+                                   carry, target)
         return self.look.land(last.index if last else self.index, frame, to_uint8(start)) if moved else frame
 
     def state(self) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -102,14 +102,14 @@ class Mask:
         import cv2
 
         grey = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-        weight = grey.astype(np.float32) / 255
+        weight: np.ndarray = grey.astype(np.float32) / 255
         if self.feather > 0:
             weight = cv2.GaussianBlur(weight, (0, 0), self.feather)
         return 1 - weight if self.invert else weight
 
     def at(self, index: int) -> np.ndarray:
         if self._video is None:
-            return self._still
+            return cast(np.ndarray, self._still)  # a still mask: weighed once
         if self._cached is None or self._cached[0] != index:
             self._cached = (index, self._weights(self._video.at(index)))
         return self._cached[1]

@@ -7,15 +7,16 @@ import re
 import typing
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from dreamvideo.errors import ConfigError, DreamVideoError, did_you_mean
 from dreamvideo.media.images import fit_size
 from dreamvideo.models.registry import ModelSpec, get_spec, parse_layer, unknown_layer_message
-from dreamvideo.schedule import schedule
+from dreamvideo.schedule import Schedule, schedule
 
 PRESET_SUFFIX = ".yaml"
 
@@ -70,6 +71,22 @@ class TileConfig(_Strict):
         return self
 
 
+# Schedules of a range, for pydantic; mypy cannot read a call as a type, and sees what a field holds.
+if TYPE_CHECKING:
+    ZoomScale = Schedule
+    Degrees = Schedule
+    Shift = Schedule
+    Iterations = Schedule
+    StepSize = Schedule
+    LayerWeight = Schedule
+else:
+    ZoomScale = schedule(0.0, 100.0, low_open=True)
+    Degrees = schedule(-3600.0, 3600.0)
+    Shift = schedule(-10.0, 10.0)
+    Iterations = schedule(1, 1000)
+    StepSize = schedule(0.0, 1.0, low_open=True)
+    LayerWeight = schedule(-100.0, 100.0)
+
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 
 
@@ -93,9 +110,10 @@ class ZoomConfig(_Strict):
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
-    scale: schedule(0.0, 100.0, low_open=True) = 1.5  # zoom factor per second (>1 dives in, <1 pulls out)
-    rotate: schedule(-3600.0, 3600.0) = 0.0  # degrees per second, counter-clockwise
-    translate: tuple[schedule(-10.0, 10.0), schedule(-10.0, 10.0)] = (0.0, 0.0)  # frame fractions per second (x, y)
+    # a number default becomes a constant Schedule (validate_default)
+    scale: ZoomScale = cast(Schedule, 1.5)  # zoom factor per second (>1 dives in, <1 pulls out)
+    rotate: Degrees = cast(Schedule, 0.0)  # degrees per second, counter-clockwise
+    translate: tuple[Shift, Shift] = cast("tuple[Schedule, Schedule]", (0.0, 0.0))  # frame fractions per second (x, y)
     center: tuple[float, float] = Field(default=(0.5, 0.5), description="zoom centre as fractions of the frame")
     border: Literal["reflect", "replicate", "wrap"] = "reflect"
     interpolation: Literal["linear", "smooth", "step"] = "linear"  # between schedule keys; a schedule may set its own
@@ -103,9 +121,9 @@ class ZoomConfig(_Strict):
     size: tuple[int, int] = Field(default=(640, 360), description="frame size when starting from noise or a colour")
     cadence: int = Field(default=1, ge=1, le=100, description="dream every k-th frame, only move the others")
     octaves: int = Field(default=2, ge=1, le=12, description="octaves per dreamed frame after the first")
-    iterations: schedule(1, 1000) = 3  # ascent steps per octave on each dreamed frame after the first
-    step_size: schedule(0.0, 1.0, low_open=True) | None = None  # default: the style's step_size
-    layer_weights: dict[str, schedule(-100.0, 100.0)] | None = None  # layer name -> weight over time
+    iterations: Iterations = cast(Schedule, 3)  # ascent steps per octave on each dreamed frame after the first
+    step_size: StepSize | None = None  # default: the style's step_size
+    layer_weights: dict[str, LayerWeight] | None = None  # layer name -> weight over time
     color_hold: float = Field(default=0.3, ge=0.0, le=1.0,
                               description="pull colour statistics (LAB mean, spread) towards the first frame's")
     loop_seconds: float = Field(default=1.0, gt=0, le=60, description="crossfade length for --loop")
@@ -152,7 +170,8 @@ class ReactConfig(_Strict):
     def value(self, feature: float, base: float) -> float:
         if self.pulse is not None:
             return base * (1 + (self.pulse - 1) * feature)
-        value = self.min + (self.max - self.min) * feature
+        low, high = cast(float, self.min), cast(float, self.max)  # no pulse: a range (_one_mapping)
+        value = low + (high - low) * feature
         return base * value if self.relative else value
 
 
@@ -345,7 +364,8 @@ def resolve_set_paths(sets: dict[str, Any], base: Path) -> dict[str, Any]:
     """``--set``-style items (dotted keys) whose files are relative to ``base``, as in a YAML file there."""
     out = {}
     for key, value in sets.items():
-        keys, nested = key.split("."), {}
+        keys = key.split(".")
+        nested: dict[str, Any] = {}
         set_dotted(nested, keys, value)
         node: Any = resolve_paths(nested, base)
         for part in keys:
@@ -486,7 +506,8 @@ def check_references(style: Style) -> list[str]:
                 problems.append(f"react.{target}: " + _layer_problem(spec, target[len(REACT_LAYER):]))
         elif target not in REACT_TARGETS:
             hint = did_you_mean(target, REACT_TARGETS)
-            problems.append(f"react.{target}: cannot react; {hint}use {', '.join(REACT_TARGETS)} or {REACT_LAYER}<name>")
+            targets = ", ".join(REACT_TARGETS)
+            problems.append(f"react.{target}: cannot react; {hint}use {targets} or {REACT_LAYER}<name>")
     for name in style.zoom.layer_weights or {}:
         if not _known_layer(spec, name):
             problems.append(f"zoom.layer_weights.{name}: " + _layer_problem(spec, name))
@@ -530,10 +551,10 @@ def _known_layer(spec: ModelSpec, name: str) -> bool:
 
 
 def _layer_problem(spec: ModelSpec, name: str) -> str:
-    return unknown_layer_message(spec.name, name, [l.name for l in spec.layers])
+    return unknown_layer_message(spec.name, name, [layer.name for layer in spec.layers])
 
 
-def _describe(err: dict[str, Any], schema: type[BaseModel]) -> str:
+def _describe(err: ErrorDetails, schema: type[BaseModel]) -> str:
     loc = [str(p) for p in err["loc"]]
     key = ".".join(loc) or "style"
     if err["type"] == "extra_forbidden":
@@ -579,5 +600,5 @@ def _model_in(annotation: Any) -> Any:
     return None
 
 
-__all__ = ["Style", "LayerTerm", "GuideConfig", "RegionConfig", "TileConfig", "OutputConfig", "load_style", "list_presets",
-           "preset_dir", "validate_style", "default_layers", "style_layers"]
+__all__ = ["Style", "LayerTerm", "GuideConfig", "RegionConfig", "TileConfig", "OutputConfig", "load_style",
+           "list_presets", "preset_dir", "validate_style", "default_layers", "style_layers"]

@@ -6,12 +6,13 @@ pipelines (``dreamvideo.look``)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import numpy as np
 import torch
 
 from dreamvideo.allocator import tune_cpu_allocator
-from dreamvideo.config import LayerTerm, Style, style_layers
+from dreamvideo.config import GuideConfig, LayerTerm, Style, style_layers
 from dreamvideo.engine import DreamParams, Progress, dream
 from dreamvideo.errors import ConfigError
 from dreamvideo.features import DreamModel, get_model
@@ -117,11 +118,12 @@ class Dreamer:
     def guide_objective(self, picture: np.ndarray, style: Style | None = None) -> Objective:
         """The pull towards the features of ``picture`` at the style's guide layer (default: its first)."""
         style = style or self.style
-        name = style.guide.layer or style_layers(style)[0].name
+        config = cast(GuideConfig, style.guide)  # callers ask only of a guided style
+        name = config.layer or style_layers(style)[0].name
         with torch.no_grad():
             feats = self.model.features(to_tensor(picture).to(self.device), [name])[name]
         g = guide(name, feats)
-        return g if style.guide.weight == 1 else style.guide.weight * g
+        return g if config.weight == 1 else config.weight * g
 
     def _term(self, term: LayerTerm) -> Objective:
         self.model.resolve(term.name)

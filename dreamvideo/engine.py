@@ -41,7 +41,7 @@ class DreamParams:
 
 def octave_sizes(height: int, width: int, octaves: int, scale: float, min_size: int) -> list[tuple[int, int]]:
     """Sizes of the image pyramid, smallest first; octaves smaller than ``min_size`` are dropped."""
-    sizes = []
+    sizes: list[tuple[int, int]] = []
     for i in range(octaves):
         h, w = round(height / scale**i), round(width / scale**i)
         if min(h, w) < min_size and sizes:

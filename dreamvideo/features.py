@@ -10,14 +10,14 @@ breaks the graph), and act only while it runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from dreamvideo.errors import ConfigError, LayerError, ModelError
-from dreamvideo.fusion import fold_batchnorm, lean_activations
+from dreamvideo.fusion import Unfold, fold_batchnorm, lean_activations
 from dreamvideo.models.registry import LayerSpec, ModelSpec, get_spec, unknown_layer_message
 from dreamvideo.models.weights import load_into, read_file
 
@@ -30,7 +30,10 @@ class DreamModel(nn.Module):
     """A frozen network plus its preprocessing; ``features(x, layers)`` maps an RGB image in [0, 1]
     (N, 3, H, W) to the activations of the named layers."""
 
-    def __init__(self, spec: ModelSpec, net: nn.Module, unfolds: dict[str, nn.Module] | None = None):
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def __init__(self, spec: ModelSpec, net: nn.Module, unfolds: Mapping[str, nn.Module] | None = None):
         super().__init__()
         self.spec = spec
         self.net = net.eval().requires_grad_(False)
@@ -52,7 +55,7 @@ class DreamModel(nn.Module):
             return self.spec.layer(name)
         if name in self._modules_by_path and name:
             return LayerSpec(name, name, channels=-1, stride=-1)
-        raise LayerError(unknown_layer_message(self.spec.name, name, [l.name for l in self.spec.layers]))
+        raise LayerError(unknown_layer_message(self.spec.name, name, [layer.name for layer in self.spec.layers]))
 
     def features(self, image: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
         taps = _Taps(self, layers)
@@ -104,7 +107,8 @@ class _Taps:
         by_path: dict[str, list[str]] = {}
         for name, path in wanted.items():
             by_path.setdefault(path, []).append(name)
-        self.model, self.names, self.out = model, tuple(wanted), None
+        self.model, self.names = model, tuple(wanted)
+        self.out: dict[str, torch.Tensor] | None = None
         self.handles = [model._modules_by_path[path].register_forward_hook(self._hook(path, names))
                         for path, names in by_path.items()]
 
@@ -126,7 +130,8 @@ class _Taps:
         return fn
 
     def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        self.out = out = {}
+        out: dict[str, torch.Tensor] = {}
+        self.out = out
         try:
             self.model.net((image - self.model.mean) / self.model.std)
         except _Stop:
@@ -189,7 +194,7 @@ def get_model(
         load_into(net, spec, spec.weights.load(), origin=spec.weights.source)
     elif pretrained and spec.weights.load is None and not spec.hidden:
         raise ModelError(f"model {name!r} has no pretrained weights; pass them with --weights FILE")
-    unfolds: dict[str, nn.Module] = {}
+    unfolds: dict[str, Unfold] = {}
     if fold:
         size = max(96, 2 * spec.min_size)  # the whole network runs: valid-padding nets need room
         example = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))

@@ -27,8 +27,9 @@ def estimator(method: str, size: tuple[int, int], quick: bool = False) -> FlowFn
     alternative.
     """
     if method == "dis":
-        preset = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM if max(size) <= 1280 and not quick else cv2.DISOPTICAL_FLOW_PRESET_FAST
-        dis = cv2.DISOpticalFlow_create(preset)
+        fine = max(size) <= 1280 and not quick
+        preset = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM if fine else cv2.DISOPTICAL_FLOW_PRESET_FAST
+        dis = cv2.DISOpticalFlow_create(preset)  # type: ignore[attr-defined]  # missing from OpenCV's stubs
         return lambda a, b: dis.calc(a, b, None)
     if method == "farneback":
         return lambda a, b: cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 4, 21, 3, 7, 1.5, 0)
@@ -106,7 +107,7 @@ def _norm2(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def feather(valid: np.ndarray, radius: int = 1) -> np.ndarray:
     """A soft (H, W) float32 mask in [0, 1]: invalid regions grown by ``radius`` and their edges blurred."""
-    mask = valid.astype(np.float32)
+    mask: np.ndarray = valid.astype(np.float32)
     if radius > 0:
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
         mask = cv2.erode(mask, kernel)

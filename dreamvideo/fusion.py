@@ -22,6 +22,7 @@ differ it is not used.
 from __future__ import annotations
 
 import copy
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +31,9 @@ from torch import nn
 
 class Unfold(nn.Module):
     """``conv_out = (folded_out - shift) / scale``: a folded convolution's own output, per channel."""
+
+    scale: torch.Tensor
+    shift: torch.Tensor
 
     def __init__(self, scale: torch.Tensor, shift: torch.Tensor):
         super().__init__()
@@ -150,21 +154,27 @@ def fold_batchnorm(net: nn.Module, example: torch.Tensor) -> tuple[nn.Module, di
     folded_net = copy.deepcopy(net)
     folded: dict[str, Unfold] = {}
     for conv_path, bn_path in pairs:
-        conv, bn = folded_net.get_submodule(conv_path), folded_net.get_submodule(bn_path)
-        if not _foldable(bn):
+        # the pairs' hooks sat on an nn.Conv2d and an nn.BatchNorm2d
+        conv = cast(nn.Conv2d, folded_net.get_submodule(conv_path))
+        bn = cast(nn.BatchNorm2d, folded_net.get_submodule(bn_path))
+        mean, var = bn.running_mean, bn.running_var
+        if not _foldable(bn) or mean is None or var is None:  # _foldable checks the statistics too
             continue
         with torch.no_grad():
-            gamma = bn.weight if bn.weight is not None else torch.ones_like(bn.running_var)
-            beta = bn.bias if bn.bias is not None else torch.zeros_like(bn.running_mean)
-            scale = gamma / torch.sqrt(bn.running_var + bn.eps)
+            gamma = bn.weight if bn.weight is not None else torch.ones_like(var)
+            beta = bn.bias if bn.bias is not None else torch.zeros_like(mean)
+            scale = gamma / torch.sqrt(var + bn.eps)
             if bool((scale.abs() < 1e-12).any()):
                 continue  # not invertible: a hook on the convolution could not be served
-            shift = beta - bn.running_mean * scale
+            shift = beta - mean * scale
             bias = conv.bias if conv.bias is not None else torch.zeros_like(scale)
             conv.weight = nn.Parameter(conv.weight * scale.view(-1, *([1] * (conv.weight.ndim - 1))),
                                        requires_grad=False)
             conv.bias = nn.Parameter(bias * scale + shift, requires_grad=False)
-        _set(folded_net, bn_path, nn.Identity() if type(bn) is nn.BatchNorm2d else ActOnly(bn.drop, bn.act))
+        if type(bn) is nn.BatchNorm2d:
+            _set(folded_net, bn_path, nn.Identity())
+        else:  # timm's BatchNormAct2d (_foldable)
+            _set(folded_net, bn_path, ActOnly(cast(nn.Module, bn.drop), cast(nn.Module, bn.act)))
         folded[conv_path] = Unfold(scale, shift)
     if not folded or not _same(net, folded_net, example):
         return net, {}

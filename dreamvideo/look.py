@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -117,8 +117,8 @@ class Look:
         if self.regions:
             dreams = self.dreamer.dream_batch(image, self.regions, seed, params, progress)
             with self._masks:
-                weights = self.composite.regions(index)
-            return lay_over(image, dreams, weights)
+                region_weights = cast("list[np.ndarray]", self.composite.regions(index))  # a look with regions
+            return lay_over(image, dreams, region_weights)
         return self.dreamer.dream_image(image, self.objective(index, weights), seed, params, progress)
 
     def land(self, index: int, source: np.ndarray, dreamed: np.ndarray) -> np.ndarray:

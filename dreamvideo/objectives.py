@@ -48,7 +48,7 @@ class Sum(Objective):
         flat: list[Objective] = []
         for t in terms:
             flat.extend(t.terms if isinstance(t, Sum) else (t,))
-        self.terms = tuple(flat)
+        self.terms: tuple[Objective, ...] = tuple(flat)
         self.layers = frozenset().union(*(t.layers for t in self.terms))
 
     def __call__(self, acts: Activations) -> torch.Tensor:

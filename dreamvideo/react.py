@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,7 +31,7 @@ def features_for(path: str | Path, fps: float, frames: int, start: float = 0.0, 
     return analyse(decode_audio(path, RATE, start, frames / fps), fps, frames, attack, release)
 
 
-def style_features(style: Style, audio: str | Path | None, fps: float, frames: int, start: float = 0.0,
+def style_features(style: Style, audio: str | Path | None, fps: float | Fraction, frames: int, start: float = 0.0,
                    missing: str = "no sound was given") -> AudioFeatures | None:
     """The features a style's ``react:`` mappings follow over ``frames`` frames of ``audio`` (from
     ``start`` seconds), with its attack and release; None for a style that does not react. A reacting

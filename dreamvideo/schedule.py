@@ -82,7 +82,7 @@ def schedule(low: float | None = None, high: float | None = None, low_open: bool
                                  f"use {', '.join(INTERPOLATIONS)}")
             if not raw:
                 raise ValueError("a schedule needs at least one key, e.g. {0: 1.0, 10: 2.0}")
-            keys = []
+            keys: list[tuple[float, float]] = []
             for k, v in raw.items():
                 t = _number(_numeric(k), "schedule key (seconds)")
                 if t < 0:

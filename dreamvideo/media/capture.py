@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -106,6 +107,7 @@ class Capture:
         self.newest = Newest()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._camera: Any = None  # an OpenCV VideoCapture, for a camera
         if is_camera(source):
             self._open_camera(source, max_side, fps)
         else:

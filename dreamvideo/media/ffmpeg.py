@@ -9,15 +9,16 @@ then closes its encoders and decoders in order (a resumable render keeps its com
 
 from __future__ import annotations
 
+import io
 import re
 import subprocess
 import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 import numpy as np
 
@@ -87,7 +88,8 @@ class _Drain(threading.Thread):
 
     def __init__(self, pipe: IO[bytes], keep: int = 40):
         super().__init__(daemon=True)
-        self.pipe, self.lines = pipe, deque(maxlen=keep)
+        self.pipe = pipe
+        self.lines: deque[str] = deque(maxlen=keep)
         self.start()
 
     def run(self) -> None:
@@ -227,7 +229,7 @@ def read_frames(
     duration: float | None = None,
     max_frames: int | None = None,
     skip: int = 0,
-) -> Iterator[np.ndarray]:
+) -> Generator[np.ndarray, None, None]:
     """Yield (H, W, 3) uint8 RGB frames of ``size`` = (W, H), at a constant ``fps`` when given.
 
     ``skip`` drops the first frames (decoded, not returned), e.g. to resume. Raises MediaError when
@@ -241,11 +243,12 @@ def read_frames(
     cmd += ["-frames:v", str(max_frames)] if max_frames else []
     cmd += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
     proc = _spawn(cmd, stdout=subprocess.PIPE)
-    drain = _Drain(proc.stderr)
+    drain = _Drain(cast("IO[bytes]", proc.stderr))
+    stdout = cast(io.BufferedReader, proc.stdout)  # a PIPE, buffered
     nbytes, index, finished = w * h * 3, 0, False
     try:
         while True:
-            buf = _read_exactly(proc.stdout, nbytes)
+            buf = _read_exactly(stdout, nbytes)
             if buf is None:
                 break
             if index >= skip:
@@ -255,8 +258,8 @@ def read_frames(
     finally:
         _stop(proc)
         if finished and proc.returncode != 0:
-            raise MediaError(f"ffmpeg could not decode {str(path)!r}: {drain.tail() or 'exit code ' + str(proc.returncode)}"
-                             "; the file may be damaged")
+            why = drain.tail() or f"exit code {proc.returncode}"
+            raise MediaError(f"ffmpeg could not decode {str(path)!r}: {why}; the file may be damaged")
 
 
 class FrameSource:
@@ -268,7 +271,8 @@ class FrameSource:
                  period: int | None = None):
         self.path, self.size, self.fps, self.start, self.period = Path(path), size, fps, start, period
         self._frames: Iterator[np.ndarray] | None = None
-        self._next, self._last = 0, None
+        self._next = 0
+        self._last: np.ndarray | None = None
 
     def at(self, index: int) -> np.ndarray:
         if self.period is not None:
@@ -291,7 +295,7 @@ class FrameSource:
             close()
 
 
-def _read_exactly(pipe: IO[bytes], n: int) -> bytes | None:
+def _read_exactly(pipe: io.BufferedReader, n: int) -> bytes | None:
     buf = bytearray(n)
     view, got = memoryview(buf), 0
     while got < n:
@@ -319,14 +323,15 @@ class VideoWriter:
                               f"{fps.numerator}/{fps.denominator}", "-i", "-", *extra_inputs, *maps, *codec,
                               target)
         self.proc = _spawn(self.cmd, stdin=subprocess.PIPE)
-        self.drain = _Drain(self.proc.stderr)
+        self.drain = _Drain(cast("IO[bytes]", self.proc.stderr))
         self.frames = 0
 
     def write(self, frame: np.ndarray) -> None:
         if frame.shape != (self.size[1], self.size[0], 3) or frame.dtype != np.uint8:
-            raise ValueError(f"expected a {self.size[0]}x{self.size[1]} uint8 RGB frame, got {frame.shape} {frame.dtype}")
+            w, h = self.size
+            raise ValueError(f"expected a {w}x{h} uint8 RGB frame, got {frame.shape} {frame.dtype}")
         try:
-            self.proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+            cast("IO[bytes]", self.proc.stdin).write(np.ascontiguousarray(frame).tobytes())
         except (BrokenPipeError, OSError):
             _stop(self.proc)
             raise MediaError(f"ffmpeg stopped while writing {self.name!r} ({self._why()})") from None

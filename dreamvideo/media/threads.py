@@ -5,7 +5,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -14,7 +14,7 @@ R = TypeVar("R")
 _END = object()
 
 
-def prefetch(items: Iterator[T], depth: int = 4) -> Iterator[T]:
+def prefetch(items: Iterator[T], depth: int = 4) -> Generator[T, None, None]:
     """Run ``items`` in a background thread, ``depth`` ahead; its exceptions surface here."""
     q: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -82,7 +82,8 @@ class Sink:
     """Calls ``consume(item)`` on a background thread; errors are raised on the next ``put`` or ``close``."""
 
     def __init__(self, consume: Callable[[Any], None], depth: int = 4):
-        self.consume, self.error = consume, None
+        self.consume = consume
+        self.error: BaseException | None = None
         self.q: queue.Queue = queue.Queue(maxsize=depth)
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()

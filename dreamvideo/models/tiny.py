@@ -13,7 +13,8 @@ def _build():
     import torch
     from torch import nn
 
-    blocks, cin = OrderedDict(), 3
+    blocks: OrderedDict[str, nn.Module] = OrderedDict()
+    cin = 3
     for i, cout in enumerate(_WIDTHS, start=1):
         blocks[f"block{i}"] = nn.Sequential(nn.Conv2d(cin, cout, 3, stride=2, padding=1), nn.ReLU())
         cin = cout
@@ -23,6 +24,7 @@ def _build():
         for module in net.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight)
+                assert module.bias is not None  # Conv2d's default bias=True
                 nn.init.normal_(module.bias, std=0.1)
     return net
 

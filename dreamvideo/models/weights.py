@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dreamvideo.errors import ModelError
 
@@ -36,6 +36,7 @@ def read_file(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"weights file {str(path)!r} does not exist: check the path given to --weights")
+    state: Any  # a state dict, or a checkpoint that holds one
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file

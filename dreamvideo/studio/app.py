@@ -11,8 +11,6 @@ import contextlib
 import hashlib
 import io
 import json
-import secrets
-import socket
 from collections.abc import AsyncIterator, Callable
 from importlib import resources
 from pathlib import Path
@@ -29,9 +27,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from dreamvideo.errors import ConfigError, DreamVideoError, MediaError
 from dreamvideo.studio.controls import style_yaml, values
-from dreamvideo.studio.guard import Guard, allowed_hosts, is_loopback
 from dreamvideo.studio.renders import QueueFull
 from dreamvideo.studio.session import Studio
+from dreamvideo.web.guard import Guard, allowed_hosts
+from dreamvideo.web.server import Server, token_for
 
 # what the page shows in place (pictures and the videos it plays); anything else is downloaded
 INLINE = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp",
@@ -177,12 +176,13 @@ async def live_socket(websocket: WebSocket) -> None:
     ``{"type": "style", ...}`` message changes the dream while it runs; a bad style is one ``error`` line.
     """
     from dreamvideo.media.images import fit_size
+    from dreamvideo.studio.camera import BrowserCamera
     from dreamvideo.studio.controls import PREVIEW_SIDE
-    from dreamvideo.studio.live import BrowserCamera
 
     studio: Studio = websocket.app.state.studio
     await websocket.accept()
     camera: BrowserCamera | None = None
+    claimed = False
     try:
         while True:
             message = await websocket.receive()
@@ -197,21 +197,22 @@ async def live_socket(websocket: WebSocket) -> None:
                 except DreamVideoError as exc:
                     await websocket.send_json({"type": "error", "error": str(exc)})
                     continue
-                stats = camera.stats
+                stats = camera.session.stats
                 await websocket.send_json({"type": "frame", "index": camera.index, "server_ms": 1000 * seconds,
                                            "updates": stats.updates, "shown": stats.shown,
-                                           "updates_per_second": stats.updates / max(stats.seconds, 1e-9)})
+                                           "updates_per_second": stats.updates_per_second})
                 await websocket.send_bytes(jpeg)
                 continue
             try:
                 data = json.loads(message.get("text") or "{}")
                 style = studio.style(data.get("yaml", ""), data.get("set"))
                 if camera is None:
-                    if studio.live_open:
-                        raise MediaError("the Live tab is already running in another window; stop it there first")
                     size = fit_size(int(data["width"]), int(data["height"]), max_side=PREVIEW_SIDE, multiple=2)
+                    claimed = claimed or studio.claim_live()  # before any await: one tab gets in
+                    if not claimed:
+                        raise MediaError("the Live tab is already running in another window; stop it there first")
                     look = await run_in_threadpool(studio.live_look, style, size)
-                    camera, studio.live_open = BrowserCamera(look, size), True
+                    camera = BrowserCamera(look, size)
                     await websocket.send_json({"type": "ready", "width": size[0], "height": size[1]})
                 else:
                     camera.restyle(await run_in_threadpool(studio.live_look, style, camera.size))
@@ -225,8 +226,9 @@ async def live_socket(websocket: WebSocket) -> None:
         return
     finally:
         if camera is not None:
-            studio.live_open = False
             await run_in_threadpool(camera.close)
+        if claimed:
+            studio.release_live()
 
 
 async def library_error(request: Request, exc: DreamVideoError) -> Response:
@@ -253,8 +255,8 @@ ROUTES = [
     Route("/api/jobs/{job:str}/remove", remove, methods=["POST"]), Route("/files/{path:path}", files),
     WebSocketRoute("/api/live", live_socket),
 ]
-HANDLERS = {DreamVideoError: library_error, ValueError: bad_request, KeyError: bad_request, TypeError: bad_request,
-            ClientDisconnect: gone}
+HANDLERS: dict[Any, Any] = {DreamVideoError: library_error, ValueError: bad_request, KeyError: bad_request,
+                            TypeError: bad_request, ClientDisconnect: gone}
 
 
 def create_app(studio: Studio, *, token: str | None, host: str = "127.0.0.1", port: int = 0) -> Starlette:
@@ -275,45 +277,15 @@ def create_app(studio: Studio, *, token: str | None, host: str = "127.0.0.1", po
     return app
 
 
-def listen(host: str, port: int = 0) -> socket.socket:
-    """A socket listening on ``host``:``port`` (0: a free port)."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port or --host") from None
-    sock.listen(128)
-    return sock
-
-
-def address(host: str, port: int, token: str | None) -> str:
-    """The address to open: the studio's page, with its token."""
-    shown = "127.0.0.1" if host in ("0.0.0.0", "") else "[::1]" if host == "::" else \
-        f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
-
-
-def new_token() -> str:
-    return secrets.token_urlsafe(24)
-
-
 def serve(out: str | Path, host: str = "127.0.0.1", port: int = 0, ready: Callable[[str], None] = print,
-          max_upload: int | None = None, token: str | None = "", max_queue: int | None = None) -> None:
+          max_upload: int | None = None, token: str | None = None, no_token: bool = False,
+          max_queue: int | None = None) -> None:
     """Run the studio until interrupted; ``ready`` gets its address (with the token) once it listens.
-    ``token``: "" for a new random one, None for none (only on a loopback host)."""
-    import uvicorn
-
-    if token is None and not is_loopback(host):
-        raise ConfigError(f"--no-token is allowed only on a loopback host (127.0.0.1, ::1), not --host {host}; "
-                          "keep the token")
-    token = new_token() if token == "" else token
+    ``token``: a new random one by default; ``no_token`` for none (only on a loopback host)."""
+    token = token_for(host, token, no_token)
     limits = {k: v for k, v in (("max_upload", max_upload), ("max_queue", max_queue)) if v}
     studio = Studio(out, **limits)
-    listener = listen(host, port)  # listening before the address is printed: a client may connect at once
-    port = listener.getsockname()[1]
-    app = create_app(studio, token=token, host=host, port=port)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
-    ready(address(host, port, token))
-    server.run(sockets=[listener])
+    server = Server(lambda port: create_app(studio, token=token, host=host, port=port), host, port, token,
+                    lifespan="on")
+    ready(server.address)
+    server.run()

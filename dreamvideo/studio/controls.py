@@ -16,8 +16,10 @@ MAX_QUEUE = 8  # renders waiting at once
 
 # id, style key, label, min, max, step, what it applies to, and its one line (the README's style reference)
 SLIDERS = [
-    ("octaves", "octaves", "octaves", 1, 8, 1, "any", "Image pyramid levels, 1..12: more octaves grow larger patterns."),
-    ("iterations", "iterations", "iterations", 1, 40, 1, "any", "Ascent steps per octave, 1..1000: more steps, a stronger dream."),
+    ("octaves", "octaves", "octaves", 1, 8, 1, "any",
+     "Image pyramid levels, 1..12: more octaves grow larger patterns."),
+    ("iterations", "iterations", "iterations", 1, 40, 1, "any",
+     "Ascent steps per octave, 1..1000: more steps, a stronger dream."),
     ("step_size", "step_size", "step size", 0.002, 0.06, 0.001, "any",
      "How far each step moves the picture, in units of the 0..1 image range: the dream's strength."),
     ("blend", "blend", "blend", 0, 1, 0.05, "video",

@@ -120,7 +120,8 @@ class Previews:
             raise MediaError("a preview clip needs a video; for a photo, render a short zoom")
         style = preview_style(style)
         start = min(max(0.0, seconds - CLIP_SECONDS / 2), max(0.0, upload.duration - CLIP_SECONDS))
-        key = hashlib.sha256(f"{upload.id}:{start:.3f}:{CLIP_SECONDS}:{style.model_dump_json()}".encode()).hexdigest()[:16]
+        named = f"{upload.id}:{start:.3f}:{CLIP_SECONDS}:{style.model_dump_json()}"
+        key = hashlib.sha256(named.encode()).hexdigest()[:16]
         path = self.folder / f"{key}.mp4"
         if not path.exists():
             def progress(done: int, total: int) -> None:

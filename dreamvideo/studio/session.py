@@ -4,6 +4,7 @@ plain Python. The web layer (``app``) only moves bytes and JSON to and from thes
 from __future__ import annotations
 
 import hashlib
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ class Studio:
         self.previews = Previews(self.out / "previews", max_pixels)
         self.renders = Renders(self.out / "renders", max_queue)
         self._live_models: dict[tuple[str, str | None], Any] = {}  # the Live tab's own (previews run beside it)
-        self.live_open = False  # one Live tab at a time: its network is not shared
+        self._live = threading.Lock()  # held by the one Live tab at a time: its network is not shared
         self._preset_styles: dict[str, str] | None = None
 
     def presets(self) -> dict[str, str]:
@@ -50,12 +51,20 @@ class Studio:
         found = style.model_dump_json()
         return self._preset_styles.get(found) or "custom " + hashlib.sha256(found.encode()).hexdigest()[:6]
 
+    def claim_live(self) -> bool:
+        """Whether the Live tab asking may run: True for the first, False while one runs (checked and taken
+        at once, so two tabs starting together cannot both get in); ``release_live`` when it ends."""
+        return self._live.acquire(blocking=False)
+
+    def release_live(self) -> None:
+        self._live.release()
+
     def live_look(self, style: Style, size: tuple[int, int]):
         """The Live tab's look for ``style`` at frames of ``size``, its network built once per model."""
         from fractions import Fraction
 
         from dreamvideo.features import get_model
-        from dreamvideo.live import live_look
+        from dreamvideo.live.run import live_look
         from dreamvideo.media.capture import SourceInfo
 
         key = (style.model, str(style.weights) if style.weights else None)
@@ -71,8 +80,8 @@ class Studio:
         for name in list_models():
             spec = get_spec(name)
             models[name] = {"description": spec.description, "default_layers": list(spec.default_layers),
-                            "layers": [{"name": l.name, "channels": l.channels, "stride": l.stride}
-                                       for l in spec.layers]}
+                            "layers": [{"name": layer.name, "channels": layer.channels, "stride": layer.stride}
+                                       for layer in spec.layers]}
         presets = self.presets()
         return {"presets": presets, "models": models, "default": presets.get("classic", ""), "controls": CONTROLS,
                 "help": HELP,

@@ -167,8 +167,8 @@ class FrameOutput:
     zoom can hold back and crossfade the start of a loop.
     """
 
-    def __init__(self, output: Path, key: str, encoder: Callable[[Path], VideoWriter], chunk_frames: int,
-                 restart: bool, preview: int, log: Callable[[str], None],
+    def __init__(self, output: Path, key: str, encoder: Callable[[Path], VideoWriter | PaletteWriter],
+                 chunk_frames: int, restart: bool, preview: int, log: Callable[[str], None],
                  encode: Callable[[int, np.ndarray], list[np.ndarray]] | None = None):
         self.output, self.preview = output, preview
         self.state = RenderState(output, key, chunk_frames, log)

@@ -10,6 +10,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
 from dreamvideo.coherence import Chain, analyse
 from dreamvideo.config import Style
@@ -22,6 +23,7 @@ from dreamvideo.media.threads import prefetch
 from dreamvideo.react import style_features
 from dreamvideo.video.output import (
     FrameOutput,
+    PaletteWriter,
     Soundtrack,
     VideoResult,
     check_video_output,
@@ -78,7 +80,7 @@ def _render(source: Path, output: Path, style: Style, options: RenderOptions, se
     if info.duration and options.start >= info.duration:
         raise MediaError(f"--start {options.start:g} s is past the end of {str(source)!r} ({info.duration:.2f} s)")
     fps, size = geometry(info, style)
-    span = float(options.duration or max(info.duration - options.start, 1 / fps))
+    span = float(options.duration or cast("float | Fraction", max(info.duration - options.start, 1 / fps)))
     if options.max_frames:
         span = min(span, options.max_frames / float(fps))
     expected = max(1, round(span * fps))
@@ -86,7 +88,7 @@ def _render(source: Path, output: Path, style: Style, options: RenderOptions, se
         expected = min(expected, options.max_frames)
     first, last = segment or (0, None)
     if segment is not None:
-        expected = last - first
+        expected = segment[1] - first
 
     key = resume_key(
         style=style.model_dump(mode="json"), source=[str(source.resolve()), source.stat().st_size,
@@ -95,13 +97,14 @@ def _render(source: Path, output: Path, style: Style, options: RenderOptions, se
         audio=str(options.audio) if options.audio else None, frames=segment)
     dreamer = dreamer or Dreamer(style)
     sound = soundtrack(source, info, options)
-    features = style_features(style, sound.path if sound else None, fps, first + expected, sound.start if sound else 0.0,
+    features = style_features(style, sound.path if sound else None, fps, first + expected,
+                              sound.start if sound else 0.0,
                               f"{str(source)!r} has no sound; pass one with --audio FILE")
     look = Look.of(dreamer, size, "video", (info.width, info.height), features, fps=fps, start=options.start,
                    frames=first + expected, max_pixels=options.max_pixels)
     chain = Chain(look, start=first)
 
-    def encoder(part: Path) -> VideoWriter:
+    def encoder(part: Path) -> VideoWriter | PaletteWriter:
         if segment is not None:  # a lossless piece of a split render: no sound, no metadata, assembled later
             return VideoWriter(part, size, fps, lossless_args())
         return video_writer(output, part, size, fps, style.output, sound, span, style_metadata(style))
@@ -109,8 +112,8 @@ def _render(source: Path, output: Path, style: Style, options: RenderOptions, se
     with closing(look), FrameOutput(output, key, encoder, options.chunk_frames, options.restart,
                                     options.preview, log) as out:
         done, index, kept = out.done, 0, None
-        for kept in out.kept(size):
-            index += 1
+        for frame in out.kept(size):  # the last kept frame, and how many
+            index, kept = index + 1, frame
         if progress is not None:  # inputs checked, model built: the bar starts here, resumed frames counted
             progress(index, max(expected, index))
         # frames are decoded from the start of the range and dropped up to the resume point (frame-exact)

@@ -69,8 +69,8 @@ def render_split(source: str | Path, output: str | Path, style: Style, options: 
             ray.get([submit(render_segment, str(source), path, style, seg, options) for path, seg in todo])
     else:
         dreamer = Dreamer(style)
-        for path, seg in todo:
-            render_segment(source, path, style, seg, options, dreamer=dreamer)
+        for target, seg in todo:
+            render_segment(source, target, style, seg, options, dreamer=dreamer)
     sound = soundtrack(source, info, options)
     part = part_path(folder, output)
     frames = 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from fractions import Fraction
 from pathlib import Path
 
@@ -73,7 +73,7 @@ class RenderState:
         self.resumed = json.loads(meta.read_text()) if meta is not None and meta.exists() else None
         return done
 
-    def frames(self, size: tuple[int, int]) -> Iterator[np.ndarray]:
+    def frames(self, size: tuple[int, int]) -> Generator[np.ndarray, None, None]:
         for path, _, count in self.chunks():
             n = 0
             try:

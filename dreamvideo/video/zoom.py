@@ -22,6 +22,7 @@ from dreamvideo.media.images import read_image, resize_image
 from dreamvideo.react import Reaction, style_features
 from dreamvideo.video.output import (
     FrameOutput,
+    PaletteWriter,
     Soundtrack,
     VideoResult,
     check_video_output,
@@ -70,7 +71,7 @@ def motion_matrix(size: tuple[int, int], scale: float, degrees: float, shift: tu
     view by ``shift`` pixels (the picture moves the other way)."""
     w, h = size
     cx, cy = center[0] * (w - 1), center[1] * (h - 1)
-    m = cv2.getRotationMatrix2D((cx, cy), degrees, scale)
+    m: np.ndarray = cv2.getRotationMatrix2D((cx, cy), degrees, scale)
     m[:, 2] -= shift
     return m
 
@@ -182,7 +183,7 @@ def zoom_video(
     dreamer = dreamer or Dreamer(style)
     features = style_features(style, options.audio, fps, total + fade, missing="no --audio was given")
     look = Look.of(dreamer, size, "zoom", size, features, fps=fps, frames=total + fade, max_pixels=options.max_pixels)
-    sound = Soundtrack(options.audio, audio.codec) if audio is not None else None
+    sound = Soundtrack(options.audio, audio.codec) if options.audio is not None and audio is not None else None
     head: list[np.ndarray] = []  # the first frames, crossfaded into the end with --loop
 
     def encode(index: int, frame: np.ndarray) -> list[np.ndarray]:
@@ -196,7 +197,7 @@ def zoom_video(
         w = (j + 1) / (fade + 1)
         return [np.clip(frame * (1 - w) + head[j] * w + 0.5, 0, 255).astype(np.uint8)]
 
-    def encoder(part: Path) -> VideoWriter:
+    def encoder(part: Path) -> VideoWriter | PaletteWriter:
         return video_writer(output, part, size, fps, style.output, sound, total / float(fps), style_metadata(style))
 
     with closing(look), FrameOutput(output, key, encoder, options.chunk_frames, options.restart,
@@ -215,6 +216,7 @@ def zoom_video(
             index = 1
             if progress is not None:
                 progress(1, total + fade)
+        assert frame is not None  # the last kept frame, or the first one dreamed
         while index < total + fade:
             t = (index - 1) / float(fps)
             motion = step_motion(style, t, float(fps), size, look.reaction(index - 1))

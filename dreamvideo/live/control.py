@@ -1,6 +1,6 @@
 """Changing a live style while it runs: ``StyleControl.set("step_size", 0.03)`` or ``.preset("dogs")``,
 each change validated like a style file (a bad one is one line in the log and changes nothing) and applied
-on the next frame without stopping the stream; ``serve_osc`` takes the changes as OSC messages over UDP
+on the next frame without stopping the stream; ``OscServer`` takes the changes as OSC messages over UDP
 (python-osc, an optional extra):
 
     /dreamvideo/set step_size 0.03
@@ -17,19 +17,19 @@ from dreamvideo.config import Style, load_style, set_dotted, validate_style
 from dreamvideo.errors import ConfigError, DreamVideoError
 
 if TYPE_CHECKING:
-    from dreamvideo.live import Dreaming
+    from dreamvideo.live.session import LiveSession
     from dreamvideo.media.capture import SourceInfo
 
 SET, PRESET = "/dreamvideo/set", "/dreamvideo/preset"
 
 
 class StyleControl:
-    """The style of a running ``Dreaming``; every change rebuilds its look (the network is kept while the
+    """The style of a running ``LiveSession``; every change rebuilds its look (the network is kept while the
     model stays the same) and hands it over."""
 
-    def __init__(self, style: Style, info: SourceInfo, dreaming: Dreaming,
+    def __init__(self, style: Style, info: SourceInfo, session: LiveSession,
                  log: Callable[[str], None] = lambda message: None):
-        self.style, self.info, self.dreaming, self.log = style, info, dreaming, log
+        self.style, self.info, self.session, self.log = style, info, session, log
         self.changes = 0
         self._lock = threading.Lock()
 
@@ -59,9 +59,9 @@ class StyleControl:
             return self._apply(style)
 
     def _apply(self, style: Style) -> Style | None:
-        from dreamvideo.live import live_look
+        from dreamvideo.live.run import live_look
 
-        current = self.dreaming.look
+        current = self.session.look
         same = (style.model, style.weights, style.device) == (self.style.model, self.style.weights, self.style.device)
         try:
             look = live_look(style, self.info, model=current.dreamer.model if same else None,
@@ -69,7 +69,7 @@ class StyleControl:
         except DreamVideoError as exc:
             self.log(f"osc: {exc}")
             return None
-        self.dreaming.restyle(look)
+        self.session.restyle(look)
         self.style, self.changes = style, self.changes + 1
         return style
 
@@ -91,7 +91,8 @@ class OscServer:
         try:
             self.server = ThreadingOSCUDPServer((host, port), dispatcher)
         except OSError as exc:
-            raise ConfigError(f"--osc {port}: cannot listen on {host}:{port} ({exc.strerror}); pick another port") from None
+            raise ConfigError(f"--osc {port}: cannot listen on {host}:{port} ({exc.strerror}); "
+                              "pick another port") from None
         self.thread = threading.Thread(target=self.server.serve_forever, name="dreamvideo-osc", daemon=True)
         self.thread.start()
 
@@ -113,6 +114,3 @@ class OscServer:
         self.server.shutdown()
         self.server.server_close()
 
-
-def serve_osc(host: str, port: int, control: StyleControl) -> OscServer:
-    return OscServer(host, port, control)

@@ -53,7 +53,7 @@ def allowed_hosts(host: str) -> frozenset[str]:
         name = socket.gethostname()
         names |= {name.lower(), socket.getfqdn().lower()}
         try:
-            names |= {info[4][0].lower() for info in socket.getaddrinfo(name, None)}
+            names |= {str(info[4][0]).lower() for info in socket.getaddrinfo(name, None)}
         except OSError:
             pass
     else:
@@ -143,7 +143,7 @@ class Guard:
         return None
 
     def matches(self, given: str) -> bool:
-        return hmac.compare_digest(given.encode(), self.token.encode())
+        return self.token is not None and hmac.compare_digest(given.encode(), self.token.encode())
 
     def cross_site(self, headers: Headers, how: str, websocket: bool = False) -> str | None:
         """Why an unsafe request (or a WebSocket, whose Origin a browser always sends and whose headers a

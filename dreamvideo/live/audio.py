@@ -4,8 +4,8 @@ the same attack/release follower) computed causally, frame by frame, from the so
 its frame instead of being centred on it, the 2-98% normalisation runs over the last ``HISTORY`` seconds,
 and a beat is known one frame after its peak.
 
-The features follow a file source's own sound (``file_features``, in step with its frames) or a
-microphone or line-in (``microphone_features``, through sounddevice, an optional extra).
+The features follow a file source's own sound (``FileFeatures``, in step with its frames) or a
+microphone or line-in (``MicrophoneFeatures``, through sounddevice, an optional extra).
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ class CausalFeatures:
         self.buffer = np.zeros(N_FFT, np.float32)
         self.spectrum: np.ndarray | None = None
         keep = max(8, int(HISTORY * fps))
-        self.db, self.flux = deque(maxlen=keep), deque(maxlen=keep)
+        self.db: deque[float] = deque(maxlen=keep)
+        self.flux: deque[float] = deque(maxlen=keep)
         self.onsets: deque[float] = deque(maxlen=max(3, 2 * int(fps / 2) + 1))
         self.up, self.down = (1 - np.exp(-1 / max(t * fps, 1e-6)) for t in (attack, release))
         self.levels = {"loudness": 0.0, "onset": 0.0, "beat": 0.0}
@@ -90,6 +91,16 @@ class FileFeatures:
         self.done = -1
         self._lock = threading.Lock()
 
+    @classmethod
+    def open(cls, path: Path, fps: Fraction, attack: float, release: float, loop: bool = False) -> FileFeatures:
+        """The features of the sound of the file at ``path``."""
+        from dreamvideo.media.ffmpeg import decode_audio
+
+        return cls(decode_audio(path, RATE), fps, attack, release, loop)
+
+    def close(self) -> None:
+        """Nothing to release: the file's sound is decoded already (a microphone has a stream to close)."""
+
     def _samples(self, index: int) -> np.ndarray:
         i = index % self.length if self.loop else index
         a, b = int(i * self.hop), int((i + 1) * self.hop)
@@ -139,13 +150,3 @@ class MicrophoneFeatures:
 
     def close(self) -> None:
         self.stream.close()
-
-
-def file_features(path: Path, fps: Fraction, attack: float, release: float, loop: bool = False) -> FileFeatures:
-    from dreamvideo.media.ffmpeg import decode_audio
-
-    return FileFeatures(decode_audio(path, RATE), fps, attack, release, loop)
-
-
-def microphone_features(device: str | None, fps: Fraction, attack: float, release: float) -> MicrophoneFeatures:
-    return MicrophoneFeatures(device, fps, attack, release)
