@@ -11,7 +11,7 @@ image from the previous dream (``start_image``). Analysis runs ahead on other th
 render's frame rate only where it is slower than the dreaming: on a GPU it can be. This times, on a camera
 pan over a real photo (``demo_clip`` in tests/media.py):
 
-  analysis     ms per frame and frames per second of ``analyse`` with each number of workers
+  analysis     ms per frame and frames per second of ``motions`` with each number of workers
   start image  ms per frame of ``start_image`` (serial with the dreaming)
   held         the same with the strength hold: the carried detail rescaled, the warm steps' change
                bounded afterwards (``Strength.settle``), both serial with the dreaming
@@ -33,13 +33,13 @@ import numpy as np
 from common import RESOLUTIONS, timed
 from dreamvideo.allocator import tune_cpu_allocator
 from dreamvideo.config import load_style
-from dreamvideo.coherence import Carry, Strength, analyse, start_image
+from dreamvideo.coherence import Carry, Strength, motions, start_image
 from media import demo_clip
 
 
 def analysis_seconds(frames: list[np.ndarray], style, size, workers: int, repeats: int) -> float:
     """Median seconds per frame of the analysis of ``frames`` (the first frame has no motion to find)."""
-    drain = lambda: deque(analyse(iter(frames), size, flow=style.flow, scene_cut=style.scene_cut, workers=workers),
+    drain = lambda: deque(motions(iter(frames), size, flow=style.flow, scene_cut=style.scene_cut, workers=workers),
                           maxlen=0)
     return timed(drain, "cpu", repeats, warmup=0)[0] / (len(frames) - 1)
 
@@ -47,10 +47,10 @@ def analysis_seconds(frames: list[np.ndarray], style, size, workers: int, repeat
 def start_seconds(frames: list[np.ndarray], style, size) -> tuple[float, float]:
     """Median seconds of a carried frame's start image, and of the same with the strength hold (the carried
     detail rescaled to the shot's strength, then the warm steps' change bounded: ``Strength.settle``)."""
-    motions = list(analyse(iter(frames), size, flow=style.flow, scene_cut=style.scene_cut, workers=1))
+    moved = list(motions(iter(frames), size, flow=style.flow, scene_cut=style.scene_cut, workers=1))
     carry, held = Carry.of(style), Strength(reference=0.05 / style.step_size)
     plain, hold = [], []
-    for (prev, _), (frame, motion) in zip(motions, motions[1:]):
+    for (prev, _), (frame, motion) in zip(moved, moved[1:]):
         dreamed = frame  # the source frames stand in for the dreams: the same work
         began = time.perf_counter()
         start_image(frame, prev, prev, motion, carry)

@@ -22,7 +22,7 @@ import numpy as np
 
 import common  # noqa: F401  (puts the test media on the path)
 from dreamvideo.config import load_style
-from dreamvideo.react import features_for
+from dreamvideo.react import cues_of
 from media import beat_track
 from dreamvideo.media.ffmpeg import probe, read_frames
 from dreamvideo.video.render import RenderOptions, render_video
@@ -49,7 +49,7 @@ def main() -> None:
         result = render_video(args.video, out, style, RenderOptions(audio=track))
         dreamed = [f.astype(np.float32) for f in read_frames(out, result.size)]
         source = [f.astype(np.float32) for f in read_frames(args.video, result.size, result.fps)]
-        feature = features_for(track, float(result.fps), result.frames, 0.0, style.react_attack,
+        feature = cues_of(track, float(result.fps), result.frames, 0.0, style.react_attack,
                                style.react_release).get(args.source)
     strength = np.array([np.sqrt(((d - s) ** 2).mean()) for d, s in zip(dreamed, source)])
     n = min(len(strength), len(feature))

@@ -45,7 +45,7 @@ def main() -> None:
                 runs = [studio.previews.still(upload, style, seconds=2.0)[1] for _ in range(3)]
                 times[upload.kind] = statistics.median(runs)
             print(f"{name:12} {times['image']:8.2f} {times['video']:13.2f}")
-        studio.previews._models.clear()
+        studio.previews.networks.clear()
         began = time.perf_counter()
         studio.previews.still(photo, studio.style(""))
         print(f"first preview, the network built: {time.perf_counter() - began:.2f} s")

@@ -2,6 +2,11 @@
 
 Plain NumPy on mono samples (``dreamvideo.media.ffmpeg.decode_audio`` gives them): every feature is one value
 per video frame in [0, 1], smoothed with an attack/release envelope follower.
+
+``track_cues`` measures a whole track, each window centred on its frame; ``dreamvideo.live.audio`` measures a
+sound as it happens, each window ending at its frame. Both are made of the small functions here (a frame's
+loudness, the flux between two spectra, the normalisation over a history, the follower's step, the beat
+rule), so each feature is defined once.
 """
 
 from __future__ import annotations
@@ -14,15 +19,15 @@ import numpy as np
 RATE = 22050  # samples per second the features are computed at
 
 
-class Features(Protocol):
-    """Audio features by name (loudness, onset, beat) at a video frame: a whole track's (``AudioFeatures``)
+class Cues(Protocol):
+    """Audio features by name (loudness, onset, beat) at a video frame: a whole track's (``TrackCues``)
     or a live sound's (``dreamvideo.live.audio``)."""
 
     def value(self, name: str, index: int) -> float: ...
 
 
 @dataclass(frozen=True)
-class AudioFeatures:
+class TrackCues:
     loudness: np.ndarray  # RMS envelope, normalised to [0, 1]
     onset: np.ndarray  # spectral flux, normalised to [0, 1]
     beat: np.ndarray  # 1 on beat frames, decaying with the release time
@@ -38,45 +43,97 @@ class AudioFeatures:
         return float(values[min(index, len(values) - 1)])
 
 
+N_FFT = 2048  # samples in the window each frame's features are measured over
+WINDOW = np.hanning(N_FFT).astype(np.float32)
+WINDOW.flags.writeable = False
+FASTEST_BPM = 200  # beats closer together than this are one beat
+
+
+def frame_rms(frames: np.ndarray) -> np.ndarray:
+    """The RMS of windowed frames (along the last axis)."""
+    return np.sqrt((frames**2).mean(-1) + 1e-12)
+
+
+def decibels(rms):
+    """An RMS (or several) in dB: the loudness a frame is measured by."""
+    return 20 * np.log10(rms + 1e-9)
+
+
+def log_spectrum(frames: np.ndarray) -> np.ndarray:
+    """The log magnitude spectrum of windowed frames (along the last axis)."""
+    return np.log1p(np.abs(np.fft.rfft(frames, axis=-1)))
+
+
+def flux(spectrum: np.ndarray, previous: np.ndarray) -> np.ndarray:
+    """Spectral flux: how much the log spectrum rose from ``previous`` (along the last axis), the onset strength."""
+    return np.maximum(spectrum - previous, 0).sum(-1)
+
+
+def normalise(x, history):
+    """``x`` scaled so that 0 is the 2nd percentile of ``history`` and 1 its 98th, clipped to [0, 1]; 0 when
+    the history is flat."""
+    lo, hi = np.percentile(history, 2), np.percentile(history, 98)
+    return np.clip((x - lo) / (hi - lo), 0, 1) if hi > lo else np.zeros_like(x)
+
+
+def follower(fps: float, attack: float, release: float) -> tuple[float, float]:
+    """The envelope follower's share of the way it moves per frame towards a value above its level (rising
+    with time constant ``attack``, seconds) and towards one below it (falling with ``release``)."""
+    up, down = (1 - np.exp(-1 / max(t * fps, 1e-6)) for t in (attack, release))
+    return up, down
+
+
+def follow(level, value, up: float, down: float):
+    """The envelope follower's next level, from ``level`` towards ``value`` (rates from ``follower``)."""
+    return level + (value - level) * (up if value > level else down)
+
+
 def envelope(x: np.ndarray, fps: float, attack: float, release: float) -> np.ndarray:
     """Attack/release smoothing (seconds): rises with time constant ``attack``, falls with ``release``."""
-    up = 1 - np.exp(-1 / max(attack * fps, 1e-6))
-    down = 1 - np.exp(-1 / max(release * fps, 1e-6))
+    up, down = follower(fps, attack, release)
     out, level = np.empty_like(x), 0.0
     for i, v in enumerate(x):
-        level += (v - level) * (up if v > level else down)
+        level = follow(level, v, up, down)
         out[i] = level
     return out
 
 
-def _normalise(x: np.ndarray) -> np.ndarray:
-    lo, hi = np.percentile(x, 2), np.percentile(x, 98)
-    return np.clip((x - lo) / (hi - lo), 0, 1) if hi > lo else np.zeros_like(x)
+def beat_gap(fps: float) -> int:
+    """The fewest frames between two beats."""
+    return max(1, int(fps * 60 / FASTEST_BPM))
 
 
-def analyse(samples: np.ndarray, fps: float, frames: int, attack: float = 0.01, release: float = 0.25,
-            rate: int = RATE) -> AudioFeatures:
+def beat_reach(fps: float) -> int:
+    """How many frames on each side of an onset the local mean it must stand above reaches."""
+    return max(1, int(fps / 2))
+
+
+def is_beat(before, peak, after, local) -> bool:
+    """Whether onset ``peak`` (between ``before`` and ``after``) is a beat: a peak standing 0.1 above
+    ``local``, the mean onset around it."""
+    return bool(peak >= before and peak > after and peak > local + 0.1)
+
+
+def track_cues(samples: np.ndarray, fps: float, frames: int, attack: float = 0.01, release: float = 0.25,
+            rate: int = RATE) -> TrackCues:
     """Per-frame features of ``samples`` for a video of ``frames`` frames at ``fps``."""
     hop = rate / fps
-    n_fft = 2048
-    need = int(np.ceil(frames * hop)) + n_fft
-    padded = np.zeros(need, np.float32)  # n_fft/2 of silence first, so each window is centred on its frame
-    body = samples[: need - n_fft // 2]
-    padded[n_fft // 2 : n_fft // 2 + len(body)] = body
+    need = int(np.ceil(frames * hop)) + N_FFT
+    padded = np.zeros(need, np.float32)  # N_FFT/2 of silence first, so each window is centred on its frame
+    body = samples[: need - N_FFT // 2]
+    padded[N_FFT // 2 : N_FFT // 2 + len(body)] = body
     starts = (np.arange(frames) * hop).astype(int)
-    window = np.hanning(n_fft).astype(np.float32)
-    frames_audio = np.stack([padded[s : s + n_fft] for s in starts]) * window
-    rms = np.sqrt((frames_audio**2).mean(1) + 1e-12)
-    db = 20 * np.log10(rms + 1e-9)
-    loud = _normalise(db)
-    spectrum = np.log1p(np.abs(np.fft.rfft(frames_audio, axis=1)))
-    flux = np.maximum(np.diff(spectrum, axis=0, prepend=spectrum[:1]), 0).sum(1)
-    onset = _normalise(flux)
+    frames_audio = np.stack([padded[s : s + N_FFT] for s in starts]) * WINDOW
+    db = decibels(frame_rms(frames_audio))
+    loud = normalise(db, db)
+    spectrum = log_spectrum(frames_audio)
+    strength = flux(spectrum, np.concatenate([spectrum[:1], spectrum[:-1]]))  # the first frame: from itself, 0
+    onset = normalise(strength, strength)
     beats, tempo = _beats(onset, fps)
     pulse = np.zeros(frames, np.float32)
     pulse[beats] = 1.0
     beat = envelope(pulse, fps, attack, release).astype(np.float32)
-    return AudioFeatures(
+    return TrackCues(
         loudness=envelope(loud, fps, attack, release).astype(np.float32),
         onset=envelope(onset, fps, attack, release).astype(np.float32),
         beat=beat / max(1e-6, float(beat.max())) if len(beats) else pulse,
@@ -91,13 +148,12 @@ def _beats(onset: np.ndarray, fps: float) -> tuple[np.ndarray, float]:
     centred = onset - onset.mean()
     ac = np.correlate(centred, centred, mode="full")[len(onset) - 1 :]
     lags = np.arange(len(ac))
-    valid = (lags >= fps * 60 / 200) & (lags <= fps * 60 / 60)
+    valid = (lags >= fps * 60 / FASTEST_BPM) & (lags <= fps * 60 / 60)
     tempo = float(60 * fps / lags[valid][np.argmax(ac[valid])]) if valid.any() else 0.0
-    gap = max(1, int(fps * 60 / 200))
-    k = max(1, int(fps / 2))
+    gap, k = beat_gap(fps), beat_reach(fps)
     local = np.array([onset[max(0, i - k) : i + k + 1].mean() for i in range(len(onset))])
-    peaks = [i for i in range(len(onset) - 1)
-             if (i == 0 or onset[i] >= onset[i - 1]) and onset[i] > onset[i + 1] and onset[i] > local[i] + 0.1]
+    peaks = [i for i in range(len(onset) - 1)  # the first frame, with none before it, compared to itself
+             if is_beat(onset[max(0, i - 1)], onset[i], onset[i + 1], local[i])]
     beats: list[int] = []
     for i in peaks:
         if not beats or i - beats[-1] >= gap:

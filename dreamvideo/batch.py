@@ -143,7 +143,7 @@ def _check(job: Job, where: str, base: Path) -> list[str]:
     try:
         job_style(job, base)
     except ConfigError as exc:
-        problems += [f"{where}.style: {p}" for p in exc.problems]
+        problems += [f"{where}.style: {p}" for p in exc.lines()]
     return problems
 
 
@@ -166,7 +166,7 @@ def run_job(index: int, job: Job, base: str | None = None) -> JobResult:
             from dreamvideo.video.zoom import ZoomOptions, zoom_video
 
             zoom_video(job.input if job.start_from == "image" else None, job.output, style,
-                       ZoomOptions(frames=job.frames, seconds=job.seconds, audio=job.audio, start=job.start_from,
+                       ZoomOptions(frames=job.frames, seconds=job.seconds, audio=job.audio, origin=job.start_from,
                                    max_pixels=job.max_pixels))
         else:
             from dreamvideo.dreamer import Dreamer

@@ -1,7 +1,7 @@
 """The coherence chain: a video dreamed frame after frame, each frame starting from the previous dream
 carried along the optical flow, where the flow holds, and held at the strength of its shot's fresh first
 frame. ``Chain.step(frame)`` takes one source frame and returns what it shows; ``render``, ``split`` and
-``live`` all dream through it. ``analyse`` computes the motion of a whole stream ahead, on several threads.
+``live`` all dream through it. ``motions`` computes the motion of a whole stream ahead, on several threads.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from dreamvideo.config import Style
 from dreamvideo.engine import DreamParams
 from dreamvideo.flow import FlowFn, estimator, feather, histogram_similarity, matching, reliable, to_gray, trusted, warp
 from dreamvideo.look import Look
+from dreamvideo.media.images import to_uint8
 from dreamvideo.media.threads import ordered_map
 
 
@@ -105,7 +106,7 @@ class Strength:
         scale = min(1.0, self.CHANGE * target / max(masked_rms(change, mask), 1e-9))
         if scale == 1.0:
             return dreamed
-        return np.clip((start + change * (1 - mask[..., None] * (1 - scale))) * 255 + 0.5, 0, 255).astype(np.uint8)
+        return to_uint8(start + change * (1 - mask[..., None] * (1 - scale)))
 
 
 class MotionOf:
@@ -142,7 +143,7 @@ class MotionOf:
         return Motion(backward, trusted(valid, prev, frame, backward), bool(valid.mean() < self.scene_cut))
 
 
-def analyse(frames: Iterator[np.ndarray], size: tuple[int, int] | None, *, flow: str, scene_cut: float,
+def motions(frames: Iterator[np.ndarray], size: tuple[int, int] | None, *, flow: str, scene_cut: float,
             workers: int | None = None) -> Iterator[tuple[np.ndarray, Motion]]:
     """Pair each source frame with its motion from the previous one (``MotionOf``; the first starts a
     chain). The motion of a pair needs only the two source frames, so pairs are analysed on ``workers``
@@ -201,11 +202,6 @@ def start_image(source: np.ndarray, prev_source: np.ndarray | None, prev_dream: 
     return np.clip(start, 0.0, 1.0), True
 
 
-def to_uint8(image: np.ndarray) -> np.ndarray:
-    """A [0, 1] float image as uint8, rounded."""
-    return np.clip(image * 255 + 0.5, 0, 255).astype(np.uint8)
-
-
 @dataclass(frozen=True)
 class Last:
     """The chain's last frame: its index, source and what it showed."""
@@ -222,7 +218,7 @@ class Chain:
     share of the style's work, or the full work where it starts a shot; what is shown (after the look's
     mask and colours) is what carries on. With the style's ``cadence`` k, only every k-th frame of a shot
     is dreamed; the frames between carry the dream and nothing more (``carried``). The motion comes with
-    the frame (``analyse``, ahead, on threads) or is computed here from the previous frame. Its state is
+    the frame (``motions``, ahead, on threads) or is computed here from the previous frame. Its state is
     the frame index, the previous source and dreamed frames and the shot's reference strength: ``state()``
     is what a resume needs besides the two frames, and ``restore`` takes all of it back, so a resumed chain
     equals an uninterrupted one. ``restyle`` changes the style on the way, keeping the state. A ``quick``
@@ -231,12 +227,12 @@ class Chain:
     it rise to that strength within a few updates instead of waiting a full fresh dream out.
     """
 
-    def __init__(self, look: Look, carry: Carry | None = None, start: int = 0, quick: bool = False):
+    def __init__(self, look: Look, carry: Carry | None = None, first: int = 0, quick: bool = False):
         self.quick = quick
         self.restyle(look, carry)
         self.strength = Strength()
-        self.index = start
-        self.shot = start  # where the current shot began
+        self.index = first
+        self.shot = first  # where the current shot began
         self.last: Last | None = None
         self._gray: np.ndarray | None = None
 
@@ -321,5 +317,5 @@ def dream_frames(frames: Iterator[np.ndarray], look: Look, carry: Carry | None =
     replaces the style's (``blend: 0`` dreams every frame on its own)."""
     style = look.style
     chain = Chain(look, carry)
-    for frame, motion in analyse(frames, None, flow=style.flow, scene_cut=style.scene_cut):
+    for frame, motion in motions(frames, None, flow=style.flow, scene_cut=style.scene_cut):
         yield chain.step(frame, motion)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 
 from dreamvideo.errors import MediaError
-from dreamvideo.media.images import WRITABLE, read_image, resize_image
+from dreamvideo.media.images import WRITABLE, read_image, resize_image, to_uint8
 
 if TYPE_CHECKING:
     from dreamvideo.config import Style
@@ -40,7 +40,7 @@ def keep_colors(dream: np.ndarray, source: np.ndarray) -> np.ndarray:
     d = cv2.cvtColor(dream.astype(np.float32) / 255, cv2.COLOR_RGB2YCrCb)
     s = cv2.cvtColor(source.astype(np.float32) / 255, cv2.COLOR_RGB2YCrCb)
     d[..., 1:] = s[..., 1:]
-    return np.clip(cv2.cvtColor(d, cv2.COLOR_YCrCb2RGB) * 255 + 0.5, 0, 255).astype(np.uint8)
+    return to_uint8(cv2.cvtColor(d, cv2.COLOR_YCrCb2RGB))
 
 
 def weigh(dream: np.ndarray, source: np.ndarray, weight: np.ndarray) -> np.ndarray:
@@ -69,11 +69,11 @@ class Mask:
 
     @classmethod
     def open(cls, path: str | Path, size: tuple[int, int], what: str, native: tuple[int, int], *,
-             invert: bool = False, feather: float = 0.0, fps: Fraction | None = None, start: float = 0.0,
+             invert: bool = False, feather: float = 0.0, fps: Fraction | float | None = None, start: float = 0.0,
              frames: int | None = None, loop: bool = False, max_pixels: int | None = None) -> Mask:
         """The mask for frames of ``size``, made from a ``what`` ("video", "image", "zoom") of ``native``
         (W, H) size; a video mask must last ``frames`` frames at ``fps`` from ``start`` unless it ``loop``s."""
-        from dreamvideo.media.ffmpeg import FrameSource, probe
+        from dreamvideo.media.ffmpeg import FrameSource, parse_rate, probe
 
         path = Path(path)
         name = f"the mask {str(path)!r}"
@@ -85,17 +85,18 @@ class Mask:
             return cls(resize_image(picture, size), invert=invert, feather=feather)
         if fps is None:
             raise MediaError(f"{name} is a video; a single image takes an image mask")
+        rate = parse_rate(str(fps))  # a zoom's fps is a float; the reader takes an exact rate
         info = probe(path)
         check_fit(name, (info.width, info.height), what, native)
-        needed, have = (frames or 1) / float(fps), info.duration - start
+        needed, have = (frames or 1) / float(rate), info.duration - start
         if loop:
-            source = FrameSource(path, size, fps, period=max(1, round(info.duration * float(fps))))
-        elif have + 0.5 / float(fps) < needed:
-            raise MediaError(f"{name} lasts {max(have, 0):.2f} s ({max(0, round(have * float(fps)))} frames) from "
+            source = FrameSource(path, size, rate, period=max(1, round(info.duration * float(rate))))
+        elif have + 0.5 / float(rate) < needed:
+            raise MediaError(f"{name} lasts {max(have, 0):.2f} s ({max(0, round(have * float(rate)))} frames) from "
                              f"{start:g} s, but the {what} needs {needed:.2f} s ({frames} frames): give a mask as "
                              "long as the video, or set mask_loop: true")
         else:
-            source = FrameSource(path, size, fps, start)
+            source = FrameSource(path, size, rate, start)
         return cls(source, invert=invert, feather=feather)
 
     def _weights(self, frame: np.ndarray) -> np.ndarray:
@@ -128,17 +129,20 @@ class Composite:
     region_masks: tuple[Mask, ...] = ()
 
     @classmethod
-    def of(cls, style: Style, size: tuple[int, int], what: str, native: tuple[int, int], **video) -> Composite:
-        """For frames of ``size`` from a ``what`` of ``native`` size; ``video``: fps, start, frames (see Mask)."""
+    def of(cls, style: Style, size: tuple[int, int], what: str, native: tuple[int, int], *,
+           fps: Fraction | float | None = None, start: float = 0.0, frames: int | None = None,
+           max_pixels: int | None = None) -> Composite:
+        """For frames of ``size`` from a ``what`` of ``native`` size; a mask video is read at ``fps`` from
+        ``start`` seconds for ``frames`` frames (see ``Mask.open``)."""
         def mask(path: Path, invert: bool) -> Mask:
             return Mask.open(path, size, what, native, invert=invert, feather=style.mask_feather,
-                             loop=style.mask_loop, **video)
+                             loop=style.mask_loop, fps=fps, start=start, frames=frames, max_pixels=max_pixels)
 
         regions = tuple(mask(r.mask, r.invert) for r in style.regions)
         return cls(mask(style.mask, style.mask_invert) if style.mask is not None else None, style.colors, regions)
 
     def regions(self, index: int) -> list[np.ndarray] | None:
-        """The regions' weights at frame ``index`` (for ``Dreamer.dream_frame``); None without regions."""
+        """The regions' weights at frame ``index`` (for ``Look.dream``); None without regions."""
         return [m.at(index) for m in self.region_masks] or None
 
     def __call__(self, index: int, source: np.ndarray, dream: np.ndarray) -> np.ndarray:

@@ -90,9 +90,8 @@ class Dreamer:
         self.model = model.to(self.device)
         if self.params.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        # no layer check here: the one check (config.references) ran against the spec before any model was built
         self.layers = style_layers(style)
-        for term in self.layers:
-            self.model.resolve(term.name)  # unknown module paths fail here, before any dreaming
 
     def objective(self, style: Style | None = None, guide_picture: np.ndarray | None = None) -> Objective:
         """The objective of ``style`` (default: the dreamer's own) on this model: its layers, and its guide
@@ -126,7 +125,6 @@ class Dreamer:
         return g if config.weight == 1 else config.weight * g
 
     def _term(self, term: LayerTerm) -> Objective:
-        self.model.resolve(term.name)
         base = channel(term.name, term.channels) if term.channels else layer(term.name)
         return base if term.weight == 1 else term.weight * base
 

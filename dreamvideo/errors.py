@@ -8,6 +8,14 @@ from collections.abc import Iterable
 class DreamVideoError(Exception):
     """Base of every error dreamvideo raises on bad input."""
 
+    def lines(self) -> list[str]:
+        """The problems, one line each (the CLI prints them so)."""
+        return [str(self)]
+
+    def line(self) -> str:
+        """The problems in one line, for a log or a page (a ``ConfigError``'s without its source)."""
+        return "; ".join(self.lines())
+
 
 class ConfigError(DreamVideoError):
     """A style (YAML, --set, flags) is invalid. Holds every problem found, one line each."""
@@ -21,6 +29,9 @@ class ConfigError(DreamVideoError):
         else:
             message = where + f"{len(self.problems)} problems: " + "; ".join(self.problems)
         super().__init__(message)
+
+    def lines(self) -> list[str]:
+        return list(self.problems)
 
 
 class ModelError(DreamVideoError):

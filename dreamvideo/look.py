@@ -7,21 +7,22 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from fractions import Fraction
 from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from dreamvideo.composite import Composite, is_image
-from dreamvideo.config import GuideConfig, Style, region_style
+from dreamvideo.config import GuideConfig, Style, region_styles
 from dreamvideo.dreamer import Dreamer, frame_seed
 from dreamvideo.engine import DreamParams, Progress
 from dreamvideo.errors import MediaError
-from dreamvideo.media.images import fit_size, read_image, resize_image
+from dreamvideo.media.images import fit_size, read_image, resize_image, to_uint8
 from dreamvideo.objectives import Objective
 from dreamvideo.react import Reaction
 
 if TYPE_CHECKING:
-    from dreamvideo.audio import Features
+    from dreamvideo.audio import Cues
     from dreamvideo.media.ffmpeg import FrameSource
 
 
@@ -61,22 +62,26 @@ class Look:
     """
 
     def __init__(self, dreamer: Dreamer, composite: Composite | None = None,
-                 features: Features | None = None):
+                 cues: Cues | None = None):
         self.dreamer, self.style = dreamer, dreamer.style
         self.composite = composite or Composite(colors=self.style.colors)
-        self.features = features
+        self.cues = cues
         self.guide = GuideFrames(self.style.guide) if self.style.guide is not None else None
         self._guided: tuple[int, Objective] | None = None  # the guide's pull at its last frame
         self.base = dreamer.objective(guide_picture=self.guide.at(0) if self.guide else None)
-        self.regions = [self._region_objective(style) for style in map(region_style, self.style.regions)]
+        # the regions' styles as the style's validation loaded them (dreamvideo.config.references)
+        self.regions = [self._region_objective(style) for style in region_styles(self.style)]
         self._masks = threading.Lock()  # a mask video is read in order: one reader at a time (live shows and dreams)
 
     @classmethod
     def of(cls, dreamer: Dreamer, size: tuple[int, int], what: str, native: tuple[int, int],
-           features: Features | None = None, **video) -> Look:
-        """For frames of ``size`` from a ``what`` ("image", "video", "zoom") of ``native`` size; ``video``:
-        fps, start, frames, max_pixels, as ``Mask.open`` takes them."""
-        return cls(dreamer, Composite.of(dreamer.style, size, what, native, **video), features)
+           cues: Cues | None = None, *, fps: Fraction | float | None = None, start: float = 0.0,
+           frames: int | None = None, max_pixels: int | None = None) -> Look:
+        """For frames of ``size`` from a ``what`` ("image", "video", "zoom") of ``native`` size; a mask video
+        is read at ``fps`` from ``start`` seconds for ``frames`` frames (``Mask.open``)."""
+        composite = Composite.of(dreamer.style, size, what, native, fps=fps, start=start, frames=frames,
+                                 max_pixels=max_pixels)
+        return cls(dreamer, composite, cues)
 
     def _region_objective(self, style: Style) -> Objective:
         picture = None
@@ -88,7 +93,7 @@ class Look:
 
     def reaction(self, index: int) -> Reaction:
         """The style's audio mappings at frame ``index``."""
-        return Reaction(self.style.react, self.features, index)
+        return Reaction(self.style.react, self.cues, index)
 
     def objective(self, index: int, weights: Mapping[str, float] | None = None) -> Objective:
         """The objective of frame ``index`` with ``weights`` replacing layer weights."""
@@ -139,7 +144,7 @@ def lay_over(image: np.ndarray, dreams: np.ndarray, weights: list[np.ndarray]) -
     w = np.stack(weights).astype(np.float32)
     w = w / np.maximum(1.0, w.sum(axis=0, keepdims=True))
     out = base + (w[..., None] * (dreams - base[None])).sum(axis=0)
-    return np.clip(out * 255 + 0.5, 0, 255).astype(np.uint8)
+    return to_uint8(out)
 
 
 def dream_photo(dreamer: Dreamer, image: np.ndarray, seed: int | None = None, progress: Progress | None = None,

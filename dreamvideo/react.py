@@ -16,7 +16,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dreamvideo.audio import RATE, AudioFeatures, Features, analyse
+from dreamvideo.audio import RATE, Cues, TrackCues, track_cues
 from dreamvideo.config import REACT_LAYER, LayerTerm, ReactConfig, Style
 from dreamvideo.errors import MediaError
 from dreamvideo.media.ffmpeg import decode_audio
@@ -25,37 +25,37 @@ if TYPE_CHECKING:
     from dreamvideo.engine import DreamParams
 
 
-def features_for(path: str | Path, fps: float, frames: int, start: float = 0.0, attack: float = 0.01,
-                 release: float = 0.25) -> AudioFeatures:
+def cues_of(path: str | Path, fps: float, frames: int, start: float = 0.0, attack: float = 0.01,
+                 release: float = 0.25) -> TrackCues:
     """The audio features of ``frames`` video frames at ``fps``, from ``start`` seconds into ``path``."""
-    return analyse(decode_audio(path, RATE, start, frames / fps), fps, frames, attack, release)
+    return track_cues(decode_audio(path, RATE, start, frames / fps), fps, frames, attack, release)
 
 
-def style_features(style: Style, audio: str | Path | None, fps: float | Fraction, frames: int, start: float = 0.0,
-                   missing: str = "no sound was given") -> AudioFeatures | None:
-    """The features a style's ``react:`` mappings follow over ``frames`` frames of ``audio`` (from
+def style_cues(style: Style, audio: str | Path | None, fps: float | Fraction, frames: int, start: float = 0.0,
+                   missing: str = "no sound was given") -> TrackCues | None:
+    """The cues a style's ``react:`` mappings follow over ``frames`` frames of ``audio`` (from
     ``start`` seconds), with its attack and release; None for a style that does not react. A reacting
     style without sound is refused with ``missing``, the reason."""
     if not style.react:
         return None
     if audio is None:
         raise MediaError(f"the style reacts to audio (react:), but {missing}")
-    return features_for(audio, float(fps), frames, start, style.react_attack, style.react_release)
+    return cues_of(audio, float(fps), frames, start, style.react_attack, style.react_release)
 
 
 @dataclass(frozen=True)
 class Reaction:
-    """A style's audio mappings at video frame ``index``; with no features, every value is the base."""
+    """A style's audio mappings at video frame ``index``; with no cues, every value is the base."""
 
     mappings: Mapping[str, ReactConfig] = field(default_factory=dict)
-    features: Features | None = None
+    cues: Cues | None = None
     index: int = 0
 
     def __call__(self, target: str, base: float) -> float:
         mapping = self.mappings.get(target)
-        if mapping is None or self.features is None:
+        if mapping is None or self.cues is None:
             return base
-        return mapping.value(self.features.value(mapping.source, self.index), base)
+        return mapping.value(self.cues.value(mapping.source, self.index), base)
 
     def params(self, params: DreamParams) -> DreamParams:
         """``params`` with the step size and iterations the mappings give at this frame."""

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from dreamvideo.audio import AudioFeatures
+from dreamvideo.audio import TrackCues
 from dreamvideo.cli import app
 from dreamvideo.config import load_style
 from dreamvideo.dreamer import Dreamer
@@ -216,14 +216,14 @@ def test_music_modulates_a_scheduled_value():
                               "react={zoom.scale: {source: loudness, min: 0.5, max: 1.5, relative: true}, "
                               "zoom.rotate: {source: beat, pulse: 2}}", "zoom.rotate={0: 10, 10: 30}"])
     loud = np.array([0.0, 1.0, 0.5])
-    features = AudioFeatures(loud, loud, np.array([1.0, 0.0, 1.0]), np.array([0, 2]), 120.0)
+    cues = TrackCues(loud, loud, np.array([1.0, 0.0, 1.0]), np.array([0, 2]), 120.0)
     fps = 1.0
     for index, t in enumerate((0.0, 5.0, 10.0)):
-        m = step_motion(style, t, fps, (100, 100), Reaction(style.react, features, index))
+        m = step_motion(style, t, fps, (100, 100), Reaction(style.react, cues, index))
         scale, degrees = float(np.hypot(m[0, 0], m[0, 1])), float(np.degrees(np.arctan2(m[0, 1], m[0, 0])))
         base_scale, base_rotate = 1.0 + 2.0 * t / 10, 10 + 20 * t / 10
         assert scale == pytest.approx(base_scale * (0.5 + loud[index]))
-        assert degrees == pytest.approx(base_rotate * (1 + features.beat[index]))
+        assert degrees == pytest.approx(base_rotate * (1 + cues.beat[index]))
     with pytest.raises(ConfigError, match="pulse is already relative"):
         load_style(None, ["react={blend: {source: beat, pulse: 2, relative: true}}"])
 

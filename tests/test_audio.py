@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from dreamvideo.react import Reaction, features_for
+from dreamvideo.react import Reaction, cues_of
 from dreamvideo.cli import app
 from dreamvideo.config import ReactConfig, load_style
 from dreamvideo.errors import ConfigError
@@ -26,7 +26,7 @@ def track(tmp_path_factory) -> Path:
 
 
 def test_tempo_beats_and_loudness_of_a_known_track(track):
-    f = features_for(track, 24, 192)
+    f = cues_of(track, 24, 192)
     assert f.tempo == pytest.approx(120, abs=2)
     gaps = np.diff(f.beats)
     assert len(f.beats) >= 14 and np.median(gaps) == 12  # a beat every 0.5 s at 24 fps
@@ -55,7 +55,7 @@ def test_react_mappings():
 def test_reaction_follows_the_feature(track):
     """Frame by frame, a mapped value is loudest where the track is: its order follows the feature's."""
     style = load_style(None, ["react={step_size: {source: loudness, min: 0.002, max: 0.04}}"])
-    f = features_for(track, 24, 192)
+    f = cues_of(track, 24, 192)
     values = np.array([Reaction(style.react, f, i)("step_size", 0.5) for i in range(192)])
     assert np.corrcoef(values, f.loudness)[0, 1] > 0.999
     assert values.min() >= 0.002 and values.max() <= 0.04 and values.max() - values.min() > 0.02
@@ -77,7 +77,7 @@ def test_render_with_replaced_sound_reacts_to_its_beats(track, tmp_path):
     dreamed = [f.astype(np.float32) for f in read_frames(out, (64, 48))]
     source = [f.astype(np.float32) for f in read_frames(clip, (64, 48), info.fps, max_frames=30)]
     strength = np.array([np.sqrt(((d - s) ** 2).mean()) for d, s in zip(dreamed, source)])
-    beat = features_for(track, float(info.fps), 30).beat
+    beat = cues_of(track, float(info.fps), 30).beat
     assert np.corrcoef(strength, beat)[0, 1] > 0.9
     assert strength[beat > 0.9].min() > 3 * strength[beat < 0.05].max()  # on the beat it dreams hard, off it barely
 
@@ -100,7 +100,7 @@ def test_react_on_a_layer_weight_follows_the_feature(track, tmp_path, monkeypatc
     from dreamvideo.video.render import RenderOptions, render_video
 
     render_video(clip, tmp_path / "r.mp4", style, RenderOptions(audio=track, max_frames=16))
-    beat = features_for(track, 24, 16).beat
+    beat = cues_of(track, 24, 16).beat
     assert [w["blocks.2"] for w, _ in seen] == pytest.approx(list(2 * beat))
     assert all(("blocks.2" in layers) == (w["blocks.2"] != 0) and "blocks.4" in layers for w, layers in seen)
 
@@ -131,7 +131,7 @@ def test_zoom_pulses_on_the_beat(track, tmp_path):
     assert result.frames == 30 and result.fps == Fraction(24)
     frames = list(read_frames(tmp_path / "z.mp4", result.size))
     scales = np.array([similarity(a, b)[0] for a, b in zip(frames, frames[1:])])
-    beat = features_for(track, 24, 30).beat[:29]
+    beat = cues_of(track, 24, 30).beat[:29]
     assert np.corrcoef(scales, beat)[0, 1] > 0.9
     on, off = scales[beat > 0.9], scales[beat < 0.05]
     assert np.all(np.abs(on - 2.25 ** (1 / 24)) < 0.003) and np.all(np.abs(off - 1.5 ** (1 / 24)) < 0.003)

@@ -160,7 +160,8 @@ def test_help_is_light():
     import sys
 
     code = "import sys; import dreamvideo.cli; print('torch' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.stdout.strip() == "False", result.stderr
 
 
 class Seen:
@@ -257,7 +258,7 @@ def test_every_zoom_dream_batch_and_visualize_flag_reaches_the_library(tmp_path,
     assert (style.output.max_side, [t.name for t in style.layers], style.seed, style.device) == \
         (200, ["blocks.2"], 4, "cpu")
     assert (style.mask, style.mask_invert, style.colors) == (SAMPLES / "rocket.jpg", False, "original")
-    assert (options.frames, options.seconds, options.audio, options.start, options.color, options.loop,
+    assert (options.frames, options.seconds, options.audio, options.origin, options.color, options.loop,
             options.restart, options.preview) == (40, 3, song, "color", (16, 32, 48), True, True, 5)
 
     class FakeDreamer:

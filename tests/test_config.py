@@ -112,3 +112,50 @@ def test_a_style_built_in_code_runs(photo):
 
     out = dreamvideo.dream_image(photo, Style(octaves=1, iterations=1, device="cpu"))
     assert out.shape == photo.shape and out.dtype.name == "uint8"
+
+
+def test_region_styles_are_loaded_once_and_travel_with_the_style(tmp_path, tiny, monkeypatch):
+    """Validation loads each region's style; the Style carries them and a Look dreams with those, reading
+    no file again. A Style carrying them still equals one built from the same fields."""
+    import dreamvideo.config.load as load
+    from dreamvideo.config import region_styles
+    from dreamvideo.dreamer import Dreamer
+    from dreamvideo.look import Look
+
+    (tmp_path / "mask.png").write_bytes(b"only its presence is checked here")
+    (tmp_path / "region.yaml").write_text("model: tiny\nlayers: [block1]\n")
+    path = write(tmp_path, "model: tiny\ndevice: cpu\nregions: [{mask: mask.png, style: region.yaml}]\n")
+    reads: list[str] = []
+    read = load.read_yaml
+    monkeypatch.setattr(load, "read_yaml", lambda p: reads.append(Path(p).name) or read(p))
+    style = load_style(path)
+    assert reads == ["style.yaml", "region.yaml"]
+    assert [[t.name for t in s.layers] for s in region_styles(style)] == [["block1"]]
+
+    def no_more(*_):
+        raise AssertionError("a region's style loaded again")
+
+    monkeypatch.setattr(load, "region_style", no_more)
+    monkeypatch.setattr(load, "load_style", no_more)
+    look = Look(Dreamer(style, tiny))
+    assert len(look.regions) == 1 and reads == ["style.yaml", "region.yaml"]
+    built = Style.model_validate(style.model_dump())  # built in code: nothing carried, the same value
+    assert built == style and built.loaded_regions is None and style.loaded_regions is not None
+
+
+def test_a_layer_is_checked_once_against_the_spec(photo, tiny):
+    """Every unknown layer is reported with its suggestion before any model is built; a module inside a
+    declared layer is a layer too, found in the network when it is hooked."""
+    from dreamvideo.dreamer import Dreamer
+    from dreamvideo.errors import LayerError
+
+    with pytest.raises(ConfigError) as info:
+        load_style(None, ["model=tiny", "layers=[block9, block2.0]", "zoom.layer_weights={blockk1: 1}"])
+    assert [p.split(":")[0] for p in info.value.problems] == ["layers.0.name", "zoom.layer_weights.blockk1"]
+    assert "did you mean 'block1'" in info.value.problems[1]
+    one = ["model=tiny", "device=cpu", "octaves=1", "iterations=1"]
+    dreamer = Dreamer(load_style(None, one + ["layers=[block2.0]"]), tiny)
+    assert dreamer.dream_image(photo, dreamer.objective()).shape == photo.shape
+    dreamer = Dreamer(load_style(None, one + ["layers=[block2.7]"]), tiny)  # inside block2, not in the network
+    with pytest.raises(LayerError, match="unknown layer 'block2.7' for model 'tiny'"):
+        dreamer.dream_image(photo, dreamer.objective())

@@ -9,7 +9,7 @@ import skimage.data
 from dreamvideo.config import load_style
 from dreamvideo.flow import estimator, feather, matching, reliable, to_gray, trusted, warp
 from media import camera_path, demo_clip, render
-from dreamvideo.coherence import Carry, Motion, analyse, start_image
+from dreamvideo.coherence import Carry, Motion, motions, start_image
 from dreamvideo.look import Look
 
 PHOTO = skimage.data.astronaut()
@@ -90,7 +90,7 @@ def test_scene_cut_starts_a_fresh_chain():
     size = (128, 96)
     a = render(PHOTO, camera_path((512, 512), size, 5), size).frames
     b = render(skimage.data.coffee(), camera_path((600, 400), size, 5), size).frames
-    cuts = [motion.cut for _, motion in analyse(iter(a + b), size, flow="dis", scene_cut=load_style().scene_cut)]
+    cuts = [motion.cut for _, motion in motions(iter(a + b), size, flow="dis", scene_cut=load_style().scene_cut)]
     assert cuts == [True, False, False, False, False, True, False, False, False, False]
 
 
@@ -164,8 +164,8 @@ def test_reliable_equals_the_reference_bit_for_bit(method):
 def test_analysis_on_several_threads_equals_one(flow):
     size = (128, 96)
     frames = demo_clip(size, 7).frames
-    alone = list(analyse(iter(frames), size, flow=flow, scene_cut=0.3, workers=1))
-    shared = list(analyse(iter(frames), size, flow=flow, scene_cut=0.3, workers=3))
+    alone = list(motions(iter(frames), size, flow=flow, scene_cut=0.3, workers=1))
+    shared = list(motions(iter(frames), size, flow=flow, scene_cut=0.3, workers=3))
     assert [f is g for (f, _), (g, _) in zip(alone, shared)] == [True] * 7  # same frames, same order
     for (_, a), (_, b) in zip(alone, shared):
         assert a.cut == b.cut
@@ -176,7 +176,7 @@ def test_analysis_on_several_threads_equals_one(flow):
 def test_analysis_threads_stop_early_and_pass_errors_on():
     size = (128, 96)
     frames = demo_clip(size, 8).frames
-    stream = analyse(iter(frames), size, flow="dis", scene_cut=0.3, workers=2)
+    stream = motions(iter(frames), size, flow="dis", scene_cut=0.3, workers=2)
     next(stream), next(stream)
     stream.close()  # a render stopped early: the pending pairs are dropped, nothing hangs
 
@@ -189,7 +189,7 @@ def test_analysis_threads_stop_early_and_pass_errors_on():
     import cv2
 
     with pytest.raises(cv2.error, match="sameSize"):
-        list(analyse(broken(), size, flow="dis", scene_cut=0.3, workers=2))
+        list(motions(broken(), size, flow="dis", scene_cut=0.3, workers=2))
     assert not [t for t in threading.enumerate() if t.name.startswith("dreamvideo-flow")]
 
 
@@ -204,7 +204,7 @@ def test_a_cut_between_two_real_clips_starts_a_fresh_dream(real_clips):
     frames = list(read_frames(real_clips["bikes"], size, max_frames=8))  # inside its first shot
     frames += list(read_frames(real_clips["bigbuckbunny"], size, max_frames=6))
     style = load_style(None, ["octaves=2", "iterations=3"])
-    cuts = [t for t, (_, m) in enumerate(analyse(iter(frames), size, flow=style.flow, scene_cut=style.scene_cut))
+    cuts = [t for t, (_, m) in enumerate(motions(iter(frames), size, flow=style.flow, scene_cut=style.scene_cut))
             if m.cut]
     assert cuts == [0, 8]
     look = Look(Dreamer(style))
@@ -223,8 +223,8 @@ def test_the_real_clips_cut_where_their_shots_change(real_clips):
     for name, path in real_clips.items():
         info = probe(path)
         size = fit_size(info.width, info.height, max_side=160, multiple=2)
-        motions = analyse(read_frames(path, size, info.fps), size, flow="dis", scene_cut=0.3)
-        found[name] = [t for t, (_, m) in enumerate(motions) if m.cut][1:]
+        moving = motions(read_frames(path, size, info.fps), size, flow="dis", scene_cut=0.3)
+        found[name] = [t for t, (_, m) in enumerate(moving) if m.cut][1:]
     assert found == {"bikes": [30, 76, 137, 187, 242], "bigbuckbunny": []}
 
 

@@ -201,9 +201,9 @@ def test_live_dreaming_follows_the_beat_of_a_files_own_sound(tmp_path):
     from media import beat_track
 
     from dreamvideo.coherence import strength
-    from dreamvideo.live.audio import FileFeatures
-    from dreamvideo.live.run import LiveOptions, live_features
-    from dreamvideo.react import features_for
+    from dreamvideo.live.audio import FileCues
+    from dreamvideo.live.run import LiveOptions, live_cues
+    from dreamvideo.react import cues_of
 
     beat_track(tmp_path / "beat.wav", seconds=6.0, bpm=120)
     clip = tmp_path / "beat.mp4"
@@ -211,9 +211,9 @@ def test_live_dreaming_follows_the_beat_of_a_files_own_sound(tmp_path):
                     "-i", str(tmp_path / "beat.wav"), "-map", "0:v", "-map", "1:a", "-t", "6", "-c:v", "libx264",
                     "-preset", "ultrafast", "-c:a", "aac", str(clip)], check=True)
     # the causal features find the offline beats, at most two frames late
-    causal = FileFeatures.open(clip, Fraction(24), 0.01, 0.25)
+    causal = FileCues.open(clip, Fraction(24), 0.01, 0.25)
     live_beat = np.array([causal.value("beat", i) for i in range(144)])
-    offline = features_for(clip, 24, 144)
+    offline = cues_of(clip, 24, 144)
     assert all(np.any(live_beat[b:b + 3] > 0.9) for b in offline.beats[1:])
     late = max(range(3), key=lambda k: np.corrcoef(live_beat[k:], offline.beat[:144 - k])[0, 1])
     assert np.corrcoef(live_beat[late:], offline.beat[:144 - late])[0, 1] > 0.8  # the same pulses, a frame or two late
@@ -224,7 +224,7 @@ def test_live_dreaming_follows_the_beat_of_a_files_own_sound(tmp_path):
 
     style = load_style("live", TINY + ["react={step_size: {source: beat, min: 0.002, max: 0.08}}"])
     info = SourceInfo("beat", Fraction(24), (240, 180), clip, "aac")
-    session = LiveSession(live_look(style, info, features=live_features(style, info, LiveOptions())),
+    session = LiveSession(live_look(style, info, cues=live_cues(style, info, LiveOptions())),
                           clock=FakeClock(), threaded=False)
     s = []
     for index, frame in enumerate(read_frames(clip, info.size)):
@@ -281,14 +281,14 @@ def test_what_a_run_opened_is_closed_when_a_later_step_fails(tmp_path, monkeypat
         raise ConfigError("the look failed")
 
     monkeypatch.setattr(cv2, "VideoCapture", Camera)
-    monkeypatch.setattr(live_run, "live_features", lambda *args: Sound())
+    monkeypatch.setattr(live_run, "live_cues", lambda *args: Sound())
     monkeypatch.setattr(live_run, "live_look", failing_look)
     with pytest.raises(ConfigError):
         live_run.live("0", load_style("live", TINY), live_run.LiveOptions())
     assert released == [True] and closed == [True]
 
     monkeypatch.undo()
-    monkeypatch.setattr(live_run, "live_features", lambda *args: Sound())
+    monkeypatch.setattr(live_run, "live_cues", lambda *args: Sound())
     stats = live_run.live(str(SAMPLES / "clip.mp4"), load_style("live", TINY), live_run.LiveOptions(duration=0.2))
     assert stats.shown > 0 and closed == [True, True]
 
@@ -437,8 +437,9 @@ def test_the_printed_page_shows_the_live_frames_behind_the_token(tmp_path):
         conn.request("GET", "/live.mjpg", headers={"Authorization": f"Bearer {token}"})
         stream = conn.getresponse()
         assert stream.status == 200 and stream.getheader("content-type").startswith("multipart/x-mixed-replace")
-        data = b""
+        data, deadline = b"", time.monotonic() + 60
         while data.count(b"\xff\xd9") < 3:  # three whole JPEG frames
+            assert time.monotonic() < deadline, "fewer than three frames in 60 s"
             data += stream.read1(65536)
         first = data.index(b"\xff\xd8")
         from io import BytesIO
@@ -550,7 +551,24 @@ def v4l2loopback() -> bool:
 
 @pytest.mark.skipif(not v4l2loopback(), reason="no v4l2loopback device here (modprobe v4l2loopback)")
 def test_the_virtual_camera_shows_the_dream(tmp_path):
+    """What another program opening the virtual camera sees: pictures of the clip's size, not a blank."""
     pytest.importorskip("pyvirtualcam")
-    result = subprocess.run(live_cmd(SAMPLES / "clip.mp4", "--virtual-camera", "--no-page"), capture_output=True,
-                            text=True, timeout=60)
-    assert result.returncode == 0 and "virtual camera: /dev/video" in result.stderr, result.stderr
+    import cv2
+
+    proc = subprocess.Popen(live_cmd(SAMPLES / "clip.mp4", "--loop", "--virtual-camera", "--no-page"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        line = proc.stderr.readline()
+        assert line.startswith("virtual camera: /dev/video"), line
+        camera = cv2.VideoCapture(line.split()[-1], cv2.CAP_V4L2)
+        deadline, picture = time.monotonic() + 60, None
+        while picture is None:
+            assert time.monotonic() < deadline, "no picture from the virtual camera within 60 s"
+            ok, got = camera.read()
+            picture = got if ok and got is not None and got.std() > 5 else None
+        camera.release()
+        assert picture.shape[:2] == (180, 240)
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.communicate(timeout=60)
+    assert proc.returncode == 0

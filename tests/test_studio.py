@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import queue
 import shutil
 import socket
 import subprocess
@@ -21,12 +22,85 @@ import pytest
 pytest.importorskip("starlette")
 uvicorn = pytest.importorskip("uvicorn")
 
-from dreamvideo.studio.app import create_app, listen  # noqa: E402
+from dreamvideo.studio.app import create_app  # noqa: E402
+from dreamvideo.web.server import listen  # noqa: E402
 from dreamvideo.studio.session import Studio  # noqa: E402
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 SMALL = "model: tiny\noctaves: 1\niterations: 2\noutput: {max_side: 64}\n"
 TOKEN = "test-token-0123456789"
+
+
+def eventually(check, what: str, seconds: float = 60, every: float = 0.05):
+    """``check()``'s first true answer; a clear failure after ``seconds`` (a deadline only so that a broken
+    test fails rather than hangs: never an assertion on speed)."""
+    deadline = time.monotonic() + seconds
+    while not (found := check()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {seconds:g} s")
+        time.sleep(every)
+    return found
+
+
+def first_line(stream, what: str, seconds: float = 120) -> str:
+    """The next line of a process's output, failing after ``seconds`` instead of waiting for ever."""
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: lines.put(stream.readline()), daemon=True).start()
+    try:
+        return lines.get(timeout=seconds)
+    except queue.Empty:
+        raise AssertionError(f"{what} printed nothing within {seconds:g} s") from None
+
+
+def ipv6_loopback() -> bool:
+    """Whether this machine can listen on ::1."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+class Hold:
+    """Holds the next video or zoom render that reaches frame ``at`` until ``release``: its first chunk
+    (frames 0-15) gets written, and it cannot finish before the test acts, however fast the machine."""
+
+    def __init__(self, monkeypatch, at: int = 16):
+        from dreamvideo.look import Look
+
+        self.reached, self.released = threading.Event(), threading.Event()
+        dream = Look.dream
+
+        def held(look, image, index, *args, **kwargs):
+            if index >= at and not self.released.is_set():
+                self.reached.set()
+                self.released.wait(300)  # bounded: a failed test cannot leave the render waiting for ever
+            return dream(look, image, index, *args, **kwargs)
+
+        monkeypatch.setattr(Look, "dream", held)
+
+    def wait(self, renders: Path) -> None:
+        """Until the render is held with its first chunk complete in ``renders``."""
+        eventually(self.reached.is_set, "the render did not reach the held frame", 300)
+        eventually(lambda: list(renders.glob(".*.dreamvideo/chunk_*_*.mkv")), "the held render's first chunk", 120)
+
+    def release(self) -> None:
+        self.released.set()
+
+
+@pytest.fixture
+def hold(monkeypatch):
+    """``hold()`` holds the next render (see ``Hold``); whatever is held is let go at the end of the test."""
+    holds: list[Hold] = []
+
+    def start(at: int = 16) -> Hold:
+        holds.append(Hold(monkeypatch, at))
+        return holds[-1]
+
+    yield start
+    for held in holds:
+        held.release()
 
 
 class Server:
@@ -42,8 +116,8 @@ class Server:
         self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
         self.thread.start()
-        while not self.server.started:
-            time.sleep(0.05)
+        eventually(lambda: self.server.started or not self.thread.is_alive(), f"the studio on {self.origin} to start")
+        assert self.server.started, f"the studio on {self.origin} did not start"
 
     def request(self, method: str, path: str, body: bytes | dict | None = None, headers: dict | None = None,
                 auth: str | None = "bearer") -> tuple[int, dict, bytes]:
@@ -103,14 +177,22 @@ def stored(server: Server) -> list[str]:
     return sorted(p.name for p in (server.studio.out / "uploads").iterdir())
 
 
-def wait_for(server: Server, ids: list[str], statuses: set[str], seconds: float = 120) -> dict[str, dict]:
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        jobs = {j["id"]: j for j in json.loads(server.get("/api/jobs")[1])}
-        if all(jobs[i]["status"] in statuses for i in ids):
-            return jobs
-        time.sleep(0.1)
-    raise AssertionError(f"jobs still not {statuses}: {jobs}")
+def jobs_of(server: Server) -> dict[str, dict]:
+    return {j["id"]: j for j in json.loads(server.get("/api/jobs")[1])}
+
+
+def wait_for(server: Server, ids: list[str], statuses: set[str], seconds: float = 300) -> dict[str, dict]:
+    """The jobs once all of ``ids`` are in one of ``statuses`` (the deadline only so that nothing hangs)."""
+    seen: dict[str, dict] = {}
+
+    def settled() -> dict[str, dict] | None:
+        seen.update(jobs := jobs_of(server))
+        return jobs if all(jobs[i]["status"] in statuses for i in ids) else None
+
+    try:
+        return eventually(settled, f"jobs {ids} to be {sorted(statuses)}", seconds, every=0.1)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; they are {[seen.get(i) for i in ids]}") from None
 
 
 def test_uploads_are_checked_and_kept_inside_the_folder(server, tmp_path):
@@ -168,7 +250,7 @@ def test_options_carry_the_controls_and_limits_the_page_shows(server):
     assert "320" not in page and "3 s" not in page and "600" not in page  # read from the server
 
 
-def test_preview_clip_render_cancel_and_resume(server):
+def test_preview_clip_render_cancel_and_resume(server, hold):
     _, video = upload(server, SAMPLES / "clip.mp4")
     status, png = server.post("/api/preview", {"upload": video["id"], "yaml": SMALL, "time": 1.5})
     assert status == 200 and png[:8] == b"\x89PNG\r\n\x1a\n"
@@ -179,8 +261,9 @@ def test_preview_clip_render_cancel_and_resume(server):
     clip = server.studio.out / json.loads(body)["url"].removeprefix("/files/")
     assert probe(clip).frames == 72  # 3 s around the chosen time, of a 3 s clip at 24 fps
 
-    slow = SMALL + "iterations: 40\noctaves: 2\n"  # long enough to be caught running
-    first = json.loads(server.post("/api/render", {"upload": video["id"], "yaml": slow})[1])
+    held = hold()  # the first render stops at frame 16, its first chunk of 16 written, until it is let go
+    style = SMALL + "seed: 6\n"
+    first = json.loads(server.post("/api/render", {"upload": video["id"], "yaml": style})[1])
     wait_for(server, [first["id"]], {"running"})
     second = json.loads(server.post("/api/render", {"upload": video["id"], "yaml": SMALL + "seed: 3\n"})[1])
     third = json.loads(server.post("/api/render", {"upload": video["id"], "yaml": SMALL + "seed: 4\n"})[1])
@@ -189,20 +272,20 @@ def test_preview_clip_render_cancel_and_resume(server):
     assert status == 429 and "the render queue is full (2 waiting)" in json.loads(body)["error"]
     assert json.loads(server.post(f"/api/jobs/{third['id']}/cancel", {})[1])["status"] == "cancelled"
 
-    deadline = time.time() + 60  # cancel the first while it runs, after its first chunk of 16 frames
-    while (job := {j["id"]: j for j in json.loads(server.get("/api/jobs")[1])}[first["id"]])["done"] < 18:
-        assert time.time() < deadline and job["status"] in ("queued", "running"), job
-        time.sleep(0.05)
+    renders = server.studio.out / "renders"
+    held.wait(renders)  # cancel the first while it runs, after its first chunk
+    assert jobs_of(server)[first["id"]]["status"] == "running"
     assert server.post(f"/api/jobs/{first['id']}/cancel", {})[0] == 200
+    held.release()
     jobs = wait_for(server, [first["id"], second["id"]], {"done", "cancelled", "failed"})
     assert jobs[first["id"]]["status"] == "cancelled" and jobs[third["id"]]["status"] == "cancelled"
+    assert jobs[first["id"]]["done"] < jobs[first["id"]]["total"] == 72  # stopped short of the whole clip
     assert jobs[second["id"]]["status"] == "done" and jobs[second["id"]]["done"] == 72
-    renders = server.studio.out / "renders"
-    kept = [p for p in renders.glob(".*.dreamvideo") if list(p.glob("chunk_*.mkv"))]
+    kept = [p for p in renders.glob(".*.dreamvideo") if list(p.glob("chunk_*_*.mkv"))]
     assert len(kept) == 1  # the cancelled render's resumable state
 
-    again = json.loads(server.post("/api/render", {"upload": video["id"], "yaml": slow})[1])
-    done = wait_for(server, [again["id"]], {"done", "failed"}, 180)[again["id"]]
+    again = json.loads(server.post("/api/render", {"upload": video["id"], "yaml": style})[1])
+    done = wait_for(server, [again["id"]], {"done", "failed"})[again["id"]]
     assert done["status"] == "done" and done["done"] == done["total"] == 72
     assert probe(server.studio.out / done["url"].removeprefix("/files/")).frames == 72
     assert not kept[0].exists()  # resumed, finished, its state removed
@@ -277,10 +360,9 @@ def test_the_token_in_the_address_becomes_a_cookie_and_leaves_the_address(server
 def test_hosts_with_and_without_port_and_ipv6_loopback(server, tmp_path):
     for host in ("127.0.0.1", f"127.0.0.1:{server.port}", "localhost", f"localhost:{server.port}", "LOCALHOST"):
         assert server.request("GET", "/api/jobs", headers={"Host": host})[0] == 200, host
-    try:
-        v6 = Server(tmp_path / "v6", host="::1")
-    except (OSError, Exception) as exc:  # no IPv6 on this machine
-        pytest.skip(f"no IPv6 loopback here ({exc})")
+    if not ipv6_loopback():  # decided before the test: any error below is a failure
+        pytest.skip("no IPv6 loopback here (::1 cannot be bound)")
+    v6 = Server(tmp_path / "v6", host="::1")
     try:
         for host in ("[::1]", f"[::1]:{v6.port}"):
             assert v6.request("GET", "/api/jobs", headers={"Host": host})[0] == 200, host
@@ -307,15 +389,18 @@ def read_answer(sock: socket.socket) -> str:
 
 def test_a_huge_declared_upload_is_refused_before_it_is_read(server):
     before = (stored(server), len(server.studio.renders.jobs))
-    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
-        began = time.perf_counter()
+    # no byte of the body is ever sent: an answer at all is one given before reading it (the timeout is
+    # only so that a server waiting for the body fails the test rather than hangs it)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=60) as sock:
         sock.sendall((f"POST /api/upload HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nAuthorization: Bearer {TOKEN}"
                       "\r\nContent-Length: 50000000000\r\n\r\n").encode())
-        answer = sock.recv(4096).decode()
-        assert time.perf_counter() - began < 1
+        try:
+            answer = sock.recv(4096).decode()
+        except TimeoutError:
+            raise AssertionError("no answer to a huge declared upload: the server waits for its body") from None
     assert answer.startswith("HTTP/1.1 413")  # its one line: see the 2 MB upload above
     assert nothing_changed(server, before)
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:  # chunked: cut at the cap
+    with socket.create_connection(("127.0.0.1", server.port), timeout=60) as sock:  # chunked: cut at the cap
         sock.sendall((f"POST /api/upload HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nAuthorization: Bearer {TOKEN}"
                       "\r\nTransfer-Encoding: chunked\r\n\r\n").encode())
         chunk = b"\0" * 450_000
@@ -361,6 +446,15 @@ def chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def rendered(page, count: int = 1) -> None:
+    """Until the page shows ``count`` finished renders with their video; a failed render fails the test at
+    once, with its line (the deadline is only so that a render that never ends fails rather than hangs)."""
+    page.wait_for_function(f"""() => document.querySelector('.job[data-status=failed]') ||
+        document.querySelectorAll('.job[data-status=done] video.result').length >= {count}""", timeout=600_000)
+    failed = page.locator(".job[data-status=failed] .what")
+    assert failed.count() == 0, failed.all_inner_texts()
+
+
 @pytest.fixture
 def studio_command(tmp_path):
     """`dreamvideo studio` as a user starts it, and the address it prints."""
@@ -368,7 +462,7 @@ def studio_command(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "dreamvideo", "studio", "--out", str(out)], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
-        line = proc.stdout.readline()
+        line = first_line(proc.stdout, "`dreamvideo studio`")
         assert line.startswith("dreamvideo studio on http://127.0.0.1:"), line
         yield line.split()[3], out
     finally:
@@ -395,10 +489,10 @@ def test_the_command_prints_its_address_with_a_token(studio_command, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["previews", "renders", "uploads"]
     (tmp_path / "file").write_text("")
     result = subprocess.run([sys.executable, "-m", "dreamvideo", "studio", "--out", str(tmp_path / "file")],
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and result.stderr.strip() == f"error: --out {str(tmp_path / 'file')!r} is a file; give a folder"
     result = subprocess.run([sys.executable, "-m", "dreamvideo", "studio", "--host", "0.0.0.0", "--no-token"],
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "--no-token is allowed only on a loopback host" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -407,8 +501,8 @@ def test_listening_on_the_network_warns_in_one_line(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "dreamvideo", "studio", "--out", str(tmp_path / "o"), "--host",
                              "0.0.0.0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert proc.stdout.readline().startswith("dreamvideo studio on http://127.0.0.1:")
-        warning = proc.stderr.readline()
+        assert first_line(proc.stdout, "`dreamvideo studio`").startswith("dreamvideo studio on http://127.0.0.1:")
+        warning = first_line(proc.stderr, "`dreamvideo studio --host 0.0.0.0`")
         assert warning.startswith("warning: listening on 0.0.0.0: anyone on the network who has the token")
     finally:
         proc.terminate()
@@ -423,6 +517,7 @@ def test_the_page_in_a_real_browser(studio_command, tmp_path):
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium(), args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"])
         page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(120_000)  # deadlines only, so that nothing hangs
         errors = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.goto(url)
@@ -456,12 +551,12 @@ def test_the_page_in_a_real_browser(studio_command, tmp_path):
         page.click("#apply-yaml")
         page.wait_for_function("() => document.getElementById('yaml').value.includes('max_side: 64')")
         page.click("#render-btn")
-        page.wait_for_selector(".job[data-status=done] video.result", timeout=120_000)
+        rendered(page)
         played = page.eval_on_selector(".job[data-status=done] video.result", """async v => {
             await new Promise(r => v.readyState >= 2 ? r() : v.addEventListener('loadeddata', r));
-            await v.play(); await new Promise(r => setTimeout(r, 300));
-            return {duration: v.duration, time: v.currentTime, width: v.videoWidth}; }""")
-        assert played["duration"] == pytest.approx(3.0, abs=0.1) and played["time"] > 0 and played["width"] == 64
+            await v.play(); return {duration: v.duration, width: v.videoWidth}; }""")
+        assert played["duration"] == pytest.approx(3.0, abs=0.1) and played["width"] == 64
+        page.wait_for_function("() => document.querySelector('.job[data-status=done] video.result').currentTime > 0")
         assert not [e for e in errors if "Content Security Policy" in e], errors
         browser.close()
 
@@ -504,6 +599,7 @@ def test_the_live_tab_dreams_the_browsers_camera(studio_command, fake_camera):
             "--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
             f"--use-file-for-fake-video-capture={fake_camera}"])
         page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(120_000)  # deadlines only, so that nothing hangs
         errors = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.goto(url)
@@ -514,7 +610,7 @@ def test_the_live_tab_dreams_the_browsers_camera(studio_command, fake_camera):
         page.click("#apply-yaml")
         page.wait_for_function("() => document.getElementById('yaml').value.includes('block2')")
         page.click("#live-start")
-        page.wait_for_function("() => +document.getElementById('live-out').dataset.frames > 30", timeout=60_000)
+        page.wait_for_function("() => +document.getElementById('live-out').dataset.frames > 30", timeout=300_000)
 
         def difference() -> float:  # the dreamed frame against the camera's frame it was dreamed from
             return page.evaluate("""() => {
@@ -527,19 +623,19 @@ def test_the_live_tab_dreams_the_browsers_camera(studio_command, fake_camera):
         weak = sorted(difference() for _ in range(5))[2]
         status = page.inner_text("#live-status")
         assert "fps" in status and "latency" in status and "dream updates/s" in status
-        assert float(page.eval_on_selector("#live-out", "e => e.dataset.fps")) > 5
+        assert float(page.eval_on_selector("#live-out", "e => e.dataset.fps")) > 0  # (how many: the machine's)
         # a slider moves: the dream changes while it runs
         frames = int(page.eval_on_selector("#live-out", "e => e.dataset.frames"))
         page.eval_on_selector("#step_size", "e => { e.value = 0.06; e.dispatchEvent(new Event('input'));"
                                             "e.dispatchEvent(new Event('change')); }")
         page.wait_for_function("() => document.getElementById('yaml').value.includes('step_size: 0.06')")
         page.wait_for_function(f"() => +document.getElementById('live-out').dataset.frames > {frames + 40}",
-                               timeout=60_000)
+                               timeout=300_000)
         strong = sorted(difference() for _ in range(5))[2]
         assert weak > 1 and strong > 1.5 * weak, (weak, strong, page.inner_text("#error"))  # dreamed, and more so
         # a take is recorded from the shown frames
         page.click("#live-record")
-        page.wait_for_timeout(1500)
+        page.wait_for_function("() => live.chunks.length >= 3")  # a few of the recorder's 250 ms pieces
         page.click("#live-record")
         page.wait_for_selector("#live-take:not(.hidden)")
         assert int(page.eval_on_selector("#live-take", "e => e.dataset.bytes")) > 1000
@@ -604,26 +700,40 @@ def test_styles_are_named_by_their_preset_or_custom_and_a_hash(server):
     assert changed["label"].startswith("custom ") and len(changed["label"]) == len("custom ") + 6
 
 
+@pytest.fixture
+def own_studio(tmp_path):
+    """A studio of its own in this process (its renders can be held: see ``Hold``)."""
+    running = Server(tmp_path / "studio files")
+    yield running
+    running.stop()
+
+
 @pytest.mark.browser
 @pytest.mark.skipif(chromium() is None, reason="no chromium here (Debian: apt-get install -y chromium)")
-def test_the_page_as_an_artist_uses_it(studio_command, tmp_path):
-    """A phone's width, a reload, pinned previews, the original held, cancel and resume, and the still equal
-    to what the render makes of the same frame."""
+def test_the_page_as_an_artist_uses_it(own_studio, hold):
+    """A file chosen at once, a phone's width, a reload, pinned previews, the original held, cancel and
+    resume, and the still equal to what the render makes of the same frame. The studio runs in this
+    process, so that the render to cancel can be held at its frame 16 until it is cancelled."""
     sync_api = pytest.importorskip("playwright.sync_api")
-    from io import BytesIO
 
-    from PIL import Image
-
-    url, out = studio_command
+    url, out = f"{own_studio.origin}/?token={TOKEN}", own_studio.studio.out
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
         context = browser.new_context()  # one browser: the cookie the first visit got serves the second page
+        context.set_default_timeout(120_000)  # deadlines only, so that nothing hangs
         phone = context.new_page()
         phone.set_viewport_size({"width": 400, "height": 800})
+        # a file chosen before the page has even its options is not ignored: the options are held back
+        # until the file is chosen
+        options: list = []
+        phone.route("**/api/options", lambda route: options.append(route))
         phone.goto(url)
-        phone.wait_for_function("() => document.getElementById('yaml').value.includes('layers')")
+        while not options:  # (the route's handler runs while Playwright waits)
+            phone.wait_for_timeout(50)
         phone.set_input_files("#file", str(SAMPLES / "chelsea.jpg"))
-        phone.wait_for_function("() => document.getElementById('preview').dataset.version", timeout=60_000)
+        options[0].continue_()
+        phone.unroute("**/api/options")
+        phone.wait_for_function("() => document.getElementById('preview').dataset.version", timeout=300_000)
         assert phone.evaluate("() => document.documentElement.scrollWidth") <= 400  # no sideways scroll
         assert phone.eval_on_selector("#preview", "e => e.getBoundingClientRect().width") >= 300
         assert phone.eval_on_selector("#zoom_scale", "e => e.closest('label').offsetParent !== null")  # a photo
@@ -640,12 +750,12 @@ def test_the_page_as_an_artist_uses_it(studio_command, tmp_path):
         page.fill("#yaml", style)
         page.click("#apply-yaml")
         page.wait_for_function("() => document.getElementById('preview-status').textContent.includes(\"render's size\")",
-                               timeout=60_000)
+                               timeout=300_000)
         assert page.input_value("#preset") == "custom"
         version = page.eval_on_selector("#preview", "e => e.dataset.version")
         page.click("#pin-btn")
         page.select_option("#preset", "textures")
-        page.wait_for_function(f"() => document.getElementById('preview').dataset.version > {version}", timeout=60_000)
+        page.wait_for_function(f"() => document.getElementById('preview').dataset.version > {version}", timeout=300_000)
         page.click("#pin-btn")
         assert page.locator("#pins img").count() == 2
         page.fill("#yaml", style)
@@ -653,7 +763,7 @@ def test_the_page_as_an_artist_uses_it(studio_command, tmp_path):
         page.wait_for_function("() => document.getElementById('preset').value === 'custom'")
         page.wait_for_function("() => document.getElementById('preview').complete && "
                                "document.getElementById('preview-status').textContent.startsWith('custom')",
-                               timeout=60_000)
+                               timeout=300_000)
         still = np.array(page.eval_on_selector("#preview", """e => { const c = document.createElement('canvas');
             c.width = e.naturalWidth; c.height = e.naturalHeight; const g = c.getContext('2d'); g.drawImage(e, 0, 0);
             return [c.width, c.height, Array.from(g.getImageData(0, 0, c.width, c.height).data)]; }"""), dtype=object)
@@ -668,13 +778,12 @@ def test_the_page_as_an_artist_uses_it(studio_command, tmp_path):
 
         # a reload restores the upload and the style
         page.reload()
-        page.wait_for_function("() => document.getElementById('upload-info').textContent.includes('clip.mp4')",
-                               timeout=30_000)
+        page.wait_for_function("() => document.getElementById('upload-info').textContent.includes('clip.mp4')")
         assert "seed: 2" in page.input_value("#yaml")
 
         # the render of that style starts with the still (through H.264: within its loss)
         page.click("#render-btn")
-        page.wait_for_selector(".job[data-status=done] video.result", timeout=120_000)
+        rendered(page)
         from dreamvideo.media.ffmpeg import read_frames
 
         result = out / page.eval_on_selector(".job[data-status=done] a", "a => a.getAttribute('href')").removeprefix("/files/")
@@ -683,17 +792,19 @@ def test_the_page_as_an_artist_uses_it(studio_command, tmp_path):
         assert 10 * np.log10(255**2 / max(mse, 1e-9)) > 30  # the same dream (another seed is 15-20 dB off)
 
         # cancel a running render: it stops; rendering it again resumes and finishes
-        page.fill("#yaml", style + "iterations: 40\noctaves: 2\n")
+        held = hold()  # the render stops at frame 16, its first chunk written, until it is cancelled
+        page.fill("#yaml", style + "iterations: 3\n")
         page.click("#apply-yaml")
-        page.wait_for_function("() => document.getElementById('yaml').value.includes('iterations: 40')")
+        page.wait_for_function("() => document.getElementById('yaml').value.includes('iterations: 3')")
         page.click("#render-btn")
-        page.wait_for_function("() => { const j = document.querySelector('.job[data-status=running] .what');"
-                               " return j && /: running (1[7-9]|[2-9][0-9])\\//.test(j.textContent); }", timeout=60_000)
-        page.click(".job[data-status=running] .cancel")
-        page.wait_for_selector(".job[data-status=cancelled]", timeout=30_000)
-        assert list((out / "renders").glob(".*.dreamvideo/chunk_*.mkv"))  # its resumable state
+        held.wait(out / "renders")
+        with page.expect_response(lambda r: r.url.endswith("/cancel")) as cancelled:
+            page.click(".job[data-status=running] .cancel")
+        assert cancelled.value.ok
+        held.release()
+        page.wait_for_selector(".job[data-status=cancelled]")
+        assert list((out / "renders").glob(".*.dreamvideo/chunk_*_*.mkv"))  # its resumable state
         page.click("#render-btn")
-        page.wait_for_function("() => document.querySelectorAll('.job[data-status=done] video.result').length === 2",
-                               timeout=180_000)
+        rendered(page, 2)
         assert not list((out / "renders").glob(".*.dreamvideo"))  # resumed, finished: its state removed
         browser.close()

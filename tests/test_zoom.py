@@ -13,7 +13,7 @@ from dreamvideo.config import load_style
 from dreamvideo.errors import ConfigError
 from dreamvideo.media.ffmpeg import ffmpeg_exe, probe, read_frames
 from media import similarity
-from dreamvideo.video.zoom import ZoomOptions, hold_colour, lab_stats, motion_matrix, move, step_motion, zoom_video
+from dreamvideo.video.zoom import ZoomOptions, hold_color, lab_stats, motion_matrix, move, step_motion, zoom_video
 
 runner = CliRunner()
 SMALL = ["zoom.size=[96,64]", "zoom.iterations=1", "zoom.octaves=1", "octaves=1", "iterations=2"]
@@ -56,7 +56,7 @@ def test_colour_hold_stops_a_drift():
     free, held = frame, frame
     for _ in range(40):
         free = np.clip(free.astype(int) + 4, 0, 255).astype(np.uint8)
-        held = hold_colour(np.clip(held.astype(int) + 4, 0, 255).astype(np.uint8), reference, 0.3)
+        held = hold_color(np.clip(held.astype(int) + 4, 0, 255).astype(np.uint8), reference, 0.3)
     assert abs(lab_stats(held)[0][0] - reference[0][0]) < 5 < abs(lab_stats(free)[0][0] - reference[0][0])
 
 
@@ -108,16 +108,16 @@ class Interrupt(Exception):
 
 def test_interrupted_zoom_resumes_to_the_same_result(tmp_path):
     style = load_style(None, SMALL + ["zoom.rotate=10"])
-    whole = zoom_video(None, tmp_path / "a.mp4", style, ZoomOptions(frames=10, start="noise", chunk_frames=3))
+    whole = zoom_video(None, tmp_path / "a.mp4", style, ZoomOptions(frames=10, origin="noise", chunk_frames=3))
 
     def stop(done, total):
         if done == 7:
             raise Interrupt
 
     with pytest.raises(Interrupt):
-        zoom_video(None, tmp_path / "b.mp4", style, ZoomOptions(frames=10, start="noise", chunk_frames=3),
+        zoom_video(None, tmp_path / "b.mp4", style, ZoomOptions(frames=10, origin="noise", chunk_frames=3),
                    progress=stop)
-    again = zoom_video(None, tmp_path / "b.mp4", style, ZoomOptions(frames=10, start="noise", chunk_frames=3))
+    again = zoom_video(None, tmp_path / "b.mp4", style, ZoomOptions(frames=10, origin="noise", chunk_frames=3))
     assert again.resumed_from == 6
     a, b = list(read_frames(tmp_path / "a.mp4", whole.size)), list(read_frames(tmp_path / "b.mp4", again.size))
     assert len(a) == len(b) == 10 and all(np.array_equal(x, y) for x, y in zip(a, b))

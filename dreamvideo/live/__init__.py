@@ -10,7 +10,7 @@
 The camera, file or stream it reads is ``media.capture``; the studio's Live tab is ``studio.camera``.
 """
 
-from dreamvideo.live.run import LiveOptions, live, live_look
-from dreamvideo.live.session import LiveSession, LiveStats
+from dreamvideo.live.run import LiveOptions, live
+from dreamvideo.live.session import LiveSession, LiveStats, live_look
 
 __all__ = ["LiveOptions", "LiveSession", "LiveStats", "live", "live_look"]

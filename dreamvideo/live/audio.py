@@ -1,11 +1,11 @@
-"""Audio features as they happen, for live styles that react to music: the definitions of ``dreamvideo.audio``
-(loudness as RMS in dB, onsets as spectral flux, beats as onset peaks over a local mean, each smoothed by
-the same attack/release follower) computed causally, frame by frame, from the sound so far. A window ends at
-its frame instead of being centred on it, the 2-98% normalisation runs over the last ``HISTORY`` seconds,
-and a beat is known one frame after its peak.
+"""Audio features as they happen, for live styles that react to music: the features of ``dreamvideo.audio``,
+made of its functions (loudness as RMS in dB, onsets as spectral flux, beats as onset peaks over a local mean,
+each smoothed by the same attack/release follower), computed causally, frame by frame, from the sound so
+far. A window ends at its frame instead of being centred on it, the 2-98% normalisation runs over the last
+``HISTORY`` seconds, and a beat is known one frame after its peak.
 
-The features follow a file source's own sound (``FileFeatures``, in step with its frames) or a
-microphone or line-in (``MicrophoneFeatures``, through sounddevice, an optional extra).
+The features follow a file source's own sound (``FileCues``, in step with its frames) or a
+microphone or line-in (``MicrophoneCues``, through sounddevice, an optional extra).
 """
 
 from __future__ import annotations
@@ -17,69 +17,75 @@ from pathlib import Path
 
 import numpy as np
 
-from dreamvideo.audio import RATE
+from dreamvideo.audio import (
+    N_FFT,
+    RATE,
+    WINDOW,
+    beat_gap,
+    beat_reach,
+    decibels,
+    flux,
+    follow,
+    follower,
+    frame_rms,
+    is_beat,
+    log_spectrum,
+    normalise,
+)
 from dreamvideo.errors import ConfigError, MediaError
 
-N_FFT = 2048
 HISTORY = 30.0  # seconds of feature history the normalisation looks at
 
 
-class CausalFeatures:
+class CausalCues:
     """Feed ``step`` the samples of each video frame (mono float32 at ``RATE``); it returns the frame's
     loudness, onset and beat in 0..1."""
 
     def __init__(self, fps: float, attack: float, release: float):
         self.fps = fps
-        self.window = np.hanning(N_FFT).astype(np.float32)
         self.buffer = np.zeros(N_FFT, np.float32)
         self.spectrum: np.ndarray | None = None
         keep = max(8, int(HISTORY * fps))
         self.db: deque[float] = deque(maxlen=keep)
         self.flux: deque[float] = deque(maxlen=keep)
-        self.onsets: deque[float] = deque(maxlen=max(3, 2 * int(fps / 2) + 1))
-        self.up, self.down = (1 - np.exp(-1 / max(t * fps, 1e-6)) for t in (attack, release))
+        # the onsets of the local mean a peak must stand above: as many as the centred mean's, all before it
+        self.onsets: deque[float] = deque(maxlen=2 * beat_reach(fps) + 1)
+        self.up, self.down = follower(fps, attack, release)
         self.levels = {"loudness": 0.0, "onset": 0.0, "beat": 0.0}
-        self.gap, self.since_beat = max(1, int(fps * 60 / 200)), 10**9
+        self.gap, self.since_beat = beat_gap(fps), 10**9
         self.values = dict(self.levels)
 
     def _follow(self, name: str, target: float) -> float:
-        level = self.levels[name]
-        level += (target - level) * (self.up if target > level else self.down)
-        self.levels[name] = level
+        self.levels[name] = level = follow(self.levels[name], target, self.up, self.down)
         return level
-
-    @staticmethod
-    def _normalise(value: float, history: deque) -> float:
-        lo, hi = np.percentile(history, 2), np.percentile(history, 98)
-        return float(np.clip((value - lo) / (hi - lo), 0, 1)) if hi > lo else 0.0
 
     def step(self, samples: np.ndarray) -> dict[str, float]:
         samples = samples[-N_FFT:]
         self.buffer = np.concatenate([self.buffer[len(samples):], samples.astype(np.float32)])
-        frame = self.buffer * self.window
-        rms = float(np.sqrt((frame**2).mean() + 1e-12))
-        self.db.append(20 * np.log10(rms + 1e-9))
-        spectrum = np.log1p(np.abs(np.fft.rfft(frame)))
-        flux = 0.0 if self.spectrum is None else float(np.maximum(spectrum - self.spectrum, 0).sum())
+        frame = self.buffer * WINDOW
+        self.db.append(decibels(float(frame_rms(frame))))  # one frame's loudness, in double precision
+        spectrum = log_spectrum(frame)
+        strength = 0.0 if self.spectrum is None else float(flux(spectrum, self.spectrum))
         self.spectrum = spectrum
-        self.flux.append(flux)
-        onset = self._normalise(flux, self.flux)
+        self.flux.append(strength)
+        onset = float(normalise(strength, self.flux))
         self.onsets.append(onset)
-        # a beat: the previous frame's onset was a peak above the local mean (the frames before it) by 0.1
+        # a beat: the previous frame's onset was a peak above the local mean (the frames before it), more than
+        # ``gap`` frames after the last beat
         self.since_beat += 1
         pulse = 0.0
         if len(self.onsets) >= 3:
             before, peak, after = self.onsets[-3], self.onsets[-2], self.onsets[-1]
             local = float(np.mean(list(self.onsets)[:-1]))
-            if peak >= before and peak > after and peak > local + 0.1 and self.since_beat > self.gap:
+            if is_beat(before, peak, after, local) and self.since_beat > self.gap:
                 pulse, self.since_beat = 1.0, 0
-        self.values = {"loudness": self._follow("loudness", self._normalise(self.db[-1], self.db)),
+        self.values = {"loudness": self._follow("loudness", float(normalise(self.db[-1], self.db))),
                        "onset": self._follow("onset", onset),
                        "beat": min(1.0, self._follow("beat", pulse) / self.up)}
         return self.values
 
 
-class FileFeatures:
+class FileCues:
     """A file's sound analysed in step with its frames: ``value(name, index)`` is the feature at video frame
     ``index`` (a looping source's index runs on: the sound starts again with the picture)."""
 
@@ -87,12 +93,12 @@ class FileFeatures:
         self.samples, self.fps, self.loop = samples, float(fps), loop
         self.hop = RATE / self.fps
         self.length = max(1, int(len(samples) / self.hop))  # video frames the sound lasts
-        self.analyser = CausalFeatures(self.fps, attack, release)
+        self.analyser = CausalCues(self.fps, attack, release)
         self.done = -1
         self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, path: Path, fps: Fraction, attack: float, release: float, loop: bool = False) -> FileFeatures:
+    def open(cls, path: Path, fps: Fraction, attack: float, release: float, loop: bool = False) -> FileCues:
         """The features of the sound of the file at ``path``."""
         from dreamvideo.media.ffmpeg import decode_audio
 
@@ -114,7 +120,7 @@ class FileFeatures:
             return self.analyser.values[name]
 
 
-class MicrophoneFeatures:
+class MicrophoneCues:
     """A microphone or line-in analysed as it is heard: ``value(name, index)`` is the feature now."""
 
     def __init__(self, device: str | None, fps: Fraction, attack: float, release: float):
@@ -125,7 +131,7 @@ class MicrophoneFeatures:
                 'it needs sounddevice: pip install "dreamvideo[live]"'
             raise ConfigError(f"--audio-in: {why}") from None
         self.hop = int(RATE / float(fps))
-        self.analyser = CausalFeatures(float(fps), attack, release)
+        self.analyser = CausalCues(float(fps), attack, release)
         self.pending = np.zeros(0, np.float32)
         self._lock = threading.Lock()
         chosen = None if device in (None, "default") else int(device) if str(device).isdigit() else device

@@ -18,18 +18,18 @@ from dreamvideo.errors import ConfigError, DreamVideoError
 
 if TYPE_CHECKING:
     from dreamvideo.live.session import LiveSession
-    from dreamvideo.media.capture import SourceInfo
+    from dreamvideo.look import Look
 
 SET, PRESET = "/dreamvideo/set", "/dreamvideo/preset"
 
 
 class StyleControl:
-    """The style of a running ``LiveSession``; every change rebuilds its look (the network is kept while the
-    model stays the same) and hands it over."""
+    """The style of a running ``LiveSession``; every change rebuilds its look with ``build`` (which keeps the
+    network while the model stays the same) and hands it over."""
 
-    def __init__(self, style: Style, info: SourceInfo, session: LiveSession,
+    def __init__(self, style: Style, session: LiveSession, build: Callable[[Style], Look],
                  log: Callable[[str], None] = lambda message: None):
-        self.style, self.info, self.session, self.log = style, info, session, log
+        self.style, self.session, self.build, self.log = style, session, build, log
         self.changes = 0
         self._lock = threading.Lock()
 
@@ -44,7 +44,7 @@ class StyleControl:
                 set_dotted(data, key.split("."), value)
                 style = validate_style(data, source="osc")
             except ConfigError as exc:
-                self.log(f"osc: {SET} {key} {value}: {'; '.join(exc.problems)}")
+                self.log(f"osc: {SET} {key} {value}: {exc.line()}")
                 return None
             return self._apply(style)
 
@@ -54,18 +54,13 @@ class StyleControl:
             try:
                 style = load_style(str(name))
             except ConfigError as exc:
-                self.log(f"osc: {PRESET} {name}: {'; '.join(exc.problems)}")
+                self.log(f"osc: {PRESET} {name}: {exc.line()}")
                 return None
             return self._apply(style)
 
     def _apply(self, style: Style) -> Style | None:
-        from dreamvideo.live.run import live_look
-
-        current = self.session.look
-        same = (style.model, style.weights, style.device) == (self.style.model, self.style.weights, self.style.device)
         try:
-            look = live_look(style, self.info, model=current.dreamer.model if same else None,
-                             features=current.features)
+            look = self.build(style)
         except DreamVideoError as exc:
             self.log(f"osc: {exc}")
             return None

@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dreamvideo.config import Style
-from dreamvideo.dreamer import Dreamer
 from dreamvideo.errors import MediaError
-from dreamvideo.live.session import LiveSession, LiveStats, Output
+from dreamvideo.live.session import LiveSession, LiveStats, Output, live_look
 from dreamvideo.look import Look
 
 if TYPE_CHECKING:
@@ -51,17 +50,19 @@ def live(source: str, style: Style, options: LiveOptions = LiveOptions(), *, out
     OSC port, a refused OSC change), ``announce`` the page's address (default: ``log``); ``started`` the
     session once it runs; ``stop``, once set, ends the run as the end of the source does."""
     from dreamvideo.media.capture import Capture
+    from dreamvideo.networks import Networks
 
     check_outputs(options)
     with contextlib.ExitStack() as stack:  # closed in reverse: OSC, the session, the sound, the capture
         capture = Capture(source, options.max_side, options.loop, options.fps)
         stack.callback(capture.stop)  # a camera is released whatever fails next
         info = capture.info
-        features = live_features(style, info, options)
-        if features is not None:
-            stack.callback(features.close)
+        cues = live_cues(style, info, options)
+        if cues is not None:
+            stack.callback(cues.close)
+        networks = Networks(keep=1)  # the network dreamed on; an OSC change to another model replaces it
         with contextlib.ExitStack() as pending:  # closed here only when no session takes them over
-            look = live_look(style, info, features=features)
+            look = live_look(style, info, model=networks.get(style), cues=cues)
             pending.callback(look.close)
             made, page = open_outputs(options, info, pending, log, announce or log)
             session = LiveSession(look, [*made, *outputs], newest=capture.newest)
@@ -72,7 +73,10 @@ def live(source: str, style: Style, options: LiveOptions = LiveOptions(), *, out
         if options.osc is not None:
             from dreamvideo.live.control import OscServer, StyleControl
 
-            control = StyleControl(style, info, session, log=log)
+            def build(changed: Style) -> Look:  # the changed style's look, on the same network for the same model
+                return live_look(changed, info, model=networks.get(changed), cues=cues)
+
+            control = StyleControl(style, session, build, log=log)
             stack.callback(OscServer(options.osc_host, options.osc, control).stop)
             log(f"osc: listening on {options.osc_host}:{options.osc} for /dreamvideo/set KEY VALUE and "
                 "/dreamvideo/preset NAME")
@@ -134,22 +138,15 @@ def open_outputs(options: LiveOptions, info: SourceInfo, stack: contextlib.ExitS
     return made, page
 
 
-def live_features(style: Style, info: SourceInfo, options: LiveOptions) -> Any:
+def live_cues(style: Style, info: SourceInfo, options: LiveOptions) -> Any:
     """The live audio features a style's ``react:`` follows: a file source's own sound, or a microphone."""
     if not style.react and options.audio_in is None:
         return None
-    from dreamvideo.live.audio import FileFeatures, MicrophoneFeatures
+    from dreamvideo.live.audio import FileCues, MicrophoneCues
 
     if options.audio_in in (None, "source"):
         if info.path is None or info.audio_codec is None:
             raise MediaError(f"the style reacts to audio (react:), but {info.name} has no sound of its own; "
                              "listen to a microphone with --audio-in default (or a device's name)")
-        return FileFeatures.open(info.path, info.fps, style.react_attack, style.react_release, loop=options.loop)
-    return MicrophoneFeatures(options.audio_in, info.fps, style.react_attack, style.react_release)
-
-
-def live_look(style: Style, info: SourceInfo, model: Any = None, features: Any = None) -> Look:
-    """The look a live run dreams with, at the source's frame size; a mask video loops (a camera has no end).
-    ``model``: a network already built for the style's model."""
-    style = style.model_copy(update={"mask_loop": True})
-    return Look.of(Dreamer(style, model=model), info.size, "video", info.size, features, fps=info.fps, frames=1)
+        return FileCues.open(info.path, info.fps, style.react_attack, style.react_release, loop=options.loop)
+    return MicrophoneCues(options.audio_in, info.fps, style.react_attack, style.react_release)

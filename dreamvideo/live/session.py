@@ -19,15 +19,17 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from dreamvideo.coherence import Chain, Last, MotionOf
+from dreamvideo.config import Style
+from dreamvideo.dreamer import Dreamer
 from dreamvideo.errors import DreamVideoError
 from dreamvideo.flow import to_gray
 from dreamvideo.look import Look
-from dreamvideo.media.capture import Captured, Newest
+from dreamvideo.media.capture import Captured, Newest, SourceInfo
 
 Clock = Callable[[], float]
 
@@ -303,3 +305,10 @@ class LiveSession:
         self.dreaming.look.close()
         if errors:
             raise errors[0]
+
+
+def live_look(style: Style, info: SourceInfo, model: Any = None, cues: Any = None) -> Look:
+    """The look a live run dreams with, at the source's frame size; a mask video loops (a camera has no end).
+    ``model``: a network already built for the style's model."""
+    style = style.model_copy(update={"mask_loop": True})
+    return Look.of(Dreamer(style, model=model), info.size, "video", info.size, cues, fps=info.fps, frames=1)

@@ -165,6 +165,11 @@ def to_tensor(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.array(image, dtype=np.uint8, copy=True)).permute(2, 0, 1)[None].float().div_(255.0)
 
 
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """A float image in [0, 1] as uint8, rounded half up (values outside are clipped)."""
+    return np.clip(image * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
 def to_array(tensor: torch.Tensor) -> np.ndarray:
     """(1, 3, H, W) in [0, 1] -> (H, W, 3) uint8."""
     return tensor[0].detach().float().clamp(0, 1).mul(255).round_().byte().permute(1, 2, 0).cpu().numpy()

@@ -25,7 +25,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from dreamvideo.errors import ConfigError, DreamVideoError, MediaError
+from dreamvideo.errors import DreamVideoError, MediaError
 from dreamvideo.studio.controls import style_yaml, values
 from dreamvideo.studio.renders import QueueFull
 from dreamvideo.studio.session import Studio
@@ -218,8 +218,7 @@ async def live_socket(websocket: WebSocket) -> None:
                     camera.restyle(await run_in_threadpool(studio.live_look, style, camera.size))
                     await websocket.send_json({"type": "styled"})
             except DreamVideoError as exc:
-                line = "; ".join(exc.problems) if isinstance(exc, ConfigError) else str(exc)
-                await websocket.send_json({"type": "error", "error": line})
+                await websocket.send_json({"type": "error", "error": exc.line()})
             except (ValueError, KeyError, TypeError) as exc:
                 await websocket.send_json({"type": "error", "error": f"bad message: {exc}"})
     except WebSocketDisconnect:
@@ -232,8 +231,7 @@ async def live_socket(websocket: WebSocket) -> None:
 
 
 async def library_error(request: Request, exc: DreamVideoError) -> Response:
-    line = "; ".join(exc.problems) if isinstance(exc, ConfigError) else str(exc)
-    return JSONResponse({"error": line}, status_code=429 if isinstance(exc, QueueFull) else 400)
+    return JSONResponse({"error": exc.line()}, status_code=429 if isinstance(exc, QueueFull) else 400)
 
 
 async def bad_request(request: Request, exc: Exception) -> Response:

@@ -86,7 +86,8 @@ async function preview() {
   } catch (e) { if (seq === state.previewSeq) { $("preview-status").textContent = "no preview"; showError(e.message); } }
 }
 
-async function upload(file) {
+async function upload(file) {  // a file chosen at once waits for the options (its limit) and the style
+  await ready;
   showError(""); $("upload-info").textContent = `uploading ${file.name}…`;
   if (file.size > state.options.limits.max_upload) {
     $("upload-info").textContent = "";
@@ -205,7 +206,7 @@ function drawJobs(jobs) {
         "<button class='secondary remove' title='Take it off this list (its file stays)'>Remove</button></div>";
       row.querySelector(".cancel").onclick = () => cancel(job.id);
       row.querySelector(".remove").onclick = () => removeJob(job.id);
-      row.querySelector(".use").onclick = () => setStyle(job.yaml);
+      row.querySelector(".use").onclick = whenReady(() => setStyle(job.yaml));
       box.prepend(row);
     }
     row.dataset.status = job.status;
@@ -297,7 +298,11 @@ function liveRecord() {
   live.recorder.start(250); $("live-record").textContent = "Stop recording";
 }
 
-async function init() {
+// Every handler is attached at once, before anything is loaded, so that a user who acts at once is never
+// ignored; the handlers that need the options, the style or the uploads wait for `ready` themselves.
+let ready = null;
+
+async function load() {
   state.options = await (await fetch("/api/options")).json();
   buildSliders(state.options.controls);
   $("seconds").max = state.options.limits.zoom_seconds;
@@ -310,28 +315,33 @@ async function init() {
   const saved = JSON.parse(localStorage.getItem(SAVED) || "{}");
   await setStyle(saved.yaml || state.options.default);
   const uploads = await listUploads(), last = uploads.find((u) => u.id === saved.upload);
-  if (last) useUpload(last);
+  if (last && !state.upload) useUpload(last);
+}
 
-  $("preset").onchange = () => { if ($("preset").value in state.options.presets) setStyle(state.options.presets[$("preset").value]); };
-  $("uploads").onchange = async () => { const u = (await listUploads()).find((x) => x.id === $("uploads").value); if (u) useUpload(u); };
+function whenReady(act) { return async (...args) => { await ready; return act(...args); }; }
+
+function init() {
+  $("preset").onchange = whenReady(() => { if ($("preset").value in state.options.presets) setStyle(state.options.presets[$("preset").value]); });
+  $("uploads").onchange = whenReady(async () => { const u = (await listUploads()).find((x) => x.id === $("uploads").value); if (u) useUpload(u); });
   $("pin-btn").onclick = pin;
   const hold = $("original-btn");
-  hold.onpointerdown = () => showOriginal(true); hold.onpointerup = hold.onpointerleave = () => showOriginal(false);
-  $("model").onchange = () => { const m = $("model").value; fillLayers(m); setStyle(state.yaml, { model: m, layers: state.options.models[m].default_layers }); };
-  const layerChange = () => { const ch = $("channels").value.trim(); setStyle(state.yaml, { layers: [$("layer").value + (ch ? ":" + ch : "")] }); };
+  hold.onpointerdown = whenReady(() => showOriginal(true)); hold.onpointerup = hold.onpointerleave = () => showOriginal(false);
+  $("model").onchange = whenReady(() => { const m = $("model").value; fillLayers(m); setStyle(state.yaml, { model: m, layers: state.options.models[m].default_layers }); });
+  const layerChange = whenReady(() => { const ch = $("channels").value.trim(); setStyle(state.yaml, { layers: [$("layer").value + (ch ? ":" + ch : "")] }); });
   $("layer").onchange = layerChange; $("channels").onchange = layerChange;
-  $("colors").onchange = () => setStyle(state.yaml, { colors: $("colors").value });
-  $("apply-yaml").onclick = () => setStyle($("yaml").value);
+  $("colors").onchange = whenReady(() => setStyle(state.yaml, { colors: $("colors").value }));
+  $("apply-yaml").onclick = () => { const text = $("yaml").value; whenReady(setStyle)(text); };  // what was typed, even before the style loaded
   $("time").oninput = () => { $("time-out").value = (+$("time").value).toFixed(1) + " s"; };
-  $("time").onchange = () => preview();
+  $("time").onchange = whenReady(preview);
   $("file").onchange = () => $("file").files[0] && upload($("file").files[0]);
   const drop = $("drop");
   drop.ondragover = (e) => { e.preventDefault(); drop.classList.add("over"); };
   drop.ondragleave = () => drop.classList.remove("over");
-  drop.ondrop = (e) => { e.preventDefault(); drop.classList.remove("over"); if (e.dataTransfer.files[0]) upload(e.dataTransfer.files[0]); };
-  $("clip-btn").onclick = clip; $("render-btn").onclick = render;
+  drop.ondrop = (e) => { e.preventDefault(); drop.classList.remove("over"); const file = e.dataTransfer.files[0]; if (file) upload(file); };
+  $("clip-btn").onclick = whenReady(clip); $("render-btn").onclick = whenReady(render);
   $("tab-studio").onclick = () => showView("studio"); $("tab-live").onclick = () => showView("live");
-  $("live-start").onclick = liveStart; $("live-stop").onclick = liveStop; $("live-record").onclick = liveRecord;
+  $("live-start").onclick = whenReady(liveStart); $("live-stop").onclick = liveStop; $("live-record").onclick = liveRecord;
+  ready = load();  // (no event can run before this line: they all wait for it)
   pollJobs();
 }
 init();

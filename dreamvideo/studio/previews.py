@@ -15,6 +15,7 @@ import numpy as np
 from dreamvideo.config import Style
 from dreamvideo.errors import MediaError
 from dreamvideo.media.images import fit_size, read_image, resize_image
+from dreamvideo.networks import Networks
 from dreamvideo.studio.controls import CLIP_SECONDS, PREVIEW_SIDE
 from dreamvideo.studio.uploads import Upload
 
@@ -44,7 +45,7 @@ class Previews:
     def __init__(self, folder: Path, max_pixels: int):
         self.folder, self.max_pixels = folder, max_pixels
         folder.mkdir(parents=True, exist_ok=True)
-        self._models: dict[tuple[str, str | None], Any] = {}
+        self.networks = Networks()
         self._dreamer: tuple[str, Any] | None = None  # the last style's
         self._lock = threading.Lock()  # one preview at a time; renders have their own worker
         self.clip_progress = (0, 0)  # frames done and to do of the clip being made
@@ -52,14 +53,10 @@ class Previews:
     def dreamer(self, style: Style):
         """A Dreamer for ``style``, its network built once per model."""
         from dreamvideo.dreamer import Dreamer
-        from dreamvideo.features import get_model
 
         key = json.dumps(style.model_dump(mode="json"), sort_keys=True)
         if self._dreamer is None or self._dreamer[0] != key:
-            model_key = (style.model, str(style.weights) if style.weights else None)
-            if model_key not in self._models:
-                self._models[model_key] = get_model(style.model, style.weights)
-            self._dreamer = (key, Dreamer(style, model=self._models[model_key]))
+            self._dreamer = (key, Dreamer(style, model=self.networks.get(style)))
         return self._dreamer[1]
 
     def frame(self, upload: Upload, seconds: float = 0.0, side: int = PREVIEW_SIDE) -> np.ndarray:
@@ -76,7 +73,7 @@ class Previews:
         render's first frame is that frame, bit for bit, on the same device."""
         from dreamvideo.coherence import Chain
         from dreamvideo.look import Look
-        from dreamvideo.react import style_features
+        from dreamvideo.react import style_cues
 
         with self._lock:
             began = time.perf_counter()
@@ -102,12 +99,12 @@ class Previews:
             index = min(round(max(0.0, seconds) * fps), max(0, info.frames - 1))
             frame = video_frame(upload, size, fps, index / float(fps))
             sound = upload.path if info.audio_codec else None
-            features = style_features(style, sound, fps, index + 1, missing=f"{upload.name!r} has no sound") \
+            cues = style_cues(style, sound, fps, index + 1, missing=f"{upload.name!r} has no sound") \
                 if style.react and sound else None
-            look = Look.of(dreamer, size, "video", native, features, fps=fps, frames=index + 1,
+            look = Look.of(dreamer, size, "video", native, cues, fps=fps, frames=index + 1,
                            max_pixels=self.max_pixels)
             try:
-                return Chain(look, start=index).step(frame), time.perf_counter() - began
+                return Chain(look, first=index).step(frame), time.perf_counter() - began
             finally:
                 look.close()
 

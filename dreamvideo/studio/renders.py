@@ -28,7 +28,7 @@ class Cancelled(Exception):
 
 
 @dataclass
-class Job:
+class RenderJob:
     """A render (a video) or a zoom (a still) waiting, running or finished."""
 
     id: str
@@ -70,8 +70,8 @@ class Renders:
     def __init__(self, folder: Path, limit: int = MAX_QUEUE):
         self.folder, self.limit = folder, limit
         folder.mkdir(parents=True, exist_ok=True)
-        self.jobs: list[Job] = []
-        self._waiting: deque[Job] = deque()
+        self.jobs: list[RenderJob] = []
+        self._waiting: deque[RenderJob] = deque()
         self._wake = threading.Condition()
         self._stopping = False
         self._worker: threading.Thread | None = None
@@ -91,7 +91,7 @@ class Renders:
         if self._worker is not None:
             self._worker.join(timeout)
 
-    def submit(self, upload: Upload, style: Style, seconds: float = 4.0, label: str = "custom") -> Job:
+    def submit(self, upload: Upload, style: Style, seconds: float = 4.0, label: str = "custom") -> RenderJob:
         """Queue a render of ``upload``. The output's name follows the upload and the style, so the same
         request after a crash or a cancel resumes the interrupted render, and after a finished one is that
         render (nothing is dreamed again)."""
@@ -104,7 +104,8 @@ class Renders:
             if len(self._waiting) >= self.limit:
                 raise QueueFull(f"the render queue is full ({self.limit} waiting); wait for one to finish "
                                 "or cancel one")
-            job = Job(uuid.uuid4().hex[:12], kind, upload, style, seconds, self.folder / f"{stem}-{key}.mp4", label)
+            output = self.folder / f"{stem}-{key}.mp4"
+            job = RenderJob(uuid.uuid4().hex[:12], kind, upload, style, seconds, output, label)
             self.jobs.append(job)
             if job.output.is_file():  # the same upload and style rendered before: that render
                 from dreamvideo.media.ffmpeg import probe
@@ -124,13 +125,13 @@ class Renders:
         with self._wake:
             self.jobs.remove(job)
 
-    def _job(self, job_id: str) -> Job:
+    def _job(self, job_id: str) -> RenderJob:
         job = next((j for j in self.jobs if j.id == job_id), None)
         if job is None:
             raise MediaError(f"no render {job_id!r}; it may be from before the studio restarted")
         return job
 
-    def cancel(self, job_id: str) -> Job:
+    def cancel(self, job_id: str) -> RenderJob:
         """Cancel a queued render (it never runs) or a running one (it stops after its current frame)."""
         job = self._job(job_id)
         with self._wake:
@@ -151,7 +152,7 @@ class Renders:
                 job.status, job.started = "running", time.time()
             self._run(job)
 
-    def _run(self, job: Job) -> None:
+    def _run(self, job: RenderJob) -> None:
         first = True
 
         def progress(done: int, total: int) -> None:

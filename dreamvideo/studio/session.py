@@ -11,6 +11,7 @@ from typing import Any
 from dreamvideo.config import Style, list_presets, preset_dir, style_from_text
 from dreamvideo.errors import DreamVideoError
 from dreamvideo.media.images import MAX_PIXELS
+from dreamvideo.networks import Networks
 from dreamvideo.studio.controls import CONTROLS, HELP, MAX_QUEUE, limits
 from dreamvideo.studio.previews import Previews
 from dreamvideo.studio.renders import Renders
@@ -26,7 +27,7 @@ class Studio:
         self.uploads = Uploads(self.out / "uploads", max_upload, max_pixels)
         self.previews = Previews(self.out / "previews", max_pixels)
         self.renders = Renders(self.out / "renders", max_queue)
-        self._live_models: dict[tuple[str, str | None], Any] = {}  # the Live tab's own (previews run beside it)
+        self._live_networks = Networks()  # the Live tab's own: previews run beside it
         self._live = threading.Lock()  # held by the one Live tab at a time: its network is not shared
         self._preset_styles: dict[str, str] | None = None
 
@@ -63,14 +64,11 @@ class Studio:
         """The Live tab's look for ``style`` at frames of ``size``, its network built once per model."""
         from fractions import Fraction
 
-        from dreamvideo.features import get_model
-        from dreamvideo.live.run import live_look
+        from dreamvideo.live.session import live_look
         from dreamvideo.media.capture import SourceInfo
 
-        key = (style.model, str(style.weights) if style.weights else None)
-        if key not in self._live_models:
-            self._live_models[key] = get_model(style.model, style.weights)
-        return live_look(style, SourceInfo("the page's camera", Fraction(30), size), model=self._live_models[key])
+        return live_look(style, SourceInfo("the page's camera", Fraction(30), size),
+                         model=self._live_networks.get(style))
 
     def options(self) -> dict[str, Any]:
         """What the page is built from: presets, models and their layers, controls and limits."""

@@ -1,1 +1,2 @@
-"""Video: streaming ffmpeg I/O, the render loop with temporal coherence."""
+"""Video pipelines over the media ground floor: the render (render.py, split.py), its resume state and outputs
+(state.py, output.py), and the zoom feedback loop (zoom.py)."""

@@ -12,7 +12,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import cast
 
-from dreamvideo.coherence import Chain, analyse
+from dreamvideo.coherence import Chain, motions
 from dreamvideo.config import Style
 from dreamvideo.dreamer import Dreamer
 from dreamvideo.errors import MediaError
@@ -20,7 +20,7 @@ from dreamvideo.look import Look
 from dreamvideo.media.ffmpeg import VideoInfo, VideoWriter, lossless_args, parse_rate, probe, probe_audio, read_frames
 from dreamvideo.media.images import check_output
 from dreamvideo.media.threads import prefetch
-from dreamvideo.react import style_features
+from dreamvideo.react import style_cues
 from dreamvideo.video.output import (
     FrameOutput,
     PaletteWriter,
@@ -97,12 +97,12 @@ def _render(source: Path, output: Path, style: Style, options: RenderOptions, se
         audio=str(options.audio) if options.audio else None, frames=segment)
     dreamer = dreamer or Dreamer(style)
     sound = soundtrack(source, info, options)
-    features = style_features(style, sound.path if sound else None, fps, first + expected,
+    cues = style_cues(style, sound.path if sound else None, fps, first + expected,
                               sound.start if sound else 0.0,
                               f"{str(source)!r} has no sound; pass one with --audio FILE")
-    look = Look.of(dreamer, size, "video", (info.width, info.height), features, fps=fps, start=options.start,
+    look = Look.of(dreamer, size, "video", (info.width, info.height), cues, fps=fps, start=options.start,
                    frames=first + expected, max_pixels=options.max_pixels)
-    chain = Chain(look, start=first)
+    chain = Chain(look, first=first)
 
     def encoder(part: Path) -> VideoWriter | PaletteWriter:
         if segment is not None:  # a lossless piece of a split render: no sound, no metadata, assembled later
@@ -119,9 +119,9 @@ def _render(source: Path, output: Path, style: Style, options: RenderOptions, se
         # frames are decoded from the start of the range and dropped up to the resume point (frame-exact)
         stop = last if segment is not None else options.max_frames
         reader = read_frames(source, size, fps, options.start, options.duration, stop, skip=first + max(0, done - 1))
-        motions = analyse(reader, size, flow=style.flow, scene_cut=style.scene_cut)
+        moving = motions(reader, size, flow=style.flow, scene_cut=style.scene_cut)
         # closed explicitly, so that an exception here stops the decoder now, not when garbage is collected
-        with closing(reader), closing(prefetch(motions)) as stream:
+        with closing(reader), closing(prefetch(moving)) as stream:
             for position, (frame, motion) in enumerate(stream):
                 if done and position == 0:  # the source frame before the resume point: the chain goes on from it
                     chain.restore(first + index, frame, kept, out.resumed)

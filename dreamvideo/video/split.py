@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from dreamvideo.cluster import check_executor
-from dreamvideo.coherence import analyse
+from dreamvideo.coherence import motions
 from dreamvideo.config import Style
 from dreamvideo.dreamer import Dreamer
 from dreamvideo.media.ffmpeg import VideoInfo, probe, read_frames
@@ -33,7 +33,7 @@ def find_cuts(source: Path, style: Style, options: RenderOptions,
     reader = read_frames(source, size, fps, options.start, options.duration, options.max_frames)
     cuts, count = [], 0
     with closing(reader):
-        for index, (_, motion) in enumerate(analyse(reader, size, flow=style.flow, scene_cut=style.scene_cut)):
+        for index, (_, motion) in enumerate(motions(reader, size, flow=style.flow, scene_cut=style.scene_cut)):
             if motion.cut and index > 0:
                 cuts.append(index)
             count = index + 1

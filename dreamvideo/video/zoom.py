@@ -18,8 +18,8 @@ from dreamvideo.dreamer import Dreamer
 from dreamvideo.errors import ConfigError, MediaError
 from dreamvideo.look import Look
 from dreamvideo.media.ffmpeg import VideoWriter, probe_audio
-from dreamvideo.media.images import read_image, resize_image
-from dreamvideo.react import Reaction, style_features
+from dreamvideo.media.images import read_image, resize_image, to_uint8
+from dreamvideo.react import Reaction, style_cues
 from dreamvideo.video.output import (
     FrameOutput,
     PaletteWriter,
@@ -32,7 +32,7 @@ from dreamvideo.video.output import (
 from dreamvideo.video.state import resume_key
 
 BORDERS = {"reflect": cv2.BORDER_REFLECT101, "replicate": cv2.BORDER_REPLICATE, "wrap": cv2.BORDER_WRAP}
-STARTS = ("image", "noise", "color")
+ORIGINS = ("image", "noise", "color")
 
 
 def parse_color(text: str) -> tuple[int, int, int]:
@@ -48,7 +48,7 @@ class ZoomOptions:
     frames: int | None = None
     seconds: float | None = None
     audio: Path | None = None
-    start: str = "image"  # image | noise | color
+    origin: str = "image"  # what the zoom starts from: image | noise | color
     color: tuple[int, int, int] = (32, 64, 96)
     loop: bool = False
     restart: bool = False
@@ -57,8 +57,8 @@ class ZoomOptions:
     max_pixels: int | None = None  # a larger starting image is refused (None: images.MAX_PIXELS)
 
     def __post_init__(self) -> None:
-        if self.start not in STARTS:
-            raise ConfigError(f"--from {self.start!r}: use {', '.join(STARTS)}")
+        if self.origin not in ORIGINS:
+            raise ConfigError(f"--from {self.origin!r}: use {', '.join(ORIGINS)}")
         if self.seconds is not None and self.seconds <= 0:
             raise ConfigError(f"--seconds {self.seconds:g}: the length must be positive")
         if self.frames is not None and self.frames < 1:
@@ -97,7 +97,7 @@ def lab_stats(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return lab.mean(0), lab.std(0) + 1e-6
 
 
-def hold_colour(frame: np.ndarray, reference: tuple[np.ndarray, np.ndarray], strength: float) -> np.ndarray:
+def hold_color(frame: np.ndarray, reference: tuple[np.ndarray, np.ndarray], strength: float) -> np.ndarray:
     """Move the frame's LAB mean and spread a share ``strength`` of the way towards ``reference``."""
     if strength <= 0:
         return frame
@@ -108,19 +108,19 @@ def hold_colour(frame: np.ndarray, reference: tuple[np.ndarray, np.ndarray], str
     target_std = std + strength * (ref_std - std)
     lab = (lab - mean) / std * target_std + target_mean
     rgb = cv2.cvtColor(lab.astype(np.float32), cv2.COLOR_LAB2RGB)
-    return np.clip(rgb * 255 + 0.5, 0, 255).astype(np.uint8)
+    return to_uint8(rgb)
 
 
 def first_frame(style: Style, image: Path | None, options: ZoomOptions) -> np.ndarray:
     """The starting picture: an image at the style's output size, or noise / a colour at zoom.size."""
     rng = np.random.default_rng(style.seed)
-    if options.start == "image":
+    if options.origin == "image":
         if image is None:
             raise MediaError("zoom needs an image to start from, or --from noise / --from color")
         picture = read_image(image, options.max_pixels)
         return resize_image(picture, style.output.size(picture.shape[1], picture.shape[0], multiple=2))
     w, h = style.zoom.size
-    if options.start == "noise":
+    if options.origin == "noise":
         return (128 + rng.normal(0, 24, (h, w, 3))).clip(0, 255).astype(np.uint8)
     base = np.array(options.color, np.float32)
     return (base + rng.normal(0, 6, (h, w, 3))).clip(0, 255).astype(np.uint8)  # a little grain to dream on
@@ -177,12 +177,12 @@ def zoom_video(
     fade = min(round(style.zoom.loop_seconds * fps), total // 2) if options.loop else 0
     key = resume_key(
         style=style.model_dump(mode="json"), image=[str(image.resolve()), image.stat().st_mtime_ns] if image else None,
-        frames=total, start=options.start, color=options.color, loop=options.loop,
+        frames=total, start=options.origin, color=options.color, loop=options.loop,  # "start": earlier zooms resume
         audio=str(options.audio.resolve()) if options.audio else None)
 
     dreamer = dreamer or Dreamer(style)
-    features = style_features(style, options.audio, fps, total + fade, missing="no --audio was given")
-    look = Look.of(dreamer, size, "zoom", size, features, fps=fps, frames=total + fade, max_pixels=options.max_pixels)
+    cues = style_cues(style, options.audio, fps, total + fade, missing="no --audio was given")
+    look = Look.of(dreamer, size, "zoom", size, cues, fps=fps, frames=total + fade, max_pixels=options.max_pixels)
     sound = Soundtrack(options.audio, audio.codec) if options.audio is not None and audio is not None else None
     head: list[np.ndarray] = []  # the first frames, crossfaded into the end with --loop
 
@@ -225,7 +225,7 @@ def zoom_video(
                 frame = zoom_dream(look, moved, index, index / float(fps), first=False)
             else:
                 frame = moved
-            frame = hold_colour(frame, reference, style.zoom.color_hold)
+            frame = hold_color(frame, reference, style.zoom.color_hold)
             out.put(index, frame)
             index += 1
             if progress is not None:
