@@ -137,6 +137,17 @@ class Script:
         return captured
 
 
+def test_frames_replaced_before_the_first_one_shown_are_dropped_and_recorded():
+    out = Recorder()
+    session = tiny_session([out])
+    pictures = frames(4)
+    for index in (2, 3):  # frames 0 and 1 were replaced before the stage took one
+        session.show(session.put(pictures[index], index))
+    session.close()
+    assert (session.stats.shown, session.stats.dropped) == (2, 2)
+    assert len(out.frames) == 4 and out.frames[0] is out.frames[1] is out.frames[2]  # the first shown, held
+
+
 def test_a_run_stops_at_its_duration_on_its_clock_and_keeps_a_source_error():
     from dreamvideo.errors import MediaError
     from dreamvideo.live import LiveSession, live_look
@@ -543,6 +554,17 @@ def test_bad_outputs_are_one_line_before_anything_runs(tmp_path):
         result = cli(source, "--no-page", *args)
         lines = result.output.strip().splitlines()
         assert result.exit_code == 2 and len(lines) == 1 and match in lines[0], result.output
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--token", "abcdefgh", "--no-token"], "--token and --no-token exclude each other"),
+    (["--token", "short"], "--token needs at least 8 characters"),
+    (["--host", "0.0.0.0", "--no-token"], "--no-token is allowed only on a loopback host"),
+])
+def test_the_page_takes_the_studios_token_rules(args, match):
+    result = cli(SAMPLES / "clip.mp4", *args)
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1 and match in lines[0], result.output
 
 
 def v4l2loopback() -> bool:

@@ -240,16 +240,18 @@ class LiveSession:
 
     def show(self, captured: Captured) -> np.ndarray:
         """The frame to display for ``captured``: written to every output (after the last shown frame once
-        for each frame skipped since), counted, its latency taken."""
+        for each frame skipped since, or this one for frames skipped before the first), counted, its latency
+        taken."""
         if self.dreaming.error is not None:
             raise self.dreaming.error
-        missed = captured.index - self.shown_index - 1 if self.shown_index >= 0 else 0
-        if missed > 0 and self._previous is not None:  # frames the stage was too slow for
+        frame = self.stage.show(captured)
+        missed = captured.index - self.shown_index - 1  # frames the stage was too slow for, the first ones too
+        if missed > 0:
             self.stats.dropped += missed
+            held = self._previous if self._previous is not None else frame  # before the first: the first shown
             for output in self.outputs:
                 for _ in range(missed):
-                    output.write(self._previous)
-        frame = self.stage.show(captured)
+                    output.write(held)
         for output in self.outputs:
             output.write(frame)
         self.stats.latencies.append(self.clock() - captured.at)
