@@ -41,6 +41,7 @@ def _call(fn: Callable[..., Any], threads: int, *args: Any) -> Any:
 
 
 CONNECT_SECONDS = 15.0  # the longest a cluster gets to answer (Ray alone retries for 20 s and more)
+CLIENT_ATTEMPTS = 3  # ray:// connections: a busy head may fail to start the client's server in time
 FIX = ("start its head with `ray start --head` and pass the address it prints (HOST:6379, or ray://HOST:10001 "
        "for Ray's client)")
 
@@ -97,12 +98,20 @@ def connect(address: str | None) -> None:
             raise ConfigError(f"--address {address!r}: ray:// addresses need Ray's client: pip install "
                               "\"dreamvideo[ray]\" (it brings ray[client]), or give the head's HOST:6379") from None
     if client:  # Ray's client connects from the main thread only (its own retries bound the wait)
-        try:
-            ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, logging_level=logging.WARNING)
-        except Exception as exc:
+        for attempt in range(CLIENT_ATTEMPTS):
+            try:
+                ray.init(address=address, ignore_reinit_error=True, log_to_driver=False,
+                         logging_level=logging.WARNING)
+                return
+            except ConnectionAbortedError as exc:  # the head could not start this client's server in time
+                if attempt + 1 < CLIENT_ATTEMPTS and "Initialization failure" in str(exc):
+                    ray.shutdown()  # what the failed attempt set up; a new server is started for the next
+                    continue
+                failed: Exception = exc
+            except Exception as exc:
+                failed = exc
             raise ConfigError(f"the Ray cluster at {address!r} did not take the connection "
-                              f"({str(exc).splitlines()[0][:200]}); {auth_fix(with_token)}") from None
-        return
+                              f"({str(failed).splitlines()[0][:200]}); {auth_fix(with_token)}") from None
     failure: list[BaseException] = []
 
     def init() -> None:

