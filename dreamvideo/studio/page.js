@@ -1,7 +1,7 @@
 // The studio's page: every control and limit comes from /api/options; every request that changes anything
 // carries the page's header (the server also checks its Origin).
 const $ = (id) => document.getElementById(id);
-const state = { upload: null, yaml: "", label: "", options: null, previewSeq: 0, original: null };
+const state = { upload: null, yaml: "", label: "", options: null, previewSeq: 0, original: null, styling: Promise.resolve() };
 const SAVED = "dreamvideo.studio";  // the last upload and style, so a reload goes on where it was
 const PAGE = { "X-Dreamvideo": "1" };
 
@@ -13,7 +13,17 @@ async function call(path, body) {
   return response;
 }
 
-async function setStyle(text, changes) {
+// Style changes apply one after another, each to the style the one before it left (text null: the current
+// style); whatever sends the style to the server first waits for them (current()), so a render clicked just
+// after Apply renders what was applied.
+function setStyle(text, changes) {
+  state.styling = state.styling.then(() => applyStyle(text ?? state.yaml, changes));
+  return state.styling;
+}
+
+async function current() { await state.styling; return state.yaml; }
+
+async function applyStyle(text, changes) {
   try {
     const data = await (await call("/api/style", { yaml: text, set: changes || {} })).json();
     state.yaml = data.yaml; state.label = data.label; $("yaml").value = data.yaml; showControls(data.values); showError("");
@@ -48,7 +58,7 @@ function buildSliders(controls) {
     const out = document.createElement("output");
     label.append(c.label + " ", input, out); box.append(label);
     input.oninput = () => { out.value = input.value; };
-    input.onchange = () => setStyle(state.yaml, { [c.key]: +input.value });
+    input.onchange = () => setStyle(null, { [c.key]: +input.value });
   }
 }
 
@@ -74,7 +84,7 @@ async function preview() {
   const seq = ++state.previewSeq;
   $("preview-status").textContent = "dreaming…";
   try {
-    const response = await call("/api/preview", { upload: state.upload.id, yaml: state.yaml, time: +$("time").value });
+    const response = await call("/api/preview", { upload: state.upload.id, yaml: await current(), time: +$("time").value });
     const blob = await response.blob();
     if (seq !== state.previewSeq) return;  // a newer preview is on its way
     $("preview").src = URL.createObjectURL(blob); state.original = null;
@@ -142,7 +152,7 @@ async function showOriginal(on) {
   if (!on) { if (img.dataset.dream) { img.src = img.dataset.dream; delete img.dataset.dream; } return; }
   try {
     if (!state.original) {
-      const response = await call("/api/original", { upload: state.upload.id, yaml: state.yaml, time: +$("time").value });
+      const response = await call("/api/original", { upload: state.upload.id, yaml: await current(), time: +$("time").value });
       state.original = URL.createObjectURL(await response.blob());
     }
     img.dataset.dream = img.src; img.src = state.original;
@@ -157,7 +167,7 @@ async function clip() {
     const p = await (await fetch("/api/clip/progress")).json(); if (p.total) { bar.max = p.total; bar.value = p.done; }
   }, 400);
   try {
-    const data = await (await call("/api/clip", { upload: state.upload.id, yaml: state.yaml, time: +$("time").value })).json();
+    const data = await (await call("/api/clip", { upload: state.upload.id, yaml: await current(), time: +$("time").value })).json();
     $("clip").src = data.url; $("clip").play().catch(() => {}); $("clip-status").textContent = `${seconds} s, as the render carries the dream`; showError("");
   } catch (e) { $("clip-status").textContent = ""; showError(e.message); }
   clearInterval(timer); bar.classList.add("hidden");
@@ -166,7 +176,7 @@ async function clip() {
 
 async function render() {
   try {
-    await call("/api/render", { upload: state.upload.id, yaml: state.yaml, seconds: +$("seconds").value });
+    await call("/api/render", { upload: state.upload.id, yaml: await current(), seconds: +$("seconds").value });
     showError(""); pollJobs();
   } catch (e) { showError(e.message); }
 }
@@ -326,10 +336,10 @@ function init() {
   $("pin-btn").onclick = pin;
   const hold = $("original-btn");
   hold.onpointerdown = whenReady(() => showOriginal(true)); hold.onpointerup = hold.onpointerleave = () => showOriginal(false);
-  $("model").onchange = whenReady(() => { const m = $("model").value; fillLayers(m); setStyle(state.yaml, { model: m, layers: state.options.models[m].default_layers }); });
-  const layerChange = whenReady(() => { const ch = $("channels").value.trim(); setStyle(state.yaml, { layers: [$("layer").value + (ch ? ":" + ch : "")] }); });
+  $("model").onchange = whenReady(() => { const m = $("model").value; fillLayers(m); setStyle(null, { model: m, layers: state.options.models[m].default_layers }); });
+  const layerChange = whenReady(() => { const ch = $("channels").value.trim(); setStyle(null, { layers: [$("layer").value + (ch ? ":" + ch : "")] }); });
   $("layer").onchange = layerChange; $("channels").onchange = layerChange;
-  $("colors").onchange = whenReady(() => setStyle(state.yaml, { colors: $("colors").value }));
+  $("colors").onchange = whenReady(() => setStyle(null, { colors: $("colors").value }));
   $("apply-yaml").onclick = () => { const text = $("yaml").value; whenReady(setStyle)(text); };  // what was typed, even before the style loaded
   $("time").oninput = () => { $("time-out").value = (+$("time").value).toFixed(1) + " s"; };
   $("time").onchange = whenReady(preview);
