@@ -1,12 +1,12 @@
-"""Audio features per video frame, for styles that react to music: loudness, onset strength, beats.
+"""Audio features per video frame, for styles that react to music: loudness, onset strength, beats, bars.
 
 Plain NumPy on mono samples (``dreamvideo.media.ffmpeg.decode_audio`` gives them): every feature is one value
 per video frame in [0, 1], smoothed with an attack/release envelope follower.
 
 ``track_cues`` measures a whole track, each window centred on its frame; ``dreamvideo.live.audio`` measures a
 sound as it happens, each window ending at its frame. Both are made of the small functions here (a frame's
-loudness, the flux between two spectra, the normalisation over a history, the follower's step, the beat
-rule), so each feature is defined once.
+loudness, the flux between two spectra, the normalisation over a history, the follower's step); the beats
+and bars are ``dreamvideo.beats``'s, a whole song's tracked grid or its causal tracker's.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from typing import Protocol
 
 import numpy as np
 
-RATE = 22050  # samples per second the features are computed at
+from dreamvideo.beats import RATE, Grid, track
 
 
 class Cues(Protocol):
-    """Audio features by name (loudness, onset, beat) at a video frame: a whole track's (``TrackCues``)
+    """Audio features by name (loudness, onset, beat, bar) at a video frame: a whole track's (``TrackCues``)
     or a live sound's (``dreamvideo.live.audio``)."""
 
     def value(self, name: str, index: int) -> float: ...
@@ -33,9 +33,11 @@ class TrackCues:
     beat: np.ndarray  # 1 on beat frames, decaying with the release time
     beats: np.ndarray  # frame indices of the beats
     tempo: float  # beats per minute
+    bar: np.ndarray  # like beat, on the bars' first beats
+    downbeats: np.ndarray  # frame indices of the bars' first beats
 
     def get(self, name: str) -> np.ndarray:
-        return {"loudness": self.loudness, "onset": self.onset, "beat": self.beat}[name]
+        return {"loudness": self.loudness, "onset": self.onset, "beat": self.beat, "bar": self.bar}[name]
 
     def value(self, name: str, index: int) -> float:
         """Feature ``name`` at video frame ``index`` (past the end: the last frame's)."""
@@ -46,7 +48,6 @@ class TrackCues:
 N_FFT = 2048  # samples in the window each frame's features are measured over
 WINDOW = np.hanning(N_FFT).astype(np.float32)
 WINDOW.flags.writeable = False
-FASTEST_BPM = 200  # beats closer together than this are one beat
 
 
 def frame_rms(frames: np.ndarray) -> np.ndarray:
@@ -98,25 +99,10 @@ def envelope(x: np.ndarray, fps: float, attack: float, release: float) -> np.nda
     return out
 
 
-def beat_gap(fps: float) -> int:
-    """The fewest frames between two beats."""
-    return max(1, int(fps * 60 / FASTEST_BPM))
-
-
-def beat_reach(fps: float) -> int:
-    """How many frames on each side of an onset the local mean it must stand above reaches."""
-    return max(1, int(fps / 2))
-
-
-def is_beat(before, peak, after, local) -> bool:
-    """Whether onset ``peak`` (between ``before`` and ``after``) is a beat: a peak standing 0.1 above
-    ``local``, the mean onset around it."""
-    return bool(peak >= before and peak > after and peak > local + 0.1)
-
-
 def track_cues(samples: np.ndarray, fps: float, frames: int, attack: float = 0.01, release: float = 0.25,
-            rate: int = RATE) -> TrackCues:
-    """Per-frame features of ``samples`` for a video of ``frames`` frames at ``fps``."""
+               rate: int = RATE, grid: Grid | None = None, start: float = 0.0) -> TrackCues:
+    """Per-frame features of ``samples`` for a video of ``frames`` frames at ``fps``. The beats and bars are
+    ``grid``'s (a whole song's, whose second ``start`` the samples begin at), or tracked in the samples."""
     hop = rate / fps
     need = int(np.ceil(frames * hop)) + N_FFT
     padded = np.zeros(need, np.float32)  # N_FFT/2 of silence first, so each window is centred on its frame
@@ -129,35 +115,28 @@ def track_cues(samples: np.ndarray, fps: float, frames: int, attack: float = 0.0
     spectrum = log_spectrum(frames_audio)
     strength = flux(spectrum, np.concatenate([spectrum[:1], spectrum[:-1]]))  # the first frame: from itself, 0
     onset = normalise(strength, strength)
-    beats, tempo = _beats(onset, fps)
-    pulse = np.zeros(frames, np.float32)
-    pulse[beats] = 1.0
-    beat = envelope(pulse, fps, attack, release).astype(np.float32)
+    if grid is None:
+        grid = track(samples) if rate == RATE else Grid(0.0, np.zeros(0), np.zeros(0), 4, len(samples) / rate)
+    beats, downbeats = (at_frames(grid.beats - start, fps, frames), at_frames(grid.downbeats - start, fps, frames))
     return TrackCues(
         loudness=envelope(loud, fps, attack, release).astype(np.float32),
         onset=envelope(onset, fps, attack, release).astype(np.float32),
-        beat=beat / max(1e-6, float(beat.max())) if len(beats) else pulse,
-        beats=beats, tempo=tempo,
+        beat=pulses(beats, fps, frames, attack, release), beats=beats, tempo=grid.tempo,
+        bar=pulses(downbeats, fps, frames, attack, release), downbeats=downbeats,
     )
 
 
-def _beats(onset: np.ndarray, fps: float) -> tuple[np.ndarray, float]:
-    """Onset peaks above an adaptive threshold, at least 60/200 s apart; tempo by autocorrelation."""
-    if len(onset) < 4 or onset.max() <= 0:
-        return np.array([], int), 0.0
-    centred = onset - onset.mean()
-    ac = np.correlate(centred, centred, mode="full")[len(onset) - 1 :]
-    lags = np.arange(len(ac))
-    valid = (lags >= fps * 60 / FASTEST_BPM) & (lags <= fps * 60 / 60)
-    tempo = float(60 * fps / lags[valid][np.argmax(ac[valid])]) if valid.any() else 0.0
-    gap, k = beat_gap(fps), beat_reach(fps)
-    local = np.array([onset[max(0, i - k) : i + k + 1].mean() for i in range(len(onset))])
-    peaks = [i for i in range(len(onset) - 1)  # the first frame, with none before it, compared to itself
-             if is_beat(onset[max(0, i - 1)], onset[i], onset[i + 1], local[i])]
-    beats: list[int] = []
-    for i in peaks:
-        if not beats or i - beats[-1] >= gap:
-            beats.append(i)
-        elif onset[i] > onset[beats[-1]]:
-            beats[-1] = i
-    return np.array(beats, int), tempo
+def at_frames(seconds: np.ndarray, fps: float, frames: int) -> np.ndarray:
+    """The video frames (of ``frames`` at ``fps``) that times in ``seconds`` fall on, each once."""
+    index = np.unique(np.round(np.asarray(seconds) * fps).astype(int))
+    return index[(index >= 0) & (index < frames)]
+
+
+def pulses(marks: np.ndarray, fps: float, frames: int, attack: float, release: float) -> np.ndarray:
+    """1 on the ``marks`` frames, falling with the release time, smoothed like every feature; peaks at 1."""
+    pulse = np.zeros(frames, np.float32)
+    pulse[marks] = 1.0
+    if not len(marks):
+        return pulse
+    smooth = envelope(pulse, fps, attack, release).astype(np.float32)
+    return smooth / max(1e-6, float(smooth.max()))

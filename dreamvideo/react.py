@@ -3,6 +3,7 @@
     react:
       step_size: {source: loudness, min: 0.005, max: 0.05}   # a range
       zoom.scale: {source: beat, pulse: 1.1}                 # the style's own value, times up to 1.1
+      layers.blocks.4: {source: onset, min: 0, max: 2, audio: vocals.wav}   # a stem of its own
 
 A ``Reaction`` is those mappings at one video frame: ``reaction("step_size", base)`` is the value the
 mapping gives there, or ``base`` where the style maps nothing or there is no sound.
@@ -14,33 +15,118 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from dreamvideo.audio import RATE, Cues, TrackCues, track_cues
-from dreamvideo.config import REACT_LAYER, LayerTerm, ReactConfig, Style
-from dreamvideo.errors import MediaError
+from dreamvideo.beats import METERS, Grid, NoBeat, exact_grid, track
+from dreamvideo.config import REACT_LAYER, LayerTerm, MusicConfig, ReactConfig, Style
+from dreamvideo.errors import ConfigError, MediaError
 from dreamvideo.media.ffmpeg import decode_audio
+from dreamvideo.schedule import Schedule
 
 if TYPE_CHECKING:
     from dreamvideo.engine import DreamParams
 
 
+def song_grid(path: str | Path, music: MusicConfig | None = None) -> Grid:
+    """The beats and bars of the sound of ``path`` (a song, or a video's sound), as the style's ``music:``
+    keys (a known tempo, downbeat or meter) have them."""
+    music = music or MusicConfig()
+    return track(decode_audio(path, RATE), music.bpm, music.offset, music.meter)
+
+
 def cues_of(path: str | Path, fps: float, frames: int, start: float = 0.0, attack: float = 0.01,
-                 release: float = 0.25) -> TrackCues:
-    """The audio features of ``frames`` video frames at ``fps``, from ``start`` seconds into ``path``."""
-    return track_cues(decode_audio(path, RATE, start, frames / fps), fps, frames, attack, release)
+            release: float = 0.25, music: MusicConfig | None = None) -> TrackCues:
+    """The audio features of ``frames`` video frames at ``fps``, from ``start`` seconds into ``path``; its
+    beats and bars are the whole song's (counted from the song's start)."""
+    samples = decode_audio(path, RATE)
+    music = music or MusicConfig()
+    grid = track(samples, music.bpm, music.offset, music.meter)
+    body = samples[int(round(start * RATE)) : int(round((start + frames / fps) * RATE))]
+    return track_cues(body, fps, frames, attack, release, grid=grid, start=start)
+
+
+class SongCues:
+    """The job's sound's cues and each stem's (by file): what a style's mappings follow."""
+
+    def __init__(self, main: TrackCues | None, stems: Mapping[Path, TrackCues]):
+        self.main, self.stems = main, dict(stems)
+
+    def of(self, audio: Path | None) -> TrackCues:
+        """The cues of ``audio`` (a mapping's stem), or of the job's sound (None)."""
+        cues = self.main if audio is None else self.stems[audio]
+        assert cues is not None  # style_cues refuses a mapping without a stem when there is no sound
+        return cues
+
+    def value(self, name: str, index: int) -> float:
+        return self.of(None).value(name, index)
 
 
 def style_cues(style: Style, audio: str | Path | None, fps: float | Fraction, frames: int, start: float = 0.0,
-                   missing: str = "no sound was given") -> TrackCues | None:
-    """The cues a style's ``react:`` mappings follow over ``frames`` frames of ``audio`` (from
-    ``start`` seconds), with its attack and release; None for a style that does not react. A reacting
-    style without sound is refused with ``missing``, the reason."""
+               missing: str = "no sound was given") -> SongCues | None:
+    """The cues a style's ``react:`` mappings follow over ``frames`` frames of ``audio`` (from ``start``
+    seconds) and of each mapping's own stem (from the same moment), with its attack and release; None for a
+    style that does not react. A mapping without a stem of its own and no sound is refused with ``missing``,
+    the reason."""
     if not style.react:
         return None
-    if audio is None:
+    own = {m.audio for m in style.react.values() if m.audio is not None}
+    if audio is None and len(own) < len(style.react):
         raise MediaError(f"the style reacts to audio (react:), but {missing}")
-    return cues_of(audio, float(fps), frames, start, style.react_attack, style.react_release)
+
+    def cues(path: str | Path) -> TrackCues:
+        return cues_of(path, float(fps), frames, start, style.react_attack, style.react_release, style.music)
+
+    return SongCues(cues(audio) if audio is not None and len(own) < len(style.react) else None,
+                    {path: cues(path) for path in own})
+
+
+def schedules(style: Style) -> dict[str, Schedule]:
+    """The style's schedules by key (``zoom.scale``, ``zoom.translate.0``, ``zoom.layer_weights.blocks.4``…)."""
+    found: dict[str, Schedule] = {}
+    for name, value in style.zoom:
+        for i, item in enumerate(value if isinstance(value, tuple) else (value,)):
+            if isinstance(item, Schedule):
+                found[f"zoom.{name}" + (f".{i}" if isinstance(value, tuple) else "")] = item
+        for layer, item in (value.items() if isinstance(value, dict) else ()):
+            found[f"zoom.{name}.{layer}"] = item
+    return found
+
+
+def on_the_song(style: Style, audio: str | Path | None, missing: str = "no song was given") -> Style:
+    """``style`` with its schedules keyed in bars and beats (``bar 17``) resolved to seconds on the song's
+    tracked grid (or on the exact grid of ``music.bpm`` and ``music.offset``). A style keyed in seconds is
+    returned as it is. Refused in one line: no song (``missing``, the reason), or a song without a beat."""
+    musical = [key for key, s in schedules(style).items() if s.musical]
+    if not musical:
+        return style
+    music = style.music
+    if music.bpm is not None and music.offset is not None:
+        grid = exact_grid(music.bpm, music.offset, music.meter or METERS[0], 0.0)
+    elif audio is None:
+        raise ConfigError(f"{musical[0]} is keyed in bars or beats, but {missing}: give the song, or the "
+                          "tempo and a downbeat (music.bpm, music.offset)")
+    else:
+        grid = song_grid(audio, music)
+        if not grid.has_beat:
+            raise NoBeat(f"{musical[0]} is keyed in bars or beats, but {Path(audio).name} has no beat to count "
+                         "them on; key it in seconds, or give music.bpm and music.offset")
+
+    def resolve(key: str, value: Schedule) -> Schedule:
+        try:
+            return value.resolved(grid.time)
+        except ValueError as exc:
+            raise ConfigError(f"{key}: {exc}") from None
+
+    zoom: dict[str, Any] = {}
+    for name, value in style.zoom:
+        if isinstance(value, Schedule):
+            zoom[name] = resolve(f"zoom.{name}", value)
+        elif isinstance(value, tuple) and all(isinstance(v, Schedule) for v in value):
+            zoom[name] = tuple(resolve(f"zoom.{name}.{i}", v) for i, v in enumerate(value))
+        elif isinstance(value, dict):
+            zoom[name] = {k: resolve(f"zoom.{name}.{k}", v) for k, v in value.items()}
+    return style.model_copy(update={"zoom": style.zoom.model_copy(update=zoom)})
 
 
 @dataclass(frozen=True)
@@ -55,7 +141,8 @@ class Reaction:
         mapping = self.mappings.get(target)
         if mapping is None or self.cues is None:
             return base
-        return mapping.value(self.cues.value(mapping.source, self.index), base)
+        cues = self.cues if mapping.audio is None else cast(SongCues, self.cues).of(mapping.audio)
+        return mapping.value(cues.value(mapping.source, self.index), base)
 
     def params(self, params: DreamParams) -> DreamParams:
         """``params`` with the step size and iterations the mappings give at this frame."""

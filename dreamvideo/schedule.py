@@ -1,8 +1,12 @@
-"""Keyframed values: a number, or {seconds: value} interpolated between keys.
+"""Keyframed values: a number, or {time: value} interpolated between keys.
 
     zoom.scale: 1.5                                  # constant
     zoom.scale: {0: 1.2, 5: 2.0, 10: 1.2}            # speeds up, then slows down again
     zoom.rotate: {0: 0, 4: 90, interpolation: step}  # this key jumps; the others follow zoom.interpolation
+    zoom.scale: {bar 1: 1.2, bar 17: 2.0, beat 97: 1.2}   # on the song's bars and beats, counted from 1
+
+A time is seconds, or ``bar N`` or ``beat N`` (N may have a fraction): those are resolved against the song's
+tracked grid (``dreamvideo.beats``) before the schedule is used (``resolved``).
 
 Interpolation: ``linear``; ``smooth``, ease in-out (smoothstep: no jolt at the keys); ``step``, each key's
 value holds until the next key.
@@ -11,6 +15,7 @@ value holds until the next key.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -19,12 +24,38 @@ from pydantic import BeforeValidator, PlainSerializer
 INTERPOLATIONS = ("linear", "smooth", "step")
 
 
+UNITS = ("bar", "beat")
+
+
 @dataclass(frozen=True)
 class Schedule:
-    keys: tuple[tuple[float, float], ...]  # (seconds, value), strictly increasing seconds
+    keys: tuple[tuple[float, float], ...]  # (time, value): seconds, increasing; or a bar's or a beat's number
     interpolation: str | None = None  # this schedule's own; None: the caller's
+    units: tuple[str, ...] | None = None  # each key's unit ("s", "bar", "beat"); None: all seconds
+
+    @property
+    def musical(self) -> bool:
+        """Whether some key names a bar or a beat (and must be ``resolved`` before use)."""
+        return self.units is not None and any(u != "s" for u in self.units)
+
+    def resolved(self, time: Callable[[str, float], float]) -> Schedule:
+        """This schedule keyed in seconds: ``time(unit, number)`` gives a bar's or a beat's (a Grid's
+        ``time``). Raises ValueError where keys no longer increase."""
+        if not self.musical:
+            return self
+        assert self.units is not None
+        keys: list[tuple[float, float]] = []
+        for (t, v), unit in zip(self.keys, self.units):
+            seconds = t if unit == "s" else time(unit, t)
+            if keys and seconds <= keys[-1][0]:
+                raise ValueError(f"schedule keys must increase: {_label(t, unit)} falls at {seconds:.2f} s, "
+                                 f"not after {keys[-1][0]:.2f} s")
+            keys.append((seconds, v))
+        return Schedule(tuple(keys), self.interpolation)
 
     def at(self, seconds: float, interpolation: str = "linear") -> float:
+        if self.musical:
+            raise ValueError("a schedule keyed in bars or beats is resolved against the song first")
         keys, mode = self.keys, self.interpolation or interpolation
         if seconds <= keys[0][0]:
             return keys[0][1]
@@ -49,14 +80,33 @@ def _number(value: Any, what: str) -> float:
     return float(value)
 
 
-def _numeric(key: Any) -> Any:
-    """Keys read back from JSON are strings: accept "5" and "2.5", nothing else."""
+def _label(number: float, unit: str) -> str:
+    return f"{number:g}" if unit == "s" else f"{unit} {number:g}"
+
+
+def _time(key: Any) -> tuple[float, str]:
+    """A key's (number, unit): seconds (keys read back from JSON are strings: "5", "2.5"), "bar 9", "beat 33"."""
     if isinstance(key, str):
-        try:
-            return float(key)
-        except ValueError:
-            return key
-    return key
+        parts = key.split()
+        if len(parts) == 2 and parts[0] in UNITS:
+            number = _number(_float(parts[1]), f"schedule key {key!r}:")
+            if number < 1:
+                raise ValueError(f"schedule key {key!r}: bars and beats are counted from 1")
+            return number, parts[0]
+        key = _float(key)
+        if isinstance(key, str):
+            raise ValueError(f"schedule key {key!r} is not a time: use seconds (8), bar N or beat N")
+    t = _number(key, "schedule key (seconds)")
+    if t < 0:
+        raise ValueError(f"schedule key {key!r} is negative; keys are seconds from the start")
+    return t, "s"
+
+
+def _float(text: str) -> Any:
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 def schedule(low: float | None = None, high: float | None = None, low_open: bool = False):
@@ -83,19 +133,22 @@ def schedule(low: float | None = None, high: float | None = None, low_open: bool
             if not raw:
                 raise ValueError("a schedule needs at least one key, e.g. {0: 1.0, 10: 2.0}")
             keys: list[tuple[float, float]] = []
+            units: list[str] = []
             for k, v in raw.items():
-                t = _number(_numeric(k), "schedule key (seconds)")
-                if t < 0:
-                    raise ValueError(f"schedule key {k!r} is negative; keys are seconds from the start")
-                if keys and t <= keys[-1][0]:
-                    raise ValueError(f"schedule keys must increase: {k!r} comes after {keys[-1][0]:g}")
+                t, unit = _time(k)
+                same = [kt for kt, ku in zip(keys, units) if ku == unit]
+                if same and t <= same[-1][0]:
+                    raise ValueError(f"schedule keys must increase: {k!r} comes after {_label(same[-1][0], unit)}")
                 keys.append((t, check(_number(v, f"value at {k!r}"))))
-            return Schedule(tuple(keys), mode)
+                units.append(unit)
+            return Schedule(tuple(keys), mode, None if set(units) == {"s"} else tuple(units))
         return Schedule(((0.0, check(_number(raw, "value"))),))
 
     def dump(s: Schedule) -> Any:
         if s.constant and s.interpolation is None:
             return s.keys[0][1]
-        return {f"{t:g}": v for t, v in s.keys} | ({"interpolation": s.interpolation} if s.interpolation else {})
+        units = s.units or ("s",) * len(s.keys)
+        return ({_label(t, u): v for (t, v), u in zip(s.keys, units)}
+                | ({"interpolation": s.interpolation} if s.interpolation else {}))
 
     return Annotated[Schedule, BeforeValidator(parse), PlainSerializer(dump)]

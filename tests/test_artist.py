@@ -216,7 +216,8 @@ def test_music_modulates_a_scheduled_value():
                               "react={zoom.scale: {source: loudness, min: 0.5, max: 1.5, relative: true}, "
                               "zoom.rotate: {source: beat, pulse: 2}}", "zoom.rotate={0: 10, 10: 30}"])
     loud = np.array([0.0, 1.0, 0.5])
-    cues = TrackCues(loud, loud, np.array([1.0, 0.0, 1.0]), np.array([0, 2]), 120.0)
+    cues = TrackCues(loud, loud, np.array([1.0, 0.0, 1.0]), np.array([0, 2]), 120.0, np.array([1.0, 0.0, 0.0]),
+                     np.array([0]))
     fps = 1.0
     for index, t in enumerate((0.0, 5.0, 10.0)):
         m = step_motion(style, t, fps, (100, 100), Reaction(style.react, cues, index))

@@ -28,7 +28,7 @@ def test_schedules_interpolate_and_validate():
     s = style.zoom.scale
     assert (s.at(0), s.at(2.5), s.at(5), s.at(7.5), s.at(30)) == (1.2, 1.6, 2.0, 1.6, 1.2)
     assert s.at(1, "smooth") < s.at(1) and s.at(4, "smooth") > s.at(4)
-    for bad, match in [("zoom.scale={5: 1.2, 1: 2}", "keys must increase"), ("zoom.rotate={start: 3}", "not a number"),
+    for bad, match in [("zoom.scale={5: 1.2, 1: 2}", "keys must increase"), ("zoom.rotate={start: 3}", "not a time"),
                        ("zoom.scale=0", "must be > 0"), ("zoom.scale={0: -1}", "must be > 0"),
                        ("zoom.iterations={0: 0}", "must be >= 1")]:
         with pytest.raises(ConfigError, match=match):
@@ -128,7 +128,7 @@ def test_interrupted_zoom_resumes_to_the_same_result(tmp_path):
     (["--frames", "0"], "--frames"),
     (["--scale", "0", "--frames", "3"], "zoom.scale"),
     (["--set", "zoom.scale={4: 1.2, 2: 1.5}", "--frames", "3"], "keys must increase"),
-    (["--set", "zoom.rotate={a: 1}", "--frames", "3"], "not a number"),
+    (["--set", "zoom.rotate={a: 1}", "--frames", "3"], "not a time"),
     (["--audio", "NOTAUDIO", "--frames", "3"], "holds no audio"),
     (["--from", "noise"], "--frames, --seconds or --audio"),
     (["--from", "colour", "--frames", "3"], "--from 'colour': use image, noise, color"),

@@ -9,10 +9,12 @@ import typer
 from typer.core import TyperGroup
 
 from dreamvideo.cli.options import (
+    ConfigOpt,
     DreamFlags,
     MaxPixelsOpt,
     MaxSideOpt,
     QuietOpt,
+    SetOpt,
     VideoOutHelp,
     WeightsOpt,
     WidthOpt,
@@ -279,6 +281,63 @@ def batch(
     if failed:
         typer.secho(f"{failed} of {len(results)} jobs failed", fg="red", err=True)
         raise typer.Exit(1)
+
+
+@app.command()
+def analyse(
+    song: Annotated[Path, typer.Argument(help="A song, or any audio or video file.", show_default=False)],
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON (tempo, beats, downbeats, duration…) instead.")
+                     ] = False,
+    plot: Annotated[Path | None, typer.Option(help="Draw the song to this PNG: waveform, loudness, onsets, beats, "
+                                                   "bars, and with --config each moving key's curve.")] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    bpm: Annotated[float | None, typer.Option(help="The tempo, where the tracker is wrong.")] = None,
+    offset: Annotated[float | None, typer.Option(help="Seconds of a bar's first beat.")] = None,
+    meter: Annotated[int | None, typer.Option(help="Beats per bar.")] = None,
+) -> None:
+    """Tempo, meter, beats and bars of a song; with --config, how a style's schedules and reactions move."""
+    import json
+
+    from dreamvideo.analyse import analyse as run
+    from dreamvideo.analyse import curves, summary
+    from dreamvideo.config import load_style
+    from dreamvideo.media.images import check_output
+
+    known = {"music.bpm": bpm, "music.offset": offset, "music.meter": meter}
+    style = load_style(config, set_ or [], known) if config or set_ else None
+    music = style.music if style is not None else load_style(None, [], known).music
+    if plot is not None:
+        check_output(plot, inputs=(song,))
+    analysis = run(song, music)
+    grid = analysis.grid
+    if not grid.has_beat:
+        _say(f"no beat found in {song.name}: times stay in seconds (give --bpm and --offset if it has one)")
+    if plot is not None:
+        from dreamvideo.analyse import plot as draw
+
+        draw(analysis, plot, curves(analysis, style) if style is not None else None)
+    if json_:
+        typer.echo(json.dumps(summary(analysis)))
+    else:
+        import numpy as np
+        from rich.console import Console
+        from rich.table import Table
+
+        console = Console()
+        console.print(f"{song.name}: {grid.tempo:.1f} BPM, {grid.meter} beats a bar, {len(grid.downbeats)} bars, "
+                      f"{len(grid.beats)} beats, {grid.duration:.2f} s" if grid.has_beat else
+                      f"{song.name}: no beat, {grid.duration:.2f} s")
+        if grid.has_beat:
+            table = Table("bar", "starts", "beats (s)", box=None)
+            for number, start in enumerate(grid.downbeats, 1):
+                end = grid.downbeats[number] if number < len(grid.downbeats) else np.inf
+                beats = grid.beats[(grid.beats >= start - 1e-6) & (grid.beats < end - 1e-6)]
+                table.add_row(str(number), f"{int(start // 60)}:{start % 60:05.2f}",
+                              "  ".join(f"{b:.2f}" for b in beats))
+            console.print(table)
+    if plot is not None:
+        typer.echo(f"wrote {plot}", err=json_)
 
 
 @app.command()

@@ -1,7 +1,7 @@
 """Styles: defaults < YAML < --set key=value < flags, validated all at once. Each module owns one job:
 
 - ``schema``: the pydantic models (Style, LayerTerm, GuideConfig, RegionConfig, TileConfig, OutputConfig,
-  ZoomConfig, ReactConfig), their limits and constants, and the model's default layers;
+  ZoomConfig, ReactConfig, MusicConfig), their limits and constants, and the model's default layers;
 - ``load``: presets, YAML read with one-line errors, the keys that name files and their paths, ``--set``
   parsing and merging, ``load_style``, ``style_from_text`` (and the studio's file policy), ``validate_style``
   and the wording of the schema's errors;
@@ -29,6 +29,7 @@ from dreamvideo.config.schema import (
     REACT_LAYER,
     GuideConfig,
     LayerTerm,
+    MusicConfig,
     OutputConfig,
     ReactConfig,
     RegionConfig,
@@ -39,5 +40,6 @@ from dreamvideo.config.schema import (
 )
 
 __all__ = ["Style", "LayerTerm", "GuideConfig", "RegionConfig", "TileConfig", "OutputConfig", "ReactConfig",
-           "REACT_LAYER", "load_style", "list_presets", "preset_dir", "read_yaml", "validate_style", "style_from_text",
-           "resolve_set_paths", "set_dotted", "default_layers", "style_layers", "region_style", "region_styles"]
+           "MusicConfig", "REACT_LAYER", "load_style", "list_presets", "preset_dir", "read_yaml", "validate_style",
+           "style_from_text", "resolve_set_paths", "set_dotted", "default_layers", "style_layers", "region_style",
+           "region_styles"]

@@ -86,22 +86,26 @@ def parse_yaml(text: str, source: str) -> dict[str, Any]:
 FILE_KEYS = ("weights", "mask", "guide.image")  # style keys whose values are files (and each region's mask)
 
 
-def style_files(data: dict[str, Any]) -> list[tuple[str, str]]:
-    """The files a style (as data) names, by key path: ``FILE_KEYS``, each region's mask, and each
-    region's style unless it is a preset's name."""
+def style_files(data: dict[str, Any]) -> list[tuple[list[str], str]]:
+    """The files a style (as data) names, by key path: ``FILE_KEYS``, each region's mask, each region's
+    style unless it is a preset's name, and each react mapping's own audio (a stem)."""
     found = []
     for key in FILE_KEYS:
         node: Any = data
         for part in key.split("."):
             node = node.get(part) if isinstance(node, dict) else None
         if isinstance(node, str):
-            found.append((key, node))
+            found.append((key.split("."), node))
     for i, region in enumerate(data.get("regions") or []):
         if isinstance(region, dict):
             if isinstance(region.get("mask"), str):
-                found.append((f"regions.{i}.mask", region["mask"]))
+                found.append((["regions", str(i), "mask"], region["mask"]))
             if isinstance(region.get("style"), str) and region["style"] not in list_presets():
-                found.append((f"regions.{i}.style", region["style"]))
+                found.append((["regions", str(i), "style"], region["style"]))
+    react = data.get("react")
+    for target, mapping in (react.items() if isinstance(react, dict) else []):
+        if isinstance(mapping, dict) and isinstance(mapping.get("audio"), str):
+            found.append((["react", target, "audio"], mapping["audio"]))  # a target may have dots: keys, not a string
     return found
 
 
@@ -109,10 +113,10 @@ def resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
     """Relative file paths in a YAML file are relative to that file (a region's style only where such a
     file exists: else it is a preset's name)."""
     data = copy.deepcopy(data)
-    for key, path in style_files(data):
-        if Path(path).is_absolute() or (key.endswith(".style") and not (base / path).is_file()):
+    for keys, path in style_files(data):
+        if Path(path).is_absolute() or (keys[-1] == "style" and not (base / path).is_file()):
             continue
-        set_dotted(data, key.split("."), str((base / path).resolve()))
+        set_dotted(data, keys, str((base / path).resolve()))
     return data
 
 
@@ -140,10 +144,10 @@ def style_from_text(text: str, sets: dict[str, Any] | None = None, *, source: st
         set_dotted(data, key.split("."), value)
     if allowed is not None:
         folders = tuple(a.resolve() for a in allowed)
-        for key, path in style_files(data):
+        for keys, path in style_files(data):
             if not any(Path(path).resolve().is_relative_to(folder) for folder in folders):
-                raise ConfigError(f"{key}: the studio reads files only from its own folder and the presets'; "
-                                  f"use `dreamvideo` on the command line for {path!r}")
+                raise ConfigError(f"{'.'.join(keys)}: the studio reads files only from its own folder and the "
+                                  f"presets'; use `dreamvideo` on the command line for {path!r}")
     return validate_style(merge(Style().model_dump(mode="json", exclude_none=True), data))
 
 

@@ -52,6 +52,9 @@ def check_references(style: Style, load: RegionLoader) -> tuple[list[str], list[
         problems += [f"regions.{i}.{p}" for p in found]
         if other is not None:
             regions.append(other)
+    for target, mapping in style.react.items():
+        if mapping.audio is not None and not mapping.audio.is_file():
+            problems.append(f"react.{target}.audio: no such file {str(mapping.audio)!r}; give the path of a sound")
     if style.mask is not None and not style.mask.is_file():
         problems.append(f"mask: no such file {str(style.mask)!r}; give the path of a mask image or video")
     if style.weights is not None and not style.weights.is_file():

@@ -146,7 +146,9 @@ class ReactConfig(_Strict):
     """Map an audio feature onto a parameter: a range (min..max; with `relative`, factors of the base) or a
     pulse (base x up to `pulse`). The base is the style's value, or its schedule's at that moment."""
 
-    source: Literal["loudness", "onset", "beat"]
+    source: Literal["loudness", "onset", "beat", "bar"]
+    audio: Path | None = Field(default=None, description="a sound of its own to follow (a stem: drums.wav); "
+                                                         "default: the job's audio")
     min: float | None = None
     max: float | None = None
     pulse: float | None = Field(default=None, gt=0, le=100)
@@ -169,6 +171,15 @@ class ReactConfig(_Strict):
         value = low + (high - low) * feature
         return base * value if self.relative else value
 
+
+
+class MusicConfig(_Strict):
+    """What the user knows about the song better than the beat tracker: its tempo, a downbeat, its meter.
+    With ``bpm`` and ``offset`` the beats are an exact grid."""
+
+    bpm: float | None = Field(default=None, ge=20, le=400, description="the tempo (default: tracked)")
+    offset: float | None = Field(default=None, ge=0, description="seconds of a bar's first beat (default: tracked)")
+    meter: int | None = Field(default=None, ge=2, le=12, description="beats per bar (default: tracked, 4 or 3)")
 
 
 class _Carried:
@@ -237,6 +248,7 @@ class Style(_Strict):
     react: dict[str, ReactConfig] = Field(default_factory=dict)
     react_attack: float = Field(default=0.01, ge=0.0, le=10.0, description="seconds for a feature to rise")
     react_release: float = Field(default=0.25, ge=0.0, le=10.0, description="seconds for a feature to fall")
+    music: MusicConfig = MusicConfig()  # the song's tempo, a downbeat, its meter, where the tracker is wrong
     scene_cut: float = Field(default=0.3, ge=0.0, le=1.0,
                              description="a new shot starts when less than this share of pixels can be followed")
     # its regions' styles as validation loaded them (load.validate_style), so nothing loads them again

@@ -1,8 +1,10 @@
 """Audio features as they happen, for live styles that react to music: the features of ``dreamvideo.audio``,
-made of its functions (loudness as RMS in dB, onsets as spectral flux, beats as onset peaks over a local mean,
-each smoothed by the same attack/release follower), computed causally, frame by frame, from the sound so
-far. A window ends at its frame instead of being centred on it, the 2-98% normalisation runs over the last
-``HISTORY`` seconds, and a beat is known one frame after its peak.
+made of its functions (loudness as RMS in dB, onsets as spectral flux, each smoothed by the same
+attack/release follower), computed causally, frame by frame, from the sound so far. A window ends at its
+frame instead of being centred on it, and the 2-98% normalisation runs over the last ``HISTORY`` seconds.
+Beats and bars come from ``dreamvideo.beats.CausalBeats``, the song tracker's causal twin: from the tempo
+of the last seconds, each beat is predicted one period after the last, so it lands on time (once the tempo is
+known, after a few seconds).
 
 The features follow a file source's own sound (``FileCues``, in step with its frames) or a
 microphone or line-in (``MicrophoneCues``, through sounddevice, an optional extra).
@@ -21,17 +23,15 @@ from dreamvideo.audio import (
     N_FFT,
     RATE,
     WINDOW,
-    beat_gap,
-    beat_reach,
     decibels,
     flux,
     follow,
     follower,
     frame_rms,
-    is_beat,
     log_spectrum,
     normalise,
 )
+from dreamvideo.beats import CausalBeats
 from dreamvideo.errors import ConfigError, MediaError
 
 HISTORY = 30.0  # seconds of feature history the normalisation looks at
@@ -39,7 +39,7 @@ HISTORY = 30.0  # seconds of feature history the normalisation looks at
 
 class CausalCues:
     """Feed ``step`` the samples of each video frame (mono float32 at ``RATE``); it returns the frame's
-    loudness, onset and beat in 0..1."""
+    loudness, onset, beat and bar in 0..1."""
 
     def __init__(self, fps: float, attack: float, release: float):
         self.fps = fps
@@ -48,11 +48,9 @@ class CausalCues:
         keep = max(8, int(HISTORY * fps))
         self.db: deque[float] = deque(maxlen=keep)
         self.flux: deque[float] = deque(maxlen=keep)
-        # the onsets of the local mean a peak must stand above: as many as the centred mean's, all before it
-        self.onsets: deque[float] = deque(maxlen=2 * beat_reach(fps) + 1)
         self.up, self.down = follower(fps, attack, release)
-        self.levels = {"loudness": 0.0, "onset": 0.0, "beat": 0.0}
-        self.gap, self.since_beat = beat_gap(fps), 10**9
+        self.levels = {"loudness": 0.0, "onset": 0.0, "beat": 0.0, "bar": 0.0}
+        self.beats = CausalBeats()
         self.values = dict(self.levels)
 
     def _follow(self, name: str, target: float) -> float:
@@ -69,19 +67,13 @@ class CausalCues:
         self.spectrum = spectrum
         self.flux.append(strength)
         onset = float(normalise(strength, self.flux))
-        self.onsets.append(onset)
-        # a beat: the previous frame's onset was a peak above the local mean (the frames before it), more than
-        # ``gap`` frames after the last beat
-        self.since_beat += 1
-        pulse = 0.0
-        if len(self.onsets) >= 3:
-            before, peak, after = self.onsets[-3], self.onsets[-2], self.onsets[-1]
-            local = float(np.mean(list(self.onsets)[:-1]))
-            if is_beat(before, peak, after, local) and self.since_beat > self.gap:
-                pulse, self.since_beat = 1.0, 0
+        beats = self.beats.feed(samples)
+        beat = 1.0 if beats else 0.0
+        bar = 1.0 if any(starts_bar for _, starts_bar in beats) else 0.0
         self.values = {"loudness": self._follow("loudness", float(normalise(self.db[-1], self.db))),
                        "onset": self._follow("onset", onset),
-                       "beat": min(1.0, self._follow("beat", pulse) / self.up)}
+                       "beat": min(1.0, self._follow("beat", beat) / self.up),
+                       "bar": min(1.0, self._follow("bar", bar) / self.up)}
         return self.values
 
 

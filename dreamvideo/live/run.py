@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dreamvideo.config import Style
-from dreamvideo.errors import MediaError
+from dreamvideo.errors import ConfigError, MediaError
 from dreamvideo.live.session import LiveSession, LiveStats, Output, live_look
 from dreamvideo.look import Look
 
@@ -144,6 +144,10 @@ def live_cues(style: Style, info: SourceInfo, options: LiveOptions) -> Any:
         return None
     from dreamvideo.live.audio import FileCues, MicrophoneCues
 
+    stems = [target for target, mapping in style.react.items() if mapping.audio is not None]
+    if stems:
+        raise ConfigError(f"react.{stems[0]}.audio: live follows one sound, its source's or a microphone; "
+                          "a stem of its own is for render, zoom and batch")
     if options.audio_in in (None, "source"):
         if info.path is None or info.audio_codec is None:
             raise MediaError(f"the style reacts to audio (react:), but {info.name} has no sound of its own; "

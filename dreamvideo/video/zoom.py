@@ -14,12 +14,13 @@ import cv2
 import numpy as np
 
 from dreamvideo.config import Style
+from dreamvideo.config.schema import ZoomConfig
 from dreamvideo.dreamer import Dreamer
 from dreamvideo.errors import ConfigError, MediaError
 from dreamvideo.look import Look
 from dreamvideo.media.ffmpeg import VideoWriter, probe_audio
 from dreamvideo.media.images import read_image, resize_image, to_uint8
-from dreamvideo.react import Reaction, style_cues
+from dreamvideo.react import Reaction, on_the_song, style_cues
 from dreamvideo.video.output import (
     FrameOutput,
     PaletteWriter,
@@ -140,11 +141,12 @@ def frame_count(options: ZoomOptions, fps: Fraction) -> int:
     return n
 
 
-def zoom_dream(look: Look, frame: np.ndarray, index: int, t: float, first: bool) -> np.ndarray:
-    """Zoom frame ``index`` (at ``t`` seconds) dreamed with the style's schedules there: a first frame gets
-    the style's full work, the others ``zoom.octaves`` x ``zoom.iterations``."""
-    style = look.style
-    z, mode = style.zoom, style.zoom.interpolation
+def zoom_dream(look: Look, frame: np.ndarray, index: int, t: float, first: bool,
+               zoom: ZoomConfig | None = None) -> np.ndarray:
+    """Zoom frame ``index`` (at ``t`` seconds) dreamed with the schedules of ``zoom`` (default: the look's
+    style's) there: a first frame gets the style's full work, the others ``zoom.octaves`` x ``zoom.iterations``."""
+    z = zoom or look.style.zoom
+    mode = z.interpolation
     params = look.dreamer.params
     if not first:
         params = replace(params, octaves=z.octaves, iterations=round(z.iterations.at(t, mode)))
@@ -172,6 +174,7 @@ def zoom_video(
     fps = Fraction(style.zoom.fps).limit_denominator(1001)
     total = frame_count(options, fps)
     audio = probe_audio(options.audio) if options.audio is not None else None
+    style = on_the_song(style, options.audio, "no --audio was given")  # schedules keyed in bars: in seconds
     start = first_frame(style, image, options)
     size = (start.shape[1], start.shape[0])
     fade = min(round(style.zoom.loop_seconds * fps), total // 2) if options.loop else 0
@@ -210,7 +213,7 @@ def zoom_video(
         if progress is not None:  # inputs checked, model built: the bar starts here, resumed frames counted
             progress(index, total + fade)
         if index == 0:
-            frame = zoom_dream(look, start, 0, 0.0, first=True)
+            frame = zoom_dream(look, start, 0, 0.0, first=True, zoom=style.zoom)
             reference = lab_stats(frame)
             out.put(0, frame)
             index = 1
@@ -222,7 +225,7 @@ def zoom_video(
             motion = step_motion(style, t, float(fps), size, look.reaction(index - 1))
             moved = move(frame, motion, style.zoom.border)
             if index % style.zoom.cadence == 0:
-                frame = zoom_dream(look, moved, index, index / float(fps), first=False)
+                frame = zoom_dream(look, moved, index, index / float(fps), first=False, zoom=style.zoom)
             else:
                 frame = moved
             frame = hold_color(frame, reference, style.zoom.color_hold)
