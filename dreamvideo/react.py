@@ -93,24 +93,30 @@ def schedules(style: Style) -> dict[str, Schedule]:
     return found
 
 
+def grid_for(style: Style, audio: str | Path | None, what: str, missing: str = "no song was given") -> Grid:
+    """The grid ``what`` (a key path keyed in bars or beats) is counted on: the exact grid of ``music.bpm``
+    and ``music.offset``, or the song's tracked one. Refused in one line: no song (``missing``, the reason),
+    or a song without a beat."""
+    music = style.music
+    if music.bpm is not None and music.offset is not None:
+        return exact_grid(music.bpm, music.offset, music.meter or METERS[0], 0.0)
+    if audio is None:
+        raise ConfigError(f"{what} is keyed in bars or beats, but {missing}: give the song, or the "
+                          "tempo and a downbeat (music.bpm, music.offset)")
+    grid = song_grid(audio, music)
+    if not grid.has_beat:
+        raise NoBeat(f"{what} is keyed in bars or beats, but {Path(audio).name} has no beat to count "
+                     "them on; key it in seconds, or give music.bpm and music.offset")
+    return grid
+
+
 def on_the_song(style: Style, audio: str | Path | None, missing: str = "no song was given") -> Style:
     """``style`` with its schedules keyed in bars and beats (``bar 17``) resolved to seconds on the song's
-    tracked grid (or on the exact grid of ``music.bpm`` and ``music.offset``). A style keyed in seconds is
-    returned as it is. Refused in one line: no song (``missing``, the reason), or a song without a beat."""
+    grid (``grid_for``). A style keyed in seconds is returned as it is."""
     musical = [key for key, s in schedules(style).items() if s.musical]
     if not musical:
         return style
-    music = style.music
-    if music.bpm is not None and music.offset is not None:
-        grid = exact_grid(music.bpm, music.offset, music.meter or METERS[0], 0.0)
-    elif audio is None:
-        raise ConfigError(f"{musical[0]} is keyed in bars or beats, but {missing}: give the song, or the "
-                          "tempo and a downbeat (music.bpm, music.offset)")
-    else:
-        grid = song_grid(audio, music)
-        if not grid.has_beat:
-            raise NoBeat(f"{musical[0]} is keyed in bars or beats, but {Path(audio).name} has no beat to count "
-                         "them on; key it in seconds, or give music.bpm and music.offset")
+    grid = grid_for(style, audio, musical[0], missing)
 
     def resolve(key: str, value: Schedule) -> Schedule:
         try:

@@ -48,7 +48,7 @@ class Schedule:
         for (t, v), unit in zip(self.keys, self.units):
             seconds = t if unit == "s" else time(unit, t)
             if keys and seconds <= keys[-1][0]:
-                raise ValueError(f"schedule keys must increase: {_label(t, unit)} falls at {seconds:.2f} s, "
+                raise ValueError(f"schedule keys must increase: {label(t, unit)} falls at {seconds:.2f} s, "
                                  f"not after {keys[-1][0]:.2f} s")
             keys.append((seconds, v))
         return Schedule(tuple(keys), self.interpolation)
@@ -80,11 +80,11 @@ def _number(value: Any, what: str) -> float:
     return float(value)
 
 
-def _label(number: float, unit: str) -> str:
+def label(number: float, unit: str) -> str:
     return f"{number:g}" if unit == "s" else f"{unit} {number:g}"
 
 
-def _time(key: Any) -> tuple[float, str]:
+def parse_time(key: Any) -> tuple[float, str]:
     """A key's (number, unit): seconds (keys read back from JSON are strings: "5", "2.5"), "bar 9", "beat 33"."""
     if isinstance(key, str):
         parts = key.split()
@@ -99,6 +99,24 @@ def _time(key: Any) -> tuple[float, str]:
     t = _number(key, "schedule key (seconds)")
     if t < 0:
         raise ValueError(f"schedule key {key!r} is negative; keys are seconds from the start")
+    return t, "s"
+
+
+def parse_length(value: Any) -> tuple[float, str]:
+    """A length's (number, unit): seconds (2.5), or "N bars", "N beats" (also "1 bar", "1 beat")."""
+    if isinstance(value, str):
+        parts = value.split()
+        if len(parts) == 2 and parts[1].rstrip("s") in UNITS:
+            number = _number(_float(parts[0]), f"length {value!r}:")
+            if number < 0:
+                raise ValueError(f"length {value!r} is negative")
+            return number, parts[1].rstrip("s")
+        value = _float(value)
+        if isinstance(value, str):
+            raise ValueError(f"length {value!r} is not a length: use seconds (2), N bars or N beats")
+    t = _number(value, "length (seconds)")
+    if t < 0:
+        raise ValueError(f"length {value!r} is negative")
     return t, "s"
 
 
@@ -135,10 +153,10 @@ def schedule(low: float | None = None, high: float | None = None, low_open: bool
             keys: list[tuple[float, float]] = []
             units: list[str] = []
             for k, v in raw.items():
-                t, unit = _time(k)
+                t, unit = parse_time(k)
                 same = [kt for kt, ku in zip(keys, units) if ku == unit]
                 if same and t <= same[-1][0]:
-                    raise ValueError(f"schedule keys must increase: {k!r} comes after {_label(same[-1][0], unit)}")
+                    raise ValueError(f"schedule keys must increase: {k!r} comes after {label(same[-1][0], unit)}")
                 keys.append((t, check(_number(v, f"value at {k!r}"))))
                 units.append(unit)
             return Schedule(tuple(keys), mode, None if set(units) == {"s"} else tuple(units))
@@ -148,7 +166,7 @@ def schedule(low: float | None = None, high: float | None = None, low_open: bool
         if s.constant and s.interpolation is None:
             return s.keys[0][1]
         units = s.units or ("s",) * len(s.keys)
-        return ({_label(t, u): v for (t, v), u in zip(s.keys, units)}
+        return ({label(t, u): v for (t, v), u in zip(s.keys, units)}
                 | ({"interpolation": s.interpolation} if s.interpolation else {}))
 
     return Annotated[Schedule, BeforeValidator(parse), PlainSerializer(dump)]

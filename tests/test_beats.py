@@ -195,3 +195,58 @@ def test_analyse_prints_json_and_draws_the_song(tmp_path):
     (tmp_path / "notes.txt").write_text("not a song")
     result = runner.invoke(app, ["analyse", str(tmp_path / "notes.txt")])
     assert result.exit_code != 0 and result.output.count("\n") == 1 and "Traceback" not in result.output
+
+
+def test_a_section_crossfades_into_another_style_on_the_bar(tmp_path):
+    """Frames dreamed on their own (blend 0): before the fade each is the first style's dream, from the bar on
+    the second's, and the fade's middle frame lies half way between the two, on the song's grid."""
+    from dreamvideo.media.ffmpeg import read_frames
+    from dreamvideo.video.render import RenderOptions, render_video
+
+    song = drum_loop(Loop("120", 120, bars=3))  # downbeats at 0.5, 2.5 and 4.5 s
+    write_wav(tmp_path / "song.wav", song.samples)
+    common = "model: tiny\ndevice: cpu\noctaves: 1\niterations: 2\nstep_size: 0.05\nblend: 0\noutput: {max_side: 64}\n"
+    (tmp_path / "a.yaml").write_text(common + "layers: [block1]\n")
+    (tmp_path / "b.yaml").write_text(common + "layers: [block3]\nseed: 7\n")
+    (tmp_path / "song.yaml").write_text(common + "layers: [block1]\n"
+                                        "sections: [{at: bar 2, style: b.yaml, crossfade: 1 beat}]\n")
+    clip = Path(__file__).resolve().parent.parent / "samples" / "clip.mp4"
+    frames = {}
+    for name in ("a", "b", "song"):
+        out = tmp_path / name / "%03d.png"
+        result = render_video(clip, out, load_style(tmp_path / f"{name}.yaml"),
+                              RenderOptions(audio=tmp_path / "song.wav"))
+        frames[name] = np.array(list(read_frames(out, result.size))).astype(int)
+    from dreamvideo.sections import moment, parts
+
+    plan = parts(load_style(tmp_path / "song.yaml"), track(song.samples))
+    assert plan[1].whole == pytest.approx(2.5, abs=0.02) and plan[1].begins == pytest.approx(2.0, abs=0.02)
+    begins, bar = int(np.ceil(plan[1].begins * 24)), int(np.ceil(plan[1].whole * 24))  # the fade's frames
+    a, b, both = frames["a"], frames["b"], frames["song"]
+    assert np.array_equal(both[:begins], a[:begins]) and np.array_equal(both[bar:], b[bar:])
+    middle = (begins + bar) // 2
+    share = moment(plan, middle / 24).share
+    assert share == pytest.approx(0.5, abs=0.1)
+    assert np.abs(both[middle] - ((1 - share) * a[middle] + share * b[middle])).max() <= 1
+    assert np.abs(a[middle] - b[middle]).mean() > 5  # two different dreams, really
+
+
+def test_sections_resolve_on_the_grid_and_say_what_is_wrong(tmp_path):
+    from dreamvideo.beats import exact_grid
+    from dreamvideo.errors import ConfigError
+    from dreamvideo.sections import moment, parts
+
+    grid = exact_grid(120, 0.5, 4, 30.0)
+    style = load_style(None, ["sections=[{at: 4, style: dogs, crossfade: 2}, {at: bar 5, style: textures, "
+                              "crossfade: 2 beats}]"])
+    plan = parts(style, grid)
+    assert [(p.begins, p.whole) for p in plan[1:]] == [(2.0, 4.0), (pytest.approx(7.5), pytest.approx(8.5))]
+    assert moment(plan, 1.0).current == 0 and moment(plan, 3.0).incoming == 1
+    assert moment(plan, 3.0).share == pytest.approx(0.5) and moment(plan, 9.0).current == 2
+    with pytest.raises(ConfigError, match="sections go in the order they play"):
+        parts(load_style(None, ["sections=[{at: bar 5, style: dogs}, {at: 3, style: textures}]"]), grid)
+    with pytest.raises(ConfigError, match="sections.0.style"):
+        load_style(None, ["sections=[{at: 4, style: nonesuch}]"])
+    result = runner.invoke(app, ["zoom", "--from", "noise", "--frames", "2", "-o", str(tmp_path / "z.mp4"), "-q",
+                                 "--set", "sections=[{at: bar 2, style: dogs}]"])
+    assert result.exit_code == 2 and "sections.0 is keyed in bars or beats, but no --audio was given" in result.output

@@ -21,6 +21,7 @@ from dreamvideo.config.load import (
     region_style,
     region_styles,
     resolve_set_paths,
+    section_styles,
     set_dotted,
     style_from_text,
     validate_style,
@@ -33,6 +34,7 @@ from dreamvideo.config.schema import (
     OutputConfig,
     ReactConfig,
     RegionConfig,
+    SectionConfig,
     Style,
     TileConfig,
     default_layers,
@@ -42,4 +44,4 @@ from dreamvideo.config.schema import (
 __all__ = ["Style", "LayerTerm", "GuideConfig", "RegionConfig", "TileConfig", "OutputConfig", "ReactConfig",
            "MusicConfig", "REACT_LAYER", "load_style", "list_presets", "preset_dir", "read_yaml", "validate_style",
            "style_from_text", "resolve_set_paths", "set_dotted", "default_layers", "style_layers", "region_style",
-           "region_styles"]
+           "region_styles", "section_styles", "SectionConfig"]

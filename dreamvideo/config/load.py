@@ -102,6 +102,10 @@ def style_files(data: dict[str, Any]) -> list[tuple[list[str], str]]:
                 found.append((["regions", str(i), "mask"], region["mask"]))
             if isinstance(region.get("style"), str) and region["style"] not in list_presets():
                 found.append((["regions", str(i), "style"], region["style"]))
+    for i, section in enumerate(data.get("sections") or []):
+        if isinstance(section, dict) and isinstance(section.get("style"), str) and section["style"] not in \
+                list_presets():
+            found.append((["sections", str(i), "style"], section["style"]))
     react = data.get("react")
     for target, mapping in (react.items() if isinstance(react, dict) else []):
         if isinstance(mapping, dict) and isinstance(mapping.get("audio"), str):
@@ -227,12 +231,12 @@ def validate_style(data: dict[str, Any], schema: type[Style] = Style, source: st
         style = schema.model_validate(data)
     except ValidationError as exc:
         raise ConfigError([_describe(err, schema) for err in exc.errors()], source) from None
-    problems, regions = check_references(style, region_style)
+    problems, regions, sections = check_references(style, load_style)
     if problems:
         raise ConfigError(problems, source)
     if style.layers is None:
         style = style.model_copy(update={"layers": default_layers(style.model)})
-    return style.carrying(regions) if style.regions else style
+    return style.carrying(regions, sections) if style.regions or style.sections else style
 
 
 def region_style(region: RegionConfig) -> Style:
@@ -245,6 +249,12 @@ def region_styles(style: Style) -> list[Style]:
     code, never validated, has them loaded now."""
     loaded = style.loaded_regions
     return list(loaded) if loaded is not None else [region_style(region) for region in style.regions]
+
+
+def section_styles(style: Style) -> list[Style]:
+    """The styles of ``style``'s sections, one per section, as its validation loaded them (or loaded now)."""
+    loaded = style.loaded_sections
+    return list(loaded) if loaded is not None else [load_style(section.style) for section in style.sections]
 
 
 def _describe(err: ErrorDetails, schema: type[BaseModel]) -> str:

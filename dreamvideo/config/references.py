@@ -10,18 +10,19 @@ from dreamvideo.config.schema import REACT_LAYER, REACT_TARGETS, RegionConfig, S
 from dreamvideo.errors import ConfigError, DreamVideoError, did_you_mean
 from dreamvideo.models.registry import ModelSpec, get_spec, unknown_layer_message
 
-# loads a region's style (a preset's name or a file): load.region_style, given by the caller
-RegionLoader = Callable[[RegionConfig], Style]
+# loads a region's or a section's style (a preset's name or a file): load.load_style, given by the caller
+StyleLoader = Callable[[str], Style]
 
 
-def check_references(style: Style, load: RegionLoader) -> tuple[list[str], list[Style]]:
-    """What the schema cannot see: the model and its layers exist, files are there, the regions' styles
-    (loaded with ``load``) fit. The problems, and the regions' styles (all of them when there is none)."""
+def check_references(style: Style, load: StyleLoader) -> tuple[list[str], list[Style], list[Style]]:
+    """What the schema cannot see: the model and its layers exist, files are there, the regions' and the
+    sections' styles (loaded with ``load``) fit. The problems, and the regions' and the sections' styles (all
+    of them when there is no problem)."""
     problems = []
     try:
         spec = get_spec(style.model)
     except DreamVideoError as exc:
-        return [f"model: {exc}"], []
+        return [f"model: {exc}"], [], []
     for i, term in enumerate(style.layers or []):
         if not _known_layer(spec, term.name):
             problems.append(f"layers.{i}.name: " + _layer_problem(spec, term.name))
@@ -59,16 +60,26 @@ def check_references(style: Style, load: RegionLoader) -> tuple[list[str], list[
         problems.append(f"mask: no such file {str(style.mask)!r}; give the path of a mask image or video")
     if style.weights is not None and not style.weights.is_file():
         problems.append(f"weights: no such file {str(style.weights)!r}; give the path of a .pth file")
-    return problems, regions
+    sections = []
+    for i, section in enumerate(style.sections):
+        try:
+            other = load(section.style)
+        except ConfigError as exc:
+            problems += [f"sections.{i}.style: {p}" for p in exc.problems]
+            continue
+        if other.sections:
+            problems.append(f"sections.{i}.style: {section.style!r} has sections of its own; sections cannot nest")
+        sections.append(other)
+    return problems, regions, sections
 
 
-def _region(style: Style, region: RegionConfig, load: RegionLoader) -> tuple[Style | None, list[str]]:
+def _region(style: Style, region: RegionConfig, load: StyleLoader) -> tuple[Style | None, list[str]]:
     """The region's style (None when it does not load) and the region's problems."""
     problems = []
     if not region.mask.is_file():
         problems.append(f"mask: no such file {str(region.mask)!r}; give the path of a mask image or video")
     try:
-        other = load(region)
+        other = load(region.style)
     except ConfigError as exc:
         return None, problems + [f"style: {p}" for p in exc.problems]
     if other.regions:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 
 from dreamvideo.media.images import fit_size
 from dreamvideo.models.registry import get_spec, parse_layer
-from dreamvideo.schedule import Schedule, schedule
+from dreamvideo.schedule import Schedule, parse_length, parse_time, schedule
 
 
 class _Strict(BaseModel):
@@ -182,14 +182,35 @@ class MusicConfig(_Strict):
     meter: int | None = Field(default=None, ge=2, le=12, description="beats per bar (default: tracked, 4 or 3)")
 
 
+class SectionConfig(_Strict):
+    """From ``at`` on, the song is dreamed with ``style`` (a preset's name or a style file), faded in over
+    the ``crossfade`` before ``at`` (0 cuts)."""
+
+    at: float | str = Field(description="seconds, bar N or beat N (counted from 1 on the song's grid)")
+    style: str = Field(min_length=1, description="a preset name or a style file")
+    crossfade: float | str = Field(default=0.0, description="seconds, N bars or N beats; ends at `at`")
+
+    @field_validator("at")
+    @classmethod
+    def _at(cls, v: float | str) -> float | str:
+        parse_time(v)
+        return v
+
+    @field_validator("crossfade")
+    @classmethod
+    def _crossfade(cls, v: float | str) -> float | str:
+        parse_length(v)
+        return v
+
+
 class _Carried:
-    """Styles a Style's validation loaded (its regions'), carried along with it. Not part of the style's
-    value: any two compare equal (and equal to none), so Styles compare by their fields as before."""
+    """Styles a Style's validation loaded (its regions' and its sections'), carried along with it. Not part
+    of the style's value: any two compare equal (and equal to none), so Styles compare by their fields."""
 
-    __slots__ = ("styles",)
+    __slots__ = ("styles", "sections")
 
-    def __init__(self, styles: Sequence[Style]):
-        self.styles = tuple(styles)
+    def __init__(self, styles: Sequence[Style], sections: Sequence[Style] = ()):
+        self.styles, self.sections = tuple(styles), tuple(sections)
 
     def __eq__(self, other: object) -> bool:
         return other is None or isinstance(other, _Carried)
@@ -249,6 +270,8 @@ class Style(_Strict):
     react_attack: float = Field(default=0.01, ge=0.0, le=10.0, description="seconds for a feature to rise")
     react_release: float = Field(default=0.25, ge=0.0, le=10.0, description="seconds for a feature to fall")
     music: MusicConfig = MusicConfig()  # the song's tempo, a downbeat, its meter, where the tracker is wrong
+    sections: list[SectionConfig] = Field(default_factory=list, description="other styles from given moments of "
+                                                                           "the song on (render and zoom)")
     scene_cut: float = Field(default=0.3, ge=0.0, le=1.0,
                              description="a new shot starts when less than this share of pixels can be followed")
     # its regions' styles as validation loaded them (load.validate_style), so nothing loads them again
@@ -259,10 +282,15 @@ class Style(_Strict):
         """Its regions' styles as its validation loaded them, one per region; None for a Style built in code."""
         return None if self._region_styles is None else self._region_styles.styles
 
-    def carrying(self, regions: Sequence[Style]) -> Style:
-        """This style with ``regions`` (its regions' loaded styles, in order) carried along."""
+    @property
+    def loaded_sections(self) -> tuple[Style, ...] | None:
+        """Its sections' styles as its validation loaded them, one per section; None for a Style built in code."""
+        return None if self._region_styles is None else self._region_styles.sections
+
+    def carrying(self, regions: Sequence[Style], sections: Sequence[Style] = ()) -> Style:
+        """This style with ``regions`` and ``sections`` (their loaded styles, in order) carried along."""
         out = self.model_copy()
-        out._region_styles = _Carried(regions)
+        out._region_styles = _Carried(regions, sections)
         return out
 
     @field_validator("layers", mode="before")

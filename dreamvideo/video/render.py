@@ -10,7 +10,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from dreamvideo.coherence import Chain, motions
 from dreamvideo.config import Style
@@ -21,6 +21,7 @@ from dreamvideo.media.ffmpeg import VideoInfo, VideoWriter, lossless_args, parse
 from dreamvideo.media.images import check_output
 from dreamvideo.media.threads import prefetch
 from dreamvideo.react import style_cues
+from dreamvideo.sections import Looks, SectionChain, song_parts
 from dreamvideo.video.output import (
     FrameOutput,
     PaletteWriter,
@@ -31,6 +32,9 @@ from dreamvideo.video.output import (
     video_writer,
 )
 from dreamvideo.video.state import resume_key
+
+if TYPE_CHECKING:
+    from dreamvideo.audio import Cues
 
 SEGMENT_OUT = {".mkv": "Matroska"}  # lossless segments of a split render
 
@@ -97,19 +101,26 @@ def _render(source: Path, output: Path, style: Style, options: RenderOptions, se
         audio=str(options.audio) if options.audio else None, frames=segment)
     dreamer = dreamer or Dreamer(style)
     sound = soundtrack(source, info, options)
-    cues = style_cues(style, sound.path if sound else None, fps, first + expected,
-                              sound.start if sound else 0.0,
-                              f"{str(source)!r} has no sound; pass one with --audio FILE")
-    look = Look.of(dreamer, size, "video", (info.width, info.height), cues, fps=fps, start=options.start,
-                   frames=first + expected, max_pixels=options.max_pixels)
-    chain = Chain(look, first=first)
+    no_sound = f"{str(source)!r} has no sound; pass one with --audio FILE"
+    cues = style_cues(style, sound.path if sound else None, fps, first + expected, sound.start if sound else 0.0,
+                      no_sound)
+
+    def look_of(style: Style, cues: Cues | None) -> Look:
+        return Look.of(dreamer if style is dreamer.style else Dreamer(style), size, "video", (info.width, info.height),
+                       cues, fps=fps, start=options.start, frames=first + expected, max_pixels=options.max_pixels)
+
+    # the song's sections (their moments in the song's time: the sound's own start is frame 0's moment)
+    plan = song_parts(style, sound.path if sound else None, no_sound)
+    looks = Looks(plan, look_of(style, cues), lambda other: look_of(other, style_cues(
+        other, sound.path if sound else None, fps, first + expected, sound.start if sound else 0.0, no_sound)))
+    chain = SectionChain(Chain(looks[0], first=first), looks, float(fps), sound.start if sound else options.start)
 
     def encoder(part: Path) -> VideoWriter | PaletteWriter:
         if segment is not None:  # a lossless piece of a split render: no sound, no metadata, assembled later
             return VideoWriter(part, size, fps, lossless_args())
         return video_writer(output, part, size, fps, style.output, sound, span, style_metadata(style))
 
-    with closing(look), FrameOutput(output, key, encoder, options.chunk_frames, options.restart,
+    with closing(looks), FrameOutput(output, key, encoder, options.chunk_frames, options.restart,
                                     options.preview, log) as out:
         done, index, kept = out.done, 0, None
         for frame in out.kept(size):  # the last kept frame, and how many

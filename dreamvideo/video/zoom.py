@@ -21,6 +21,7 @@ from dreamvideo.look import Look
 from dreamvideo.media.ffmpeg import VideoWriter, probe_audio
 from dreamvideo.media.images import read_image, resize_image, to_uint8
 from dreamvideo.react import Reaction, on_the_song, style_cues
+from dreamvideo.sections import Looks, mix, moment, song_parts
 from dreamvideo.video.output import (
     FrameOutput,
     PaletteWriter,
@@ -184,8 +185,24 @@ def zoom_video(
         audio=str(options.audio.resolve()) if options.audio else None)
 
     dreamer = dreamer or Dreamer(style)
-    cues = style_cues(style, options.audio, fps, total + fade, missing="no --audio was given")
-    look = Look.of(dreamer, size, "zoom", size, cues, fps=fps, frames=total + fade, max_pixels=options.max_pixels)
+    missing = "no --audio was given"
+
+    def look_of(other: Style) -> Look:
+        return Look.of(dreamer if other is style else Dreamer(other), size, "zoom", size,
+                       style_cues(other, options.audio, fps, total + fade, missing=missing), fps=fps,
+                       frames=total + fade, max_pixels=options.max_pixels)
+
+    look = look_of(style)  # the motion follows the style's schedules throughout; a section changes the dream
+    looks = Looks(song_parts(style, options.audio, missing), look, look_of)
+
+    def dream(frame: np.ndarray, index: int, first: bool) -> np.ndarray:
+        t = index / float(fps)
+        now = moment(looks.plan, t)
+        dreamed = zoom_dream(looks[now.current], frame, index, t, first, zoom=style.zoom)
+        if now.incoming is None:
+            return dreamed
+        return mix(dreamed, zoom_dream(looks[now.incoming], frame, index, t, first, zoom=style.zoom), now.share)
+
     sound = Soundtrack(options.audio, audio.codec) if options.audio is not None and audio is not None else None
     head: list[np.ndarray] = []  # the first frames, crossfaded into the end with --loop
 
@@ -203,7 +220,7 @@ def zoom_video(
     def encoder(part: Path) -> VideoWriter | PaletteWriter:
         return video_writer(output, part, size, fps, style.output, sound, total / float(fps), style_metadata(style))
 
-    with closing(look), FrameOutput(output, key, encoder, options.chunk_frames, options.restart,
+    with closing(looks), FrameOutput(output, key, encoder, options.chunk_frames, options.restart,
                                          options.preview, log, encode) as out:
         done, index, frame = out.done, 0, None
         for frame in out.kept(size):
@@ -213,7 +230,7 @@ def zoom_video(
         if progress is not None:  # inputs checked, model built: the bar starts here, resumed frames counted
             progress(index, total + fade)
         if index == 0:
-            frame = zoom_dream(look, start, 0, 0.0, first=True, zoom=style.zoom)
+            frame = dream(start, 0, first=True)
             reference = lab_stats(frame)
             out.put(0, frame)
             index = 1
@@ -225,7 +242,7 @@ def zoom_video(
             motion = step_motion(style, t, float(fps), size, look.reaction(index - 1))
             moved = move(frame, motion, style.zoom.border)
             if index % style.zoom.cadence == 0:
-                frame = zoom_dream(look, moved, index, index / float(fps), first=False, zoom=style.zoom)
+                frame = dream(moved, index, first=False)
             else:
                 frame = moved
             frame = hold_color(frame, reference, style.zoom.color_hold)
