@@ -62,8 +62,10 @@ class Look:
     """
 
     def __init__(self, dreamer: Dreamer, composite: Composite | None = None,
-                 cues: Cues | None = None):
-        self.dreamer, self.style = dreamer, dreamer.style
+                 cues: Cues | None = None, *, style: Style | None = None, fps: float | None = None,
+                 song_start: float = 0.0):
+        self.dreamer, self.style = dreamer, style or dreamer.style  # the style with its schedules in seconds
+        self.fps, self.song_start = fps, song_start  # frame index -> seconds of the song, for the schedules
         self.composite = composite or Composite(colors=self.style.colors)
         self.cues = cues
         self.guide = GuideFrames(self.style.guide) if self.style.guide is not None else None
@@ -76,12 +78,15 @@ class Look:
     @classmethod
     def of(cls, dreamer: Dreamer, size: tuple[int, int], what: str, native: tuple[int, int],
            cues: Cues | None = None, *, fps: Fraction | float | None = None, start: float = 0.0,
-           frames: int | None = None, max_pixels: int | None = None) -> Look:
+           frames: int | None = None, max_pixels: int | None = None, style: Style | None = None,
+           song_start: float = 0.0) -> Look:
         """For frames of ``size`` from a ``what`` ("image", "video", "zoom") of ``native`` size; a mask video
-        is read at ``fps`` from ``start`` seconds for ``frames`` frames (``Mask.open``)."""
+        is read at ``fps`` from ``start`` seconds for ``frames`` frames (``Mask.open``). Frame 0 is
+        ``song_start`` seconds into the song the schedules follow; ``style``: the dreamer's style with its
+        schedules resolved (``react.on_the_song``)."""
         composite = Composite.of(dreamer.style, size, what, native, fps=fps, start=start, frames=frames,
                                  max_pixels=max_pixels)
-        return cls(dreamer, composite, cues)
+        return cls(dreamer, composite, cues, style=style, fps=float(fps) if fps else None, song_start=song_start)
 
     def _region_objective(self, style: Style) -> Objective:
         picture = None
@@ -92,8 +97,9 @@ class Look:
         return self.dreamer.objective(style, guide_picture=picture)
 
     def reaction(self, index: int) -> Reaction:
-        """The style's audio mappings at frame ``index``."""
-        return Reaction(self.style.react, self.cues, index)
+        """The style's schedules and audio mappings at frame ``index``."""
+        seconds = self.song_start + index / self.fps if self.fps else 0.0
+        return Reaction(self.style.react, self.cues, index, self.style.schedule, seconds, self.dreamer.params)
 
     def objective(self, index: int, weights: Mapping[str, float] | None = None) -> Objective:
         """The objective of frame ``index`` with ``weights`` replacing layer weights."""

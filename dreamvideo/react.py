@@ -11,11 +11,14 @@ mapping gives there, or ``base`` where the style maps nothing or there is no sou
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
+
+import numpy as np
 
 from dreamvideo.audio import RATE, Cues, TrackCues, track_cues
 from dreamvideo.beats import METERS, Grid, NoBeat, exact_grid, track
@@ -32,18 +35,39 @@ def song_grid(path: str | Path, music: MusicConfig | None = None) -> Grid:
     """The beats and bars of the sound of ``path`` (a song, or a video's sound), as the style's ``music:``
     keys (a known tempo, downbeat or meter) have them."""
     music = music or MusicConfig()
-    return track(decode_audio(path, RATE), music.bpm, music.offset, music.meter)
+    return _grid(*_known(path), music.bpm, music.offset, music.meter)
 
 
 def cues_of(path: str | Path, fps: float, frames: int, start: float = 0.0, attack: float = 0.01,
             release: float = 0.25, music: MusicConfig | None = None) -> TrackCues:
     """The audio features of ``frames`` video frames at ``fps``, from ``start`` seconds into ``path``; its
     beats and bars are the whole song's (counted from the song's start)."""
-    samples = decode_audio(path, RATE)
     music = music or MusicConfig()
-    grid = track(samples, music.bpm, music.offset, music.meter)
+    samples = _samples(*_known(path))
+    grid = _grid(*_known(path), music.bpm, music.offset, music.meter)
     body = samples[int(round(start * RATE)) : int(round((start + frames / fps) * RATE))]
     return track_cues(body, fps, frames, attack, release, grid=grid, start=start)
+
+
+# A song is decoded and tracked once for the styles, sections and stems of a job (keyed by its file's version)
+def _known(path: str | Path) -> tuple[str, int, int]:
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        raise MediaError(f"no such file: {str(path)!r}; check the path") from None
+    return str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size
+
+
+@functools.lru_cache(maxsize=4)
+def _samples(path: str, mtime: int, size: int) -> np.ndarray:
+    samples = decode_audio(path, RATE)
+    samples.flags.writeable = False
+    return samples
+
+
+@functools.lru_cache(maxsize=8)
+def _grid(path: str, mtime: int, size: int, bpm: float | None, offset: float | None, meter: int | None) -> Grid:
+    return track(_samples(path, mtime, size), bpm, offset, meter)
 
 
 class SongCues:
@@ -82,8 +106,8 @@ def style_cues(style: Style, audio: str | Path | None, fps: float | Fraction, fr
 
 
 def schedules(style: Style) -> dict[str, Schedule]:
-    """The style's schedules by key (``zoom.scale``, ``zoom.translate.0``, ``zoom.layer_weights.blocks.4``…)."""
-    found: dict[str, Schedule] = {}
+    """The style's schedules by key (``schedule.step_size``, ``zoom.scale``, ``zoom.translate.0``…)."""
+    found: dict[str, Schedule] = {f"schedule.{key}": value for key, value in style.schedule.items()}
     for name, value in style.zoom:
         for i, item in enumerate(value if isinstance(value, tuple) else (value,)):
             if isinstance(item, Schedule):
@@ -132,18 +156,36 @@ def on_the_song(style: Style, audio: str | Path | None, missing: str = "no song 
             zoom[name] = tuple(resolve(f"zoom.{name}.{i}", v) for i, v in enumerate(value))
         elif isinstance(value, dict):
             zoom[name] = {k: resolve(f"zoom.{name}.{k}", v) for k, v in value.items()}
-    return style.model_copy(update={"zoom": style.zoom.model_copy(update=zoom)})
+    schedule = {key: resolve(f"schedule.{key}", value) for key, value in style.schedule.items()}
+    return style.model_copy(update={"zoom": style.zoom.model_copy(update=zoom), "schedule": schedule})
 
 
 @dataclass(frozen=True)
 class Reaction:
-    """A style's audio mappings at video frame ``index``; with no cues, every value is the base."""
+    """A style's schedules and audio mappings at video frame ``index`` (``seconds`` into the song): a
+    schedule gives a key's base there, a mapping moves it with the music; with no cues, no mapping moves."""
 
     mappings: Mapping[str, ReactConfig] = field(default_factory=dict)
     cues: Cues | None = None
     index: int = 0
+    schedules: Mapping[str, Schedule] = field(default_factory=dict)
+    seconds: float = 0.0
+    full: DreamParams | None = None  # the style's work on a fresh frame: scheduled counts scale lighter frames
+
+    def base(self, target: str, base: float) -> float:
+        """``target``'s value before the music: its schedule's at this moment, else ``base``. A scheduled
+        iteration or octave count is a fresh frame's; lighter frames (``base`` below the style's) get as
+        many in proportion."""
+        scheduled = self.schedules.get(target)
+        if scheduled is None:
+            return base
+        value = scheduled.at(self.seconds)
+        if target in COUNTS and self.full is not None:
+            return value * base / getattr(self.full, target)
+        return value
 
     def __call__(self, target: str, base: float) -> float:
+        base = self.base(target, base)
         mapping = self.mappings.get(target)
         if mapping is None or self.cues is None:
             return base
@@ -151,13 +193,21 @@ class Reaction:
         return mapping.value(cues.value(mapping.source, self.index), base)
 
     def params(self, params: DreamParams) -> DreamParams:
-        """``params`` with the step size and iterations the mappings give at this frame."""
+        """``params`` with what the schedules and mappings give at this frame (step size, iterations,
+        octaves, octave scale, jitter)."""
         return replace(params, step_size=self("step_size", params.step_size),
-                       iterations=max(1, round(self("iterations", params.iterations))))
+                       iterations=max(1, round(self("iterations", params.iterations))),
+                       octaves=max(1, round(self("octaves", params.octaves))),
+                       octave_scale=self("octave_scale", params.octave_scale),
+                       jitter=round(self("jitter", params.jitter)))
 
     def layer_weights(self, layers: Sequence[LayerTerm]) -> dict[str, float]:
-        """Layer weights at this frame, for each ``layers.<name>`` mapping (the style's weight is the base;
-        a layer the style does not dream on starts at 0)."""
+        """Layer weights at this frame, for each ``layers.<name>`` schedule or mapping (the style's weight is
+        the base; a layer the style does not dream on starts at 0)."""
         current = {term.name: term.weight for term in layers}
-        names = {target: target[len(REACT_LAYER):] for target in self.mappings if target.startswith(REACT_LAYER)}
+        names = {target: target[len(REACT_LAYER):] for target in [*self.schedules, *self.mappings]
+                 if target.startswith(REACT_LAYER)}
         return {name: self(target, current.get(name, 0.0)) for target, name in names.items()}
+
+
+COUNTS = ("iterations", "octaves")  # scheduled counts, scaled for frames that do less work than a fresh one

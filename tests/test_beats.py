@@ -250,3 +250,36 @@ def test_sections_resolve_on_the_grid_and_say_what_is_wrong(tmp_path):
     result = runner.invoke(app, ["zoom", "--from", "noise", "--frames", "2", "-o", str(tmp_path / "z.mp4"), "-q",
                                  "--set", "sections=[{at: bar 2, style: dogs}]"])
     assert result.exit_code == 2 and "sections.0 is keyed in bars or beats, but no --audio was given" in result.output
+
+
+def test_any_key_scheduled_on_the_bars_of_a_render(tmp_path):
+    """schedule: step_size jumps at bar 2 of the song: the dream's strength jumps on that frame, not before."""
+    from dreamvideo.coherence import strength
+    from dreamvideo.media.ffmpeg import read_frames
+    from dreamvideo.video.render import RenderOptions, render_video
+
+    song = drum_loop(Loop("120", 120, bars=3))
+    write_wav(tmp_path / "song.wav", song.samples)
+    style = load_style(None, ["model=tiny", "device=cpu", "octaves=1", "iterations=2", "blend=0",
+                              "output.max_side=64", "schedule={step_size: {bar 1: 0.002, bar 2: 0.1, "
+                              "interpolation: step}, layers.block3: {0: 0, 1: 2}}"])
+    assert style.model_dump(mode="json")["schedule"]["step_size"] == {"bar 1": 0.002, "bar 2": 0.1,
+                                                                      "interpolation": "step"}
+    clip = Path(__file__).resolve().parent.parent / "samples" / "clip.mp4"
+    out = tmp_path / "frames" / "%03d.png"
+    result = render_video(clip, out, style, RenderOptions(audio=tmp_path / "song.wav"))
+    source = list(read_frames(clip, result.size, result.fps))
+    s = np.array([strength(d, f) for d, f in zip(read_frames(out, result.size), source)])
+    bar = int(np.ceil(on_the_song(style, tmp_path / "song.wav").schedule["step_size"].keys[1][0] * 24))
+    assert s[bar:].min() > 3 * s[:bar].max()  # weak up to the bar, strong from its frame on
+
+
+def test_schedule_keys_are_checked():
+    from dreamvideo.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"schedule.step_sise: cannot be scheduled; did you mean 'step_size'"):
+        load_style(None, ["schedule={step_sise: {0: 0.01}}"])
+    with pytest.raises(ConfigError, match=r"schedule.blend: 2 is out of range"):
+        load_style(None, ["schedule={blend: {0: 0.5, 4: 2}}"])
+    with pytest.raises(ConfigError, match=r"schedule.layers.nonesuch"):
+        load_style(None, ["schedule={layers.nonesuch: {0: 1}}"])

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from dreamvideo.config.schema import REACT_LAYER, REACT_TARGETS, RegionConfig, Style
+from dreamvideo.config.schema import REACT_LAYER, REACT_TARGETS, SCHEDULE_TARGETS, RegionConfig, Style
 from dreamvideo.errors import ConfigError, DreamVideoError, did_you_mean
 from dreamvideo.models.registry import ModelSpec, get_spec, unknown_layer_message
 
@@ -31,6 +31,14 @@ def check_references(style: Style, load: StyleLoader) -> tuple[list[str], list[S
             bad = [c for c in term.channels if c >= n]
             if bad:
                 problems.append(f"layers.{i}.channels: {bad} out of range: {term.name!r} has channels 0..{n - 1}")
+    for key in style.schedule:
+        if key.startswith(REACT_LAYER):
+            if not _known_layer(spec, key[len(REACT_LAYER):]):
+                problems.append(f"schedule.{key}: " + _layer_problem(spec, key[len(REACT_LAYER):]))
+        elif key not in SCHEDULE_TARGETS:
+            keys = ", ".join(SCHEDULE_TARGETS)
+            problems.append(f"schedule.{key}: cannot be scheduled; {did_you_mean(key, SCHEDULE_TARGETS)}use {keys} "
+                            f"or {REACT_LAYER}<name> (a zoom's own keys are scheduled in zoom:)")
     for target in style.react:
         if target.startswith(REACT_LAYER):
             if not _known_layer(spec, target[len(REACT_LAYER):]):

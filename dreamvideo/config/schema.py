@@ -74,6 +74,7 @@ if TYPE_CHECKING:
     Iterations = Schedule
     StepSize = Schedule
     LayerWeight = Schedule
+    AnyValue = Schedule
 else:
     ZoomScale = schedule(0.0, 100.0, low_open=True)
     Degrees = schedule(-3600.0, 3600.0)
@@ -81,6 +82,7 @@ else:
     Iterations = schedule(1, 1000)
     StepSize = schedule(0.0, 1.0, low_open=True)
     LayerWeight = schedule(-100.0, 100.0)
+    AnyValue = schedule()  # its range checked per key (SCHEDULE_TARGETS)
 
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 
@@ -139,7 +141,11 @@ class ZoomConfig(_Strict):
 
 
 REACT_TARGETS = ("step_size", "iterations", "blend", "zoom.scale", "zoom.rotate")
-REACT_LAYER = "layers."  # react: layers.<name> maps a feature onto that layer's weight
+REACT_LAYER = "layers."  # react: layers.<name> maps a feature onto that layer's weight (schedule: too)
+# what `schedule:` can move over time, with each key's range (low, high, low open); layers.<name> as LayerWeight
+SCHEDULE_TARGETS: dict[str, tuple[float, float, bool]] = {
+    "step_size": (0.0, 1.0, True), "iterations": (1, 1000, False), "octaves": (1, 12, False),
+    "octave_scale": (1.0, 4.0, True), "jitter": (0, 1024, False), "blend": (0.0, 1.0, False)}
 
 
 class ReactConfig(_Strict):
@@ -264,6 +270,8 @@ class Style(_Strict):
     colors: Literal["dream", "original"] = Field(default="dream", description="original: dream the luminance "
                                                                               "only and keep the source's colours")
     zoom: ZoomConfig = ZoomConfig()
+    # {key: schedule}: step_size, iterations, octaves, octave_scale, jitter, blend or layers.<name> over time
+    schedule: dict[str, AnyValue] = Field(default_factory=dict)
     # audio-reactive: {parameter: {source, min, max} or {source, pulse}}; parameters are step_size,
     # iterations, blend, zoom.scale, zoom.rotate and layers.<name> (a layer's weight)
     react: dict[str, ReactConfig] = Field(default_factory=dict)
@@ -318,6 +326,16 @@ class Style(_Strict):
         if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", v):
             raise ValueError("use auto, cpu, cuda, cuda:N or mps")
         return v
+
+    @model_validator(mode="after")
+    def _schedule_ranges(self) -> Style:
+        for key, values in self.schedule.items():
+            low, high, low_open = SCHEDULE_TARGETS.get(key, (-100.0, 100.0, False))  # a layer's weight
+            for _, v in values.keys:
+                if (v <= low if low_open else v < low) or v > high:
+                    raise ValueError(f"schedule.{key}: {v:g} is out of range: must be {'>' if low_open else '>='} "
+                                     f"{low:g} and <= {high:g}")
+        return self
 
     @model_validator(mode="after")
     def _has_objective(self) -> Style:

@@ -20,7 +20,7 @@ from dreamvideo.look import Look
 from dreamvideo.media.ffmpeg import VideoInfo, VideoWriter, lossless_args, parse_rate, probe, probe_audio, read_frames
 from dreamvideo.media.images import check_output
 from dreamvideo.media.threads import prefetch
-from dreamvideo.react import style_cues
+from dreamvideo.react import on_the_song, style_cues
 from dreamvideo.sections import Looks, SectionChain, song_parts
 from dreamvideo.video.output import (
     FrameOutput,
@@ -105,15 +105,18 @@ def _render(source: Path, output: Path, style: Style, options: RenderOptions, se
     cues = style_cues(style, sound.path if sound else None, fps, first + expected, sound.start if sound else 0.0,
                       no_sound)
 
+    song, song_start = (sound.path, sound.start) if sound else (None, options.start)  # frame 0's moment
+
     def look_of(style: Style, cues: Cues | None) -> Look:
         return Look.of(dreamer if style is dreamer.style else Dreamer(style), size, "video", (info.width, info.height),
-                       cues, fps=fps, start=options.start, frames=first + expected, max_pixels=options.max_pixels)
+                       cues, fps=fps, start=options.start, frames=first + expected, max_pixels=options.max_pixels,
+                       style=on_the_song(style, song, no_sound), song_start=song_start)
 
-    # the song's sections (their moments in the song's time: the sound's own start is frame 0's moment)
-    plan = song_parts(style, sound.path if sound else None, no_sound)
+    # the song's sections, at their moments in the song's time
+    plan = song_parts(style, song, no_sound)
     looks = Looks(plan, look_of(style, cues), lambda other: look_of(other, style_cues(
-        other, sound.path if sound else None, fps, first + expected, sound.start if sound else 0.0, no_sound)))
-    chain = SectionChain(Chain(looks[0], first=first), looks, float(fps), sound.start if sound else options.start)
+        other, song, fps, first + expected, sound.start if sound else 0.0, no_sound)))
+    chain = SectionChain(Chain(looks[0], first=first), looks, float(fps), song_start)
 
     def encoder(part: Path) -> VideoWriter | PaletteWriter:
         if segment is not None:  # a lossless piece of a split render: no sound, no metadata, assembled later

@@ -190,7 +190,8 @@ def zoom_video(
     def look_of(other: Style) -> Look:
         return Look.of(dreamer if other is style else Dreamer(other), size, "zoom", size,
                        style_cues(other, options.audio, fps, total + fade, missing=missing), fps=fps,
-                       frames=total + fade, max_pixels=options.max_pixels)
+                       frames=total + fade, max_pixels=options.max_pixels,
+                       style=on_the_song(other, options.audio, missing))
 
     look = look_of(style)  # the motion follows the style's schedules throughout; a section changes the dream
     looks = Looks(song_parts(style, options.audio, missing), look, look_of)
