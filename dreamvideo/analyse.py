@@ -15,6 +15,7 @@ from dreamvideo.beats import RATE, Grid, track
 from dreamvideo.config import REACT_LAYER, MusicConfig, Style, style_layers
 from dreamvideo.media.ffmpeg import decode_audio
 from dreamvideo.react import Reaction, on_the_song, schedules, style_cues
+from dreamvideo.sections import moment, song_parts
 
 CURVE_FPS = 25.0  # values per second of the curves (a render's own rate is used where it reacts)
 
@@ -53,17 +54,30 @@ def summary(analysis: Analysis) -> dict[str, Any]:
 def curves(analysis: Analysis, style: Style) -> dict[str, np.ndarray]:
     """Each scheduled or reacting key of ``style`` over the song, one value per ``analysis.fps`` frame, as a
     render or a zoom on this song applies it (schedules resolved on its bars and beats, reactions on its
-    features and stems)."""
+    features and stems, each section's own values where it is in effect)."""
+    plan = song_parts(style, analysis.path, "no song was given")
     style = on_the_song(style, analysis.path)
     frames = len(analysis.cues.loudness)
     seconds = np.arange(frames) / analysis.fps
     mode = style.zoom.interpolation
-    out = {key: np.array([s.at(t, mode) for t in seconds]) for key, s in schedules(style).items() if not s.constant}
+    out = {key: np.array([s.at(t, mode) for t in seconds]) for key, s in schedules(style).items()
+           if not s.constant and not key.startswith("schedule.")}
     cues = style_cues(style, analysis.path, analysis.fps, frames)
+    looks = [on_the_song(part.style, analysis.path) for part in plan]
+    now = [looks[moment(plan, t).current] for t in seconds]  # the style in effect at each frame
+    for key in style.schedule:
+        out[f"schedule {key}"] = np.array([Reaction(schedules=s.schedule, seconds=t)(key, base_value(s, key, t))
+                                           for s, t in zip(now, seconds)])
     for target in style.react:
-        out[f"react {target}"] = np.array([Reaction(style.react, cues, i)(target, base_value(style, target, t))
-                                           for i, t in enumerate(seconds)])
+        out[f"react {target}"] = np.array([Reaction(s.react, cues, i, s.schedule, t)(target, base_value(s, target, t))
+                                           for i, (s, t) in enumerate(zip(now, seconds))])
     return out
+
+
+def section_bands(analysis: Analysis, style: Style) -> list[tuple[float, float, str]]:
+    """Each of the style's sections as (its crossfade's start, its start, its style), in seconds of the song."""
+    plan = song_parts(style, analysis.path, "no song was given")
+    return [(part.begins, part.whole, section.style) for part, section in zip(plan[1:], style.sections)]
 
 
 def base_value(style: Style, target: str, seconds: float) -> float:
@@ -80,12 +94,14 @@ def base_value(style: Style, target: str, seconds: float) -> float:
 
 WIDTH, MARGIN, WAVE, LANE = 1600, 48, 200, 84
 INK, FAINT, BEAT, BAR = (236, 236, 236), (120, 120, 120), (70, 70, 90), (150, 150, 200)
-LOUD, ONSET, CURVE = (255, 170, 60), (110, 200, 255), (140, 230, 140)
+LOUD, ONSET, CURVE, SECTION = (255, 170, 60), (110, 200, 255), (140, 230, 140), (230, 120, 230)
 
 
-def plot(analysis: Analysis, path: str | Path, lanes: dict[str, np.ndarray] | None = None) -> Path:
+def plot(analysis: Analysis, path: str | Path, lanes: dict[str, np.ndarray] | None = None,
+         sections: list[tuple[float, float, str]] | None = None) -> Path:
     """Draw the song to a PNG: the waveform with its loudness and onsets, beats and numbered bars, the time in
-    seconds, and a lane per curve in ``lanes`` (``curves``) with its range. Written atomically."""
+    seconds, a lane per curve in ``lanes`` (``curves``) with its range, and ``sections`` (crossfade start,
+    start, style) as bands. Written atomically."""
     from PIL import Image, ImageDraw
 
     from dreamvideo.media.images import write_image
@@ -105,6 +121,10 @@ def plot(analysis: Analysis, path: str | Path, lanes: dict[str, np.ndarray] | No
              f"{analysis.path.name}   no beat found: times in seconds   {duration:.2f} s")
     draw.text((MARGIN, 12), title, fill=INK)
     top, bottom = 40, 40 + WAVE + len(lanes) * LANE
+    for begins, whole, name in sections or []:  # a section: its crossfade shaded, then its name
+        draw.rectangle([(x(max(begins, 0.0)), top), (x(whole), bottom)], fill=(40, 32, 56))
+        draw.line([(x(whole), top), (x(whole), bottom)], fill=SECTION, width=2)
+        draw.text((x(whole) + 4, top + 30), name, fill=SECTION)
     # beats and bars across every lane; a bar's number where there is room for it
     for t in grid.beats:
         draw.line([(x(t), top), (x(t), bottom)], fill=BEAT)

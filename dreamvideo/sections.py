@@ -5,8 +5,10 @@ crossfade that ends at its moment.
       - {at: bar 17, style: dogs, crossfade: 1 bar}       # the chorus: dogs from bar 17, faded in over bar 16
       - {at: bar 33, style: textures.yaml}                # a cut back
 
-``parts`` resolves them on the song's grid; ``Part.at(t)`` says which style is in effect at a moment of the
-song and which one is fading in. The style itself (its other keys) plays before the first section.
+``parts`` resolves them on the song's grid; ``moment(plan, t)`` says which style is in effect at a moment
+of the song and which one is fading in. The style itself (its other keys) plays before the first section. A
+section changes how the dream looks; what belongs to the song (``SONG_KEYS``: its reactions, schedules and
+grid, the zoom's motion, the output) stays the style's.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ from dreamvideo.look import Look
 from dreamvideo.media.images import to_uint8
 from dreamvideo.react import grid_for
 from dreamvideo.schedule import label, parse_length, parse_time
+
+SONG_KEYS = ("react", "react_attack", "react_release", "schedule", "music", "zoom", "output", "device",
+             "precision", "compile")
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,8 @@ def parts(style: Style, grid: Grid | None) -> list[Part]:
         if at <= out[-1].whole:
             raise ConfigError(f"sections.{i}.at: {label(at_number, at_unit)} falls at {at:.2f} s, not after the "
                               f"section before it ({out[-1].whole:.2f} s); sections go in the order they play")
-        out.append(Part(loaded, max(begins, out[-1].whole, 0.0) if length else at, at))
+        song = {key: getattr(style, key) for key in SONG_KEYS}
+        out.append(Part(loaded.model_copy(update=song), max(begins, out[-1].whole, 0.0) if length else at, at))
     return out
 
 

@@ -1,4 +1,5 @@
-"""Writes the sample photos (real photos from scikit-image's data set), the sample clip and the gallery.
+"""Writes the sample photos (real photos from scikit-image's data set), the sample clip, the sample song and
+the gallery.
 
     python samples/make_samples.py            # photos, the astronaut's mask and the sample clip
     python samples/make_samples.py --gallery  # and the gallery: a thumbnail per preset and per artist
@@ -73,6 +74,21 @@ def clip() -> None:
     raw.unlink()
 
 
+def song() -> None:
+    """samples/song.m4a: 8 bars of drums and a pad at 96 BPM (20 s), whose beats and bars are known."""
+    import subprocess
+    import tempfile
+
+    sys.path.insert(0, str(HERE.parent / "tests"))  # the loop generator lives with the test media
+    from music import Loop, drum_loop, write_wav
+    from dreamvideo.media.ffmpeg import ffmpeg_exe
+
+    with tempfile.TemporaryDirectory() as tmp:
+        write_wav(Path(tmp) / "song.wav", drum_loop(Loop("sample", 96, bars=8)).samples)
+        subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", str(Path(tmp) / "song.wav"),
+                        "-c:a", "aac", "-b:a", "64k", "-movflags", "+faststart", str(HERE / "song.m4a")], check=True)
+
+
 def gallery() -> None:
     from dreamvideo import dream_image
     from dreamvideo.config import list_presets, load_style
@@ -142,6 +158,27 @@ def animations() -> None:
         save_webp(out / "zoom_dive.webp", [shrink(f, 208) for f in read_frames(dive.output, dive.size)], float(dive.fps))
         music = render("music", ["react={step_size: {source: loudness, min: 0.001, max: 0.03}}"])
         save_webp(out / "music_loudness.webp", music, 24)
+        music_video()
+
+
+def music_video() -> None:
+    """The music video example: its song drawn by `dreamvideo analyse --plot` with the style's sections and
+    curves, and the first 12 s of a zoom made with it (textures, then dogs from bar 5, on the beat)."""
+    import tempfile
+
+    from dreamvideo.analyse import analyse, curves, plot, section_bands
+    from dreamvideo.config import load_style
+    from dreamvideo.media.ffmpeg import read_frames
+    from dreamvideo.video.zoom import ZoomOptions, zoom_video
+
+    style = load_style("music-video")
+    analysis = analyse(HERE / "song.m4a")
+    plot(analysis, HERE / "gallery" / "music_video_plot.png", curves(analysis, style), section_bands(analysis, style))
+    zooming = load_style("music-video", ["output.max_side=176", "zoom.fps=12"])
+    with tempfile.TemporaryDirectory() as tmp:
+        made = zoom_video(HERE / "coffee.jpg", Path(tmp) / "video.mp4", zooming,
+                          ZoomOptions(audio=HERE / "song.m4a", seconds=12))
+        save_webp(HERE / "gallery" / "music_video.webp", list(read_frames(made.output, made.size)), float(made.fps))
 
 
 def label(frame: np.ndarray, text: str) -> np.ndarray:
@@ -175,6 +212,7 @@ if __name__ == "__main__":
     photos()
     mask()
     clip()
+    song()
     if "--gallery" in sys.argv:
         gallery()
         controls()

@@ -238,8 +238,10 @@ def test_sections_resolve_on_the_grid_and_say_what_is_wrong(tmp_path):
 
     grid = exact_grid(120, 0.5, 4, 30.0)
     style = load_style(None, ["sections=[{at: 4, style: dogs, crossfade: 2}, {at: bar 5, style: textures, "
-                              "crossfade: 2 beats}]"])
+                              "crossfade: 2 beats}]", "react={step_size: {source: beat, pulse: 2}}"])
     plan = parts(style, grid)
+    dogs = load_style("dogs")
+    assert plan[1].style.layers == dogs.layers and plan[1].style.react == style.react  # the song's keys stay
     assert [(p.begins, p.whole) for p in plan[1:]] == [(2.0, 4.0), (pytest.approx(7.5), pytest.approx(8.5))]
     assert moment(plan, 1.0).current == 0 and moment(plan, 3.0).incoming == 1
     assert moment(plan, 3.0).share == pytest.approx(0.5) and moment(plan, 9.0).current == 2

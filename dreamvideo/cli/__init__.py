@@ -300,7 +300,7 @@ def analyse(
     import json
 
     from dreamvideo.analyse import analyse as run
-    from dreamvideo.analyse import curves, summary
+    from dreamvideo.analyse import curves, section_bands, summary
     from dreamvideo.config import load_style
     from dreamvideo.media.images import check_output
 
@@ -316,7 +316,8 @@ def analyse(
     if plot is not None:
         from dreamvideo.analyse import plot as draw
 
-        draw(analysis, plot, curves(analysis, style) if style is not None else None)
+        draw(analysis, plot, curves(analysis, style) if style is not None else None,
+             section_bands(analysis, style) if style is not None else None)
     if json_:
         typer.echo(json.dumps(summary(analysis)))
     else:
