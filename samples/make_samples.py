@@ -97,8 +97,8 @@ def gallery() -> None:
     (HERE / "gallery").mkdir(exist_ok=True)
     source = np.asarray(Image.open(HERE / "chelsea.jpg").convert("RGB"))
     for name in list_presets():
-        if name.startswith("zoom-") or name == "portrait-bg":
-            continue  # zoom looks are motion, portrait-bg needs a mask: see the README
+        if name.startswith("zoom-") or name in ("portrait-bg", "music-video"):
+            continue  # zoom looks and music videos are motion, portrait-bg needs a mask: see the README
         style = load_style(name, ["output.max_side=320"])
         try:
             result = dream_image(source, style)
