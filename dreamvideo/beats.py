@@ -367,10 +367,11 @@ def track(samples: np.ndarray, bpm: float | None = None, offset: float | None = 
 
 
 def exact_grid(bpm: float, offset: float, meter: int, duration: float) -> Grid:
-    """Beats every 60/``bpm`` s through ``offset`` (a downbeat), from the start of the song to its end."""
+    """Beats every 60/``bpm`` s through ``offset`` (a downbeat), from the start of the song to its end (0: no
+    song; the grid runs on past its last beat)."""
     period = 60 / bpm
     first = offset - np.floor(offset / period) * period
-    beats = np.arange(first, duration, period)
+    beats = np.arange(first, max(duration, first + 2 * meter * period), period)  # no song: two bars to count on
     down = int(round((offset - first) / period)) % meter
     return Grid(float(bpm), beats, beats[down::meter], meter, duration)
 

@@ -19,7 +19,7 @@ from dreamvideo.engine import DreamParams, Progress
 from dreamvideo.errors import MediaError
 from dreamvideo.media.images import fit_size, read_image, resize_image, to_uint8
 from dreamvideo.objectives import Objective
-from dreamvideo.react import Reaction
+from dreamvideo.react import Reaction, on_the_song
 
 if TYPE_CHECKING:
     from dreamvideo.audio import Cues
@@ -162,7 +162,8 @@ def dream_photo(dreamer: Dreamer, image: np.ndarray, seed: int | None = None, pr
     if min(image.shape[:2]) < spec.min_size:
         raise MediaError(f"the image is {image.shape[1]}x{image.shape[0]} px, smaller than "
                          f"{spec.name}'s minimum of {spec.min_size} px; use a larger image")
-    look = Look.of(dreamer, (image.shape[1], image.shape[0]), "image", native, max_pixels=max_pixels)
+    look = Look.of(dreamer, (image.shape[1], image.shape[0]), "image", native, max_pixels=max_pixels,
+                   style=on_the_song(dreamer.style, None, at_start=True))  # a photo: the song's first moment
     try:
         dreamed = look.dream(image, 0, seed=dreamer.style.seed if seed is None else seed, progress=progress)
         return look.land(0, image, dreamed)

@@ -117,13 +117,17 @@ def schedules(style: Style) -> dict[str, Schedule]:
     return found
 
 
-def grid_for(style: Style, audio: str | Path | None, what: str, missing: str = "no song was given") -> Grid:
+def grid_for(style: Style, audio: str | Path | None, what: str, missing: str = "no song was given",
+             at_start: bool = False) -> Grid:
     """The grid ``what`` (a key path keyed in bars or beats) is counted on: the exact grid of ``music.bpm``
-    and ``music.offset``, or the song's tracked one. Refused in one line: no song (``missing``, the reason),
-    or a song without a beat."""
+    and ``music.offset``, or the song's tracked one. Without a song, ``at_start`` (a photo: the song's first
+    moment) counts bar 1 from 0 s at ``music.bpm`` (else 120); otherwise it is refused in one line (``missing``,
+    the reason), as is a song without a beat."""
     music = style.music
     if music.bpm is not None and music.offset is not None:
         return exact_grid(music.bpm, music.offset, music.meter or METERS[0], 0.0)
+    if audio is None and at_start:
+        return exact_grid(music.bpm or 120.0, 0.0, music.meter or METERS[0], 0.0)
     if audio is None:
         raise ConfigError(f"{what} is keyed in bars or beats, but {missing}: give the song, or the "
                           "tempo and a downbeat (music.bpm, music.offset)")
@@ -134,13 +138,14 @@ def grid_for(style: Style, audio: str | Path | None, what: str, missing: str = "
     return grid
 
 
-def on_the_song(style: Style, audio: str | Path | None, missing: str = "no song was given") -> Style:
+def on_the_song(style: Style, audio: str | Path | None, missing: str = "no song was given",
+                at_start: bool = False) -> Style:
     """``style`` with its schedules keyed in bars and beats (``bar 17``) resolved to seconds on the song's
     grid (``grid_for``). A style keyed in seconds is returned as it is."""
     musical = [key for key, s in schedules(style).items() if s.musical]
     if not musical:
         return style
-    grid = grid_for(style, audio, musical[0], missing)
+    grid = grid_for(style, audio, musical[0], missing, at_start)
 
     def resolve(key: str, value: Schedule) -> Schedule:
         try:

@@ -285,3 +285,28 @@ def test_schedule_keys_are_checked():
         load_style(None, ["schedule={blend: {0: 0.5, 4: 2}}"])
     with pytest.raises(ConfigError, match=r"schedule.layers.nonesuch"):
         load_style(None, ["schedule={layers.nonesuch: {0: 1}}"])
+
+
+def test_the_music_video_style_elsewhere(tmp_path):
+    """A photo dreams at the song's first moment; live has no song and says so in one line; a job list's
+    stems are relative to it."""
+    from dreamvideo.batch import job_style, load_jobs
+    from dreamvideo.errors import ConfigError
+    from dreamvideo.live import live_look
+    from dreamvideo.media.capture import SourceInfo
+
+    photo = Path(__file__).resolve().parent.parent / "samples" / "chelsea.jpg"
+    result = runner.invoke(app, ["dream", str(photo), "-o", str(tmp_path / "still.png"), "-c", "music-video",
+                                 "--set", "model=tiny", "--set", "layers=[block2]", "--max-side", "64"])
+    assert result.exit_code == 0, result.output
+    with pytest.raises(ConfigError, match="live has no song to count bars and beats on"):
+        live_look(load_style("music-video"), SourceInfo("cam", Fraction(25), (64, 48), None, None))
+
+    write_wav(tmp_path / "drums.wav", drum_loop(Loop("120", 120, bars=2)).samples)
+    (tmp_path / "clip.mp4").write_bytes((Path(__file__).resolve().parent.parent / "samples" / "clip.mp4")
+                                        .read_bytes())
+    (tmp_path / "jobs.yaml").write_text(
+        "jobs:\n  - {command: render, input: clip.mp4, output: out.mp4, style: classic,\n"
+        "     set: {react: {step_size: {source: beat, pulse: 2, audio: drums.wav}}}}\n")
+    job = load_jobs(tmp_path / "jobs.yaml")[0]
+    assert job_style(job, tmp_path).react["step_size"].audio == (tmp_path / "drums.wav").resolve()

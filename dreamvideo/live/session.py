@@ -26,10 +26,11 @@ import numpy as np
 from dreamvideo.coherence import Chain, Last, MotionOf
 from dreamvideo.config import Style
 from dreamvideo.dreamer import Dreamer
-from dreamvideo.errors import DreamVideoError
+from dreamvideo.errors import ConfigError, DreamVideoError
 from dreamvideo.flow import to_gray
 from dreamvideo.look import Look
 from dreamvideo.media.capture import Captured, Newest, SourceInfo
+from dreamvideo.react import schedules
 
 Clock = Callable[[], float]
 
@@ -312,5 +313,9 @@ class LiveSession:
 def live_look(style: Style, info: SourceInfo, model: Any = None, cues: Any = None) -> Look:
     """The look a live run dreams with, at the source's frame size; a mask video loops (a camera has no end).
     ``model``: a network already built for the style's model."""
+    musical = [key for key, s in schedules(style).items() if s.musical] + (["sections"] if style.sections else [])
+    if musical:
+        raise ConfigError(f"{musical[0]}: live has no song to count bars and beats on, nor sections; key "
+                          "schedules in seconds from the start")
     style = style.model_copy(update={"mask_loop": True})
     return Look.of(Dreamer(style, model=model), info.size, "video", info.size, cues, fps=info.fps, frames=1)

@@ -73,7 +73,7 @@ class Previews:
         render's first frame is that frame, bit for bit, on the same device."""
         from dreamvideo.coherence import Chain
         from dreamvideo.look import Look
-        from dreamvideo.react import style_cues
+        from dreamvideo.react import on_the_song, style_cues
 
         with self._lock:
             began = time.perf_counter()
@@ -86,7 +86,8 @@ class Previews:
 
                 start = first_frame(style, upload.path, ZoomOptions(max_pixels=self.max_pixels))
                 size = (start.shape[1], start.shape[0])
-                look = Look.of(dreamer, size, "zoom", size, fps=style.zoom.fps, frames=1, max_pixels=self.max_pixels)
+                look = Look.of(dreamer, size, "zoom", size, fps=style.zoom.fps, frames=1, max_pixels=self.max_pixels,
+                               style=on_the_song(style, None, at_start=True))
                 try:
                     return zoom_dream(look, start, 0, 0.0, first=True), time.perf_counter() - began
                 finally:
@@ -102,7 +103,8 @@ class Previews:
             cues = style_cues(style, sound, fps, index + 1, missing=f"{upload.name!r} has no sound") \
                 if style.react and sound else None
             look = Look.of(dreamer, size, "video", native, cues, fps=fps, frames=index + 1,
-                           max_pixels=self.max_pixels)
+                           max_pixels=self.max_pixels, style=on_the_song(
+                               style, sound, f"{upload.name!r} has no sound", at_start=sound is None))
             try:
                 return Chain(look, first=index).step(frame), time.perf_counter() - began
             finally:
