@@ -85,39 +85,33 @@ def label(number: float, unit: str) -> str:
 
 
 def parse_time(key: Any) -> tuple[float, str]:
-    """A key's (number, unit): seconds (keys read back from JSON are strings: "5", "2.5"), "bar 9", "beat 33"."""
-    if isinstance(key, str):
-        parts = key.split()
-        if len(parts) == 2 and parts[0] in UNITS:
-            number = _number(_float(parts[1]), f"schedule key {key!r}:")
-            if number < 1:
-                raise ValueError(f"schedule key {key!r}: bars and beats are counted from 1")
-            return number, parts[0]
-        key = _float(key)
-        if isinstance(key, str):
-            raise ValueError(f"schedule key {key!r} is not a time: use seconds (8), bar N or beat N")
-    t = _number(key, "schedule key (seconds)")
-    if t < 0:
-        raise ValueError(f"schedule key {key!r} is negative; keys are seconds from the start")
-    return t, "s"
+    """A key's (number, unit): seconds (keys read back from JSON are strings: "5", "2.5"), "bar 9", "beat 33"
+    (counted from 1)."""
+    return _amount(key, "schedule key", "a time: use seconds (8), bar N or beat N", moment=True)
 
 
 def parse_length(value: Any) -> tuple[float, str]:
     """A length's (number, unit): seconds (2.5), or "N bars", "N beats" (also "1 bar", "1 beat")."""
-    if isinstance(value, str):
-        parts = value.split()
-        if len(parts) == 2 and parts[1].rstrip("s") in UNITS:
-            number = _number(_float(parts[0]), f"length {value!r}:")
-            if number < 0:
-                raise ValueError(f"length {value!r} is negative")
-            return number, parts[1].rstrip("s")
-        value = _float(value)
-        if isinstance(value, str):
-            raise ValueError(f"length {value!r} is not a length: use seconds (2), N bars or N beats")
-    t = _number(value, "length (seconds)")
-    if t < 0:
-        raise ValueError(f"length {value!r} is negative")
-    return t, "s"
+    return _amount(value, "length", "a length: use seconds (2), N bars or N beats", moment=False)
+
+
+def _amount(value: Any, what: str, kinds: str, moment: bool) -> tuple[float, str]:
+    """A moment ("bar 9": the unit first, counted from 1) or a length ("2 bars"), or seconds (0 and more)."""
+    parts = value.split() if isinstance(value, str) else []
+    if len(parts) == 2:
+        unit, number = (parts[0], parts[1]) if moment else (parts[1].rstrip("s"), parts[0])
+        if unit in UNITS:
+            amount = _number(_float(number), f"{what} {value!r}:")
+            if amount < (1 if moment else 0):
+                raise ValueError(f"{what} {value!r}: " + ("bars and beats are counted from 1" if moment else
+                                                          "it is negative"))
+            return amount, unit
+    if isinstance(value, str) and isinstance(_float(value), str):
+        raise ValueError(f"{what} {value!r} is not {kinds}")
+    seconds = _number(_float(value) if isinstance(value, str) else value, f"{what} (seconds)")
+    if seconds < 0:
+        raise ValueError(f"{what} {value!r} is negative" + ("; keys are seconds from the start" if moment else ""))
+    return seconds, "s"
 
 
 def _float(text: str) -> Any:

@@ -101,7 +101,7 @@ def dream(
     "octave_scale, iterations, step_size, jitter, tile, seed, device, precision, compile, mask, mask_invert, "
     "mask_feather, colors, regions, output.max_side, output.width), a render honours flow, warp, blend, decay, "
     "hold_strength, cadence, warm_iterations, warm_octaves, scene_cut, mask_loop, react, "
-    "react_attack, react_release, music (bpm, offset, meter), sections, output.fps, output.crf and "
+    "react_attack, react_release, schedule, music (bpm, offset, meter), sections, output.fps, output.crf and "
     "output.preset. The README's \"Styles\" section describes each."))
 @dream_flags
 def render(
