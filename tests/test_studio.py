@@ -812,3 +812,30 @@ def test_the_page_as_an_artist_uses_it(own_studio, hold):
         rendered(page, 2)
         assert not list((out / "renders").glob(".*.dreamvideo"))  # resumed, finished: its state removed
         browser.close()
+
+
+def test_the_analyse_api_answers_what_the_command_prints(server, tmp_path):
+    """GET /api/analyse/{upload}: a script's way to the tracker, behind the guard like everything else."""
+    from music import Loop, drum_loop, write_wav
+    from typer.testing import CliRunner
+
+    from dreamvideo.cli import app
+    from dreamvideo.media.ffmpeg import ffmpeg_exe
+
+    song = tmp_path / "song.wav"
+    write_wav(song, drum_loop(Loop("104", 104, bars=6)).samples)
+    clip = tmp_path / "clip.mp4"
+    subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10", "-i",
+                    str(song), "-map", "0:v", "-map", "1:a", "-shortest", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+                    "-c:a", "aac", str(clip)], check=True)
+    found = upload(server, clip)[1]
+    status, body = server.get(f"/api/analyse/{found['id']}")
+    assert status == 200
+    data = json.loads(body)
+    printed = json.loads(CliRunner().invoke(app, ["analyse", str(clip), "--json"]).stdout)
+    assert {**data, "file": "x"} == {**printed, "file": "x"} and data["file"] == found["name"]
+    assert data["tempo"] == pytest.approx(104, rel=0.01) and data["bars"] >= 5
+    assert server.get(f"/api/analyse/{found['id']}", auth=None)[0] == 401
+    photo = upload(server, SAMPLES / "coffee.jpg")[1]
+    status, body = server.get(f"/api/analyse/{photo['id']}")
+    assert status == 400 and "is a photo: it has no sound to analyse" in json.loads(body)["error"]

@@ -86,6 +86,18 @@ async def upload_list(request: Request) -> Response:
     return JSONResponse(_studio(request).uploads.listing())
 
 
+async def analyse(request: Request) -> Response:
+    """What ``dreamvideo analyse --json`` prints for an upload's sound: tempo, beats, bars, duration."""
+    upload = _studio(request).uploads.get(request.path_params["upload"])
+    if upload.kind == "image":
+        raise MediaError(f"{upload.name!r} is a photo: it has no sound to analyse")
+    from dreamvideo.analyse import analyse as run
+    from dreamvideo.analyse import summary
+
+    found = await run_in_threadpool(run, upload.path)
+    return JSONResponse({**summary(found), "file": upload.name})
+
+
 async def style(request: Request) -> Response:
     studio, body = _studio(request), await _json(request)
     found = await run_in_threadpool(studio.style, body.get("yaml", ""), body.get("set"))
@@ -246,6 +258,7 @@ async def gone(request: Request, exc: ClientDisconnect) -> Response:
 ROUTES = [
     Route("/", index), *(Route(f"/{name}", asset) for name in ASSETS), Route("/api/options", options),
     Route("/api/upload", upload, methods=["POST"]), Route("/api/uploads", upload_list),
+    Route("/api/analyse/{upload:str}", analyse),
     Route("/api/style", style, methods=["POST"]), Route("/api/preview", preview, methods=["POST"]),
     Route("/api/original", original, methods=["POST"]), Route("/api/clip", clip, methods=["POST"]),
     Route("/api/clip/progress", clip_progress), Route("/api/render", render, methods=["POST"]),
