@@ -152,7 +152,8 @@ def plot(analysis: Analysis, path: str | Path, lanes: dict[str, np.ndarray] | No
         _curve(draw, values, analysis.fps, x, lane + LANE - 6, LANE - 22, CURVE, low - pad, high + pad)
         draw.text((MARGIN + 4, lane + 4), f"{name}   {low:.4g} .. {high:.4g}", fill=INK)
     # the time
-    step = next(s for s in (1, 2, 5, 10, 15, 30, 60, 120, 300) if span * s / duration >= 60)
+    steps = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600)
+    step = next((s for s in steps if span * s / duration >= 60), steps[-1])
     for t in np.arange(0, duration + 1e-9, step):
         draw.line([(x(t), bottom), (x(t), bottom + 5)], fill=INK)
         draw.text((x(t) - 6, bottom + 8), f"{int(t // 60)}:{int(t % 60):02d}", fill=INK)

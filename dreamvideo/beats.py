@@ -247,7 +247,8 @@ def _local_score(envelope: np.ndarray, period: float) -> np.ndarray:
     env = envelope / std if std > 0 else envelope
     reach = int(round(period))
     taps = np.exp(-0.5 * (np.arange(-reach, reach + 1) * 32.0 / period) ** 2)
-    return np.convolve(env, taps, "same")
+    # "full" then centred: as long as the envelope even where the envelope is shorter than the taps
+    return np.convolve(env, taps, "full")[reach : reach + len(env)]
 
 
 def place_beats(envelope: np.ndarray, periods: np.ndarray, tightness: float = TIGHTNESS) -> np.ndarray:

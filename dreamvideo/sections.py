@@ -25,9 +25,11 @@ import numpy as np
 from dreamvideo.beats import Grid
 from dreamvideo.coherence import Chain, Motion
 from dreamvideo.config import Style, section_styles
+from dreamvideo.dreamer import Dreamer
 from dreamvideo.errors import ConfigError
 from dreamvideo.look import Look
 from dreamvideo.media.images import to_uint8
+from dreamvideo.networks import Networks
 from dreamvideo.react import grid_for
 from dreamvideo.schedule import label, parse_length, parse_time
 
@@ -113,19 +115,43 @@ def song_parts(style: Style, audio: str | Path | None, missing: str) -> list[Par
 
 
 class Looks:
-    """Each part's look, made when first needed (``make``) and closed together."""
+    """Each part's look, made when first needed (``make``) and closed together; parts in one style share
+    their look."""
 
     def __init__(self, plan: Sequence[Part], first: Look, make: Callable[[Style], Look]):
-        self.plan, self.made, self.make = plan, {0: first}, make
+        self.plan, self.make = plan, make
+        self.made = {plan[0].style.model_dump_json(): first}
 
     def __getitem__(self, part: int) -> Look:
-        if part not in self.made:
-            self.made[part] = self.make(self.plan[part].style)
-        return self.made[part]
+        style = self.plan[part].style
+        key = style.model_dump_json()
+        if key not in self.made:
+            self.made[key] = self.make(style)
+        return self.made[key]
 
     def close(self) -> None:
         for look in self.made.values():
             look.close()
+
+
+class Dreamers:
+    """The dreamer of each style a song's sections dream in: ``first`` for its own style, one made for each
+    other, on one network per model, weights and device (a section back in an earlier style builds nothing)."""
+
+    def __init__(self, first: Dreamer):
+        self.first = first
+        self.networks = {Networks.key(first.style): first.model}
+        self.made: dict[str, Dreamer] = {}
+
+    def __call__(self, style: Style) -> Dreamer:
+        if style == self.first.style:
+            return self.first
+        key = style.model_dump_json()
+        if key not in self.made:
+            dreamer = Dreamer(style, self.networks.get(Networks.key(style)))
+            self.networks.setdefault(Networks.key(style), dreamer.model)
+            self.made[key] = dreamer
+        return self.made[key]
 
 
 class SectionChain:

@@ -71,6 +71,19 @@ def test_a_song_without_a_beat_has_none(sound, tmp_path):
     assert not (tmp_path / "z.mp4").exists()
 
 
+@pytest.mark.parametrize("seconds", [0.05, 0.3, 1.0, 1.5])
+def test_a_sound_shorter_than_a_bar(seconds):
+    """A clip's sound may be a moment long (shorter than the taps that score the onsets): under a second it
+    has no tempo of its own; told the tempo, the tracker places what beats fit."""
+    song = drum_loop(Loop("120", 120, bars=1))
+    samples = song.samples[: int(seconds * RATE)]
+    for grid in (track(samples), track(samples, bpm=120)):
+        assert len(grid.beats) <= seconds * 2 + 1
+        assert all(0 <= b <= seconds for b in grid.beats)
+    if seconds < 1:
+        assert not track(samples).has_beat
+
+
 def test_beats_as_they_are_heard_land_on_time():
     loop = held_out(Loop("132", 132, bars=8))
     song = drum_loop(loop)
@@ -197,6 +210,17 @@ def test_analyse_prints_json_and_draws_the_song(tmp_path):
     assert result.exit_code != 0 and result.output.count("\n") == 1 and "Traceback" not in result.output
 
 
+def test_a_three_hour_set_is_drawn(tmp_path):
+    """The time axis of a DJ set (its ticks every half hour at most): drawn without the set's samples."""
+    from dreamvideo.analyse import CURVE_FPS, Analysis, plot
+    from dreamvideo.audio import track_cues
+    from dreamvideo.beats import exact_grid
+
+    grid, samples = exact_grid(128, 0.0, 4, 3 * 3600.0), np.zeros(RATE, np.float32)
+    analysis = Analysis(tmp_path / "set.wav", grid, samples, track_cues(samples, CURVE_FPS, 10, grid=grid), CURVE_FPS)
+    assert plot(analysis, tmp_path / "set.png").stat().st_size > 0
+
+
 def test_a_section_crossfades_into_another_style_on_the_bar(tmp_path):
     """Frames dreamed on their own (blend 0): before the fade each is the first style's dream, from the bar on
     the second's, and the fade's middle frame lies half way between the two, on the song's grid."""
@@ -229,6 +253,30 @@ def test_a_section_crossfades_into_another_style_on_the_bar(tmp_path):
     assert share == pytest.approx(0.5, abs=0.1)
     assert np.abs(both[middle] - ((1 - share) * a[middle] + share * b[middle])).max() <= 1
     assert np.abs(a[middle] - b[middle]).mean() > 5  # two different dreams, really
+
+
+def test_a_style_back_again_builds_nothing():
+    """Verse, chorus, verse: the verse's dreamer and look are the first ones again, and the chorus on the same
+    model dreams on the same network; a style equal to the given dreamer's (a copy) is that dreamer."""
+    from dreamvideo.dreamer import Dreamer
+    from dreamvideo.sections import Dreamers, Looks, Part
+
+    verse = load_style(None, ["model=tiny", "device=cpu", "layers=[block1]"])
+    chorus = load_style(None, ["model=tiny", "device=cpu", "layers=[block3]"])
+    dreamers = Dreamers(Dreamer(verse))
+    assert dreamers(verse.model_copy()) is dreamers.first
+    assert dreamers(chorus).model is dreamers.first.model and dreamers(chorus) is dreamers(chorus)
+    made: list[str] = []
+
+    class Made:  # a look that says what it was made for
+        def __init__(self, style):
+            made.append(style.layers[0].name)
+
+        def close(self):
+            pass
+
+    looks = Looks([Part(verse, 0, 0), Part(chorus, 2, 2), Part(verse, 4, 4)], Made(verse), Made)
+    assert looks[2] is looks[0] and looks[1] is looks[1] and made == ["block1", "block3"]
 
 
 def test_sections_resolve_on_the_grid_and_say_what_is_wrong(tmp_path):
@@ -285,6 +333,8 @@ def test_schedule_keys_are_checked():
         load_style(None, ["schedule={blend: {0: 0.5, 4: 2}}"])
     with pytest.raises(ConfigError, match=r"schedule.layers.nonesuch"):
         load_style(None, ["schedule={layers.nonesuch: {0: 1}}"])
+    with pytest.raises(ConfigError, match=r"music.offset: got 'inf', should be a finite number"):
+        load_style(None, ["music.offset=inf"])
 
 
 def test_the_music_video_style_elsewhere(tmp_path):

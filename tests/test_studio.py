@@ -702,6 +702,9 @@ def test_styles_are_named_by_their_preset_or_custom_and_a_hash(server):
     assert dogs["label"] == "dogs"
     changed = json.loads(server.post("/api/style", {"yaml": dogs["yaml"], "set": {"iterations": 3}})[1])
     assert changed["label"].startswith("custom ") and len(changed["label"]) == len("custom ") + 6
+    for name, text in server.studio.presets().items():  # keys in bars too: the controls show bar 1
+        status, body = server.post("/api/style", {"yaml": text})
+        assert status == 200 and json.loads(body)["label"] == name, (name, body)
 
 
 @pytest.fixture

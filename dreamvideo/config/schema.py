@@ -184,7 +184,8 @@ class MusicConfig(_Strict):
     With ``bpm`` and ``offset`` the beats are an exact grid."""
 
     bpm: float | None = Field(default=None, ge=20, le=400, description="the tempo (default: tracked)")
-    offset: float | None = Field(default=None, ge=0, description="seconds of a bar's first beat (default: tracked)")
+    offset: float | None = Field(default=None, ge=0, allow_inf_nan=False,
+                                 description="seconds of a bar's first beat (default: tracked)")
     meter: int | None = Field(default=None, ge=2, le=12, description="beats per bar (default: tracked, 4 or 3)")
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from dreamvideo.config import Style
+from dreamvideo.react import on_the_song
 
 PREVIEW_SIDE = 320  # px, the longer side of previews
 CLIP_SECONDS = 3.0  # a coherent preview clip: this long, around the chosen time
@@ -48,7 +49,8 @@ def limits(max_upload: int, max_queue: int) -> dict[str, Any]:
 
 
 def values(style: Style) -> dict[str, Any]:
-    """The values of the page's controls for ``style``."""
+    """The values of the page's controls for ``style`` (at the song's first moment where keyed in bars)."""
+    style = on_the_song(style, None, at_start=True)
     first = style.layers[0] if style.layers else None
     return {"model": style.model, "layer": first.name if first else "",
             "channels": ",".join(map(str, first.channels)) if first and first.channels else "",

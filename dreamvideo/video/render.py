@@ -21,7 +21,7 @@ from dreamvideo.media.ffmpeg import VideoInfo, VideoWriter, lossless_args, parse
 from dreamvideo.media.images import check_output
 from dreamvideo.media.threads import prefetch
 from dreamvideo.react import on_the_song, style_cues
-from dreamvideo.sections import Looks, SectionChain, song_parts
+from dreamvideo.sections import Dreamers, Looks, SectionChain, song_parts
 from dreamvideo.video.output import (
     FrameOutput,
     PaletteWriter,
@@ -99,7 +99,7 @@ def _render(source: Path, output: Path, style: Style, options: RenderOptions, se
                                                      source.stat().st_mtime_ns],
         start=options.start, duration=options.duration, max_frames=options.max_frames, fps=str(fps), size=size,
         audio=str(options.audio) if options.audio else None, frames=segment)
-    dreamer = dreamer or Dreamer(style)
+    dreamers = Dreamers(dreamer or Dreamer(style))
     sound = soundtrack(source, info, options)
     no_sound = f"{str(source)!r} has no sound; pass one with --audio FILE"
     cues = style_cues(style, sound.path if sound else None, fps, first + expected, sound.start if sound else 0.0,
@@ -108,7 +108,7 @@ def _render(source: Path, output: Path, style: Style, options: RenderOptions, se
     song, song_start = (sound.path, sound.start) if sound else (None, options.start)  # frame 0's moment
 
     def look_of(style: Style, cues: Cues | None) -> Look:
-        return Look.of(dreamer if style is dreamer.style else Dreamer(style), size, "video", (info.width, info.height),
+        return Look.of(dreamers(style), size, "video", (info.width, info.height),
                        cues, fps=fps, start=options.start, frames=first + expected, max_pixels=options.max_pixels,
                        style=on_the_song(style, song, no_sound), song_start=song_start)
 

@@ -21,7 +21,7 @@ from dreamvideo.look import Look
 from dreamvideo.media.ffmpeg import VideoWriter, probe_audio
 from dreamvideo.media.images import read_image, resize_image, to_uint8
 from dreamvideo.react import Reaction, on_the_song, style_cues
-from dreamvideo.sections import Looks, mix, moment, song_parts
+from dreamvideo.sections import Dreamers, Looks, mix, moment, song_parts
 from dreamvideo.video.output import (
     FrameOutput,
     PaletteWriter,
@@ -184,11 +184,11 @@ def zoom_video(
         frames=total, start=options.origin, color=options.color, loop=options.loop,  # "start": earlier zooms resume
         audio=str(options.audio.resolve()) if options.audio else None)
 
-    dreamer = dreamer or Dreamer(style)
+    dreamers = Dreamers(dreamer or Dreamer(style))
     missing = "no --audio was given"
 
     def look_of(other: Style) -> Look:
-        return Look.of(dreamer if other is style else Dreamer(other), size, "zoom", size,
+        return Look.of(dreamers(other), size, "zoom", size,
                        style_cues(other, options.audio, fps, total + fade, missing=missing), fps=fps,
                        frames=total + fade, max_pixels=options.max_pixels,
                        style=on_the_song(other, options.audio, missing))
