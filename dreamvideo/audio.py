@@ -44,6 +44,19 @@ class TrackCues:
         values = self.get(name)
         return float(values[min(index, len(values) - 1)])
 
+    def window(self, first: int, frames: int) -> TrackCues:
+        """Frames ``first`` .. ``first + frames`` - 1, counted from 0 (past the end: the last frame's)."""
+        def part(values: np.ndarray) -> np.ndarray:
+            index = np.minimum(np.arange(first, first + frames), len(values) - 1)
+            return values[index]
+
+        def marks(index: np.ndarray) -> np.ndarray:
+            index = index - first
+            return index[(index >= 0) & (index < frames)]
+
+        return TrackCues(part(self.loudness), part(self.onset), part(self.beat), marks(self.beats), self.tempo,
+                         part(self.bar), marks(self.downbeats))
+
 
 N_FFT = 2048  # samples in the window each frame's features are measured over
 WINDOW = np.hanning(N_FFT).astype(np.float32)

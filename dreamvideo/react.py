@@ -40,13 +40,18 @@ def song_grid(path: str | Path, music: MusicConfig | None = None) -> Grid:
 
 def cues_of(path: str | Path, fps: float, frames: int, start: float = 0.0, attack: float = 0.01,
             release: float = 0.25, music: MusicConfig | None = None) -> TrackCues:
-    """The audio features of ``frames`` video frames at ``fps``, from ``start`` seconds into ``path``; its
-    beats and bars are the whole song's (counted from the song's start)."""
+    """The audio features of ``frames`` video frames at ``fps``, from ``start`` seconds into ``path``: the
+    whole song's, so that a moment's values are the same whatever part of the song a render covers (its
+    loudness scaled over the song, its envelopes followed from the song's start); its beats and bars are
+    counted from the song's start."""
     music = music or MusicConfig()
     samples = _samples(*_known(path))
     grid = _grid(*_known(path), music.bpm, music.offset, music.meter)
-    body = samples[int(round(start * RATE)) : int(round((start + frames / fps) * RATE))]
-    return track_cues(body, fps, frames, attack, release, grid=grid, start=start)
+    first = int(np.floor(start * fps + 1e-6))  # the song's frames at fps, laid so that one falls on `start`
+    shift = max(0.0, start - first / fps)
+    body = samples[int(round(shift * RATE)) :]
+    song = max(first + frames, int(np.ceil(len(body) / RATE * fps)))
+    return track_cues(body, fps, song, attack, release, grid=grid, start=shift).window(first, frames)
 
 
 # A song is decoded and tracked once for the styles, sections and stems of a job (keyed by its file's version)

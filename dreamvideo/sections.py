@@ -108,10 +108,10 @@ def mix(a: np.ndarray, b: np.ndarray, share: float) -> np.ndarray:
     return to_uint8((a.astype(np.float32) * (1 - share) + b.astype(np.float32) * share) / 255)
 
 
-def song_parts(style: Style, audio: str | Path | None, missing: str) -> list[Part]:
-    """``parts`` on the song's grid where a section counts in bars or beats."""
+def song_parts(style: Style, audio: str | Path | None, missing: str, at_start: bool = False) -> list[Part]:
+    """``parts`` on the song's grid where a section counts in bars or beats (``grid_for``)."""
     what = musical(style)
-    return parts(style, grid_for(style, audio, what, missing) if what else None)
+    return parts(style, grid_for(style, audio, what, missing, at_start) if what else None)
 
 
 class Looks:

@@ -678,6 +678,31 @@ def test_the_still_is_the_renders_first_frame_bit_for_bit(tmp_path):
     assert not np.array_equal(other, still)  # (a different seed: a different dream)
 
 
+def test_the_still_at_any_moment_is_a_render_started_there(tmp_path):
+    """Scrubbed to T, the still is frame 0 of `render --start T` (to PNG) with every key at its value at that
+    moment of the song: a section that took over at 1 s, a schedule and the loudness the dream follows."""
+    from PIL import Image
+
+    from dreamvideo.video.render import RenderOptions, render_video
+
+    studio = Studio(tmp_path / "out")
+    text = ("model: tiny\ndevice: cpu\noctaves: 1\niterations: 2\noutput: {max_side: 96}\nlayers: [block1]\n"
+            "schedule: {step_size: {0: 0.01, 3: 0.05}}\nreact: {iterations: {source: loudness, min: 1, max: 4}}\n"
+            f"sections: [{{at: 1, style: {studio.out / 'late.yaml'}, crossfade: 0.5}}]\n")
+    (studio.out / "late.yaml").write_text("model: tiny\ndevice: cpu\nlayers: [block3]\nseed: 9\n")
+    style = studio.style(text)
+    upload = add(studio, SAMPLES / "clip.mp4")
+    stills = {}
+    for at in (0.75, 2.0):  # in the crossfade, and after it
+        stills[at], _ = studio.previews.still(upload, style, at)
+        out = tmp_path / f"{at}" / "%03d.png"
+        render_video(SAMPLES / "clip.mp4", out, style, RenderOptions(start=at, max_frames=1))
+        first = np.asarray(Image.open(out.parent / "000.png").convert("RGB"))
+        assert np.array_equal(stills[at], first), at
+    alone = studio.style(text.split("sections:")[0])  # without the section, T = 2 s is another dream
+    assert not np.array_equal(studio.previews.still(upload, alone, 2.0)[0], stills[2.0])
+
+
 def test_the_same_file_twice_is_one_upload_and_its_render_is_reused(server):
     before = stored(server)
     first = upload(server, SAMPLES / "coffee.jpg")[1]

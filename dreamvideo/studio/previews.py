@@ -7,6 +7,7 @@ import hashlib
 import json
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -74,41 +75,55 @@ class Previews:
         from dreamvideo.coherence import Chain
         from dreamvideo.look import Look
         from dreamvideo.react import on_the_song, style_cues
+        from dreamvideo.sections import Dreamers, Looks, SectionChain, mix, moment, song_parts
 
         with self._lock:
             began = time.perf_counter()
             native = (upload.width, upload.height)
             if max(style.output.size(*native, multiple=2)) > PREVIEW_SIDE:
                 style = preview_style(style)
-            dreamer = self.dreamer(style)
+            dreamers = Dreamers(self.dreamer(style))
             if upload.kind == "image":
                 from dreamvideo.video.zoom import ZoomOptions, first_frame, zoom_dream
 
                 start = first_frame(style, upload.path, ZoomOptions(max_pixels=self.max_pixels))
                 size = (start.shape[1], start.shape[0])
-                look = Look.of(dreamer, size, "zoom", size, fps=style.zoom.fps, frames=1, max_pixels=self.max_pixels,
-                               style=on_the_song(style, None, at_start=True))
-                try:
-                    return zoom_dream(look, start, 0, 0.0, first=True), time.perf_counter() - began
-                finally:
-                    look.close()
+
+                def photo_look(other: Style) -> Look:
+                    return Look.of(dreamers(other), size, "zoom", size, fps=style.zoom.fps, frames=1,
+                                   max_pixels=self.max_pixels, style=on_the_song(other, None, at_start=True))
+
+                plan = song_parts(style, None, "a photo has no song", at_start=True)
+                with closing(Looks(plan, photo_look(style), photo_look)) as looks:
+                    now = moment(plan, 0.0)  # the zoom's first frame, at the song's first moment
+                    dreamed = zoom_dream(looks[now.current], start, 0, 0.0, first=True, zoom=style.zoom)
+                    if now.incoming is not None:
+                        dreamed = mix(dreamed, zoom_dream(looks[now.incoming], start, 0, 0.0, first=True,
+                                                          zoom=style.zoom), now.share)
+                    return dreamed, time.perf_counter() - began
             from dreamvideo.media.ffmpeg import probe
             from dreamvideo.video.render import geometry
 
+            # as `render --start T` dreams its frame 0: the frame at T, the song's moment T, its seed
             info = probe(upload.path)
             fps, size = geometry(info, style)
             index = min(round(max(0.0, seconds) * fps), max(0, info.frames - 1))
-            frame = video_frame(upload, size, fps, index / float(fps))
+            at = index / float(fps)
+            frames = max(1, round((info.duration - at) * fps))  # the render's, to the end of the video
+            frame = video_frame(upload, size, fps, at)
             sound = upload.path if info.audio_codec else None
-            cues = style_cues(style, sound, fps, index + 1, missing=f"{upload.name!r} has no sound") \
-                if style.react and sound else None
-            look = Look.of(dreamer, size, "video", native, cues, fps=fps, frames=index + 1,
-                           max_pixels=self.max_pixels, style=on_the_song(
-                               style, sound, f"{upload.name!r} has no sound", at_start=sound is None))
-            try:
-                return Chain(look, first=index).step(frame), time.perf_counter() - began
-            finally:
-                look.close()
+            missing = f"{upload.name!r} has no sound"
+
+            def video_look(other: Style) -> Look:
+                cues = style_cues(other, sound, fps, frames, at, missing) if other.react and sound else None
+                return Look.of(dreamers(other), size, "video", native, cues, fps=fps, start=at, frames=frames,
+                               max_pixels=self.max_pixels, song_start=at,
+                               style=on_the_song(other, sound, missing, at_start=sound is None))
+
+            plan = song_parts(style, sound, missing, at_start=sound is None)  # the sections at T
+            with closing(Looks(plan, video_look(style), video_look)) as looks:
+                chain = SectionChain(Chain(looks[0]), looks, float(fps), at)
+                return chain.step(frame), time.perf_counter() - began
 
     def clip(self, upload: Upload, style: Style, seconds: float = 0.0) -> Path:
         """A short coherent render at preview size, as an MP4: ``CLIP_SECONDS`` around ``seconds``
