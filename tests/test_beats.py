@@ -279,6 +279,38 @@ def test_a_style_back_again_builds_nothing():
     assert looks[2] is looks[0] and looks[1] is looks[1] and made == ["block1", "block3"]
 
 
+def test_a_clip_cycled_under_a_whole_song(tmp_path):
+    """--cycle: the video runs the song's length with its sound from --start; the clip's frames go round
+    (loop) or back and forth (pingpong, its ends shown once); what cannot be done is one line."""
+    from dreamvideo.media.ffmpeg import probe, probe_audio, read_frames
+    from dreamvideo.video.render import cycle_index, cycled_frames
+
+    assert [cycle_index(k, 4, "loop") for k in range(9)] == [0, 1, 2, 3, 0, 1, 2, 3, 0]
+    assert [cycle_index(k, 4, "pingpong") for k in range(9)] == [0, 1, 2, 3, 2, 1, 0, 1, 2]
+    clip = Path(__file__).resolve().parent.parent / "samples" / "clip.mp4"
+    info = probe(clip)
+    frames = list(read_frames(clip, (32, 24), info.fps))
+    cycled = list(cycled_frames(clip, info, (32, 24), info.fps, "pingpong", 70, 6))  # 72 frames: 70 71 70 69 ..
+    assert all(np.array_equal(a, frames[i]) for a, i in zip(cycled, (70, 71, 70, 69, 68, 67)))
+    song = drum_loop(Loop("120", 120, bars=2))  # 6.0 s: twice the clip
+    write_wav(tmp_path / "song.wav", song.samples)
+    length = probe_audio(tmp_path / "song.wav").duration
+    for cycle, start in (("loop", 0.0), ("pingpong", 2.5)):
+        out = tmp_path / f"{cycle}.mp4"
+        result = runner.invoke(app, ["render", str(clip), "--audio", str(tmp_path / "song.wav"), "--cycle", cycle,
+                                     "--start", str(start), "-o", str(out), "-q", "--max-side", "32",
+                                     "--set", "model=tiny", "--set", "octaves=1", "--set", "iterations=1"])
+        assert result.exit_code == 0, result.output
+        made = probe(out)
+        assert made.frames == round((length - start) * 24) and made.audio_codec
+        assert probe_audio(out).duration == pytest.approx(length - start, abs=0.05)
+    for flags, match in [(["--cycle", "loop"], "--cycle plays the clip for a whole song: give the song with --audio"),
+                         (["--cycle", "pingpnog", "--audio", str(tmp_path / "song.wav")], "did you mean 'pingpong'"),
+                         (["--cycle", "loop", "--split"], "--cycle renders on one machine: leave out --split")]:
+        result = runner.invoke(app, ["render", str(clip), "-o", str(tmp_path / "x.mp4"), *flags])
+        assert result.exit_code == 2 and result.output.count("\n") == 1 and match in result.output, result.output
+
+
 def test_sections_resolve_on_the_grid_and_say_what_is_wrong(tmp_path):
     from dreamvideo.beats import exact_grid
     from dreamvideo.errors import ConfigError

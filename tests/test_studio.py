@@ -5,6 +5,7 @@ neither can be had)."""
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import os
 import queue
@@ -207,7 +208,7 @@ def test_uploads_are_checked_and_kept_inside_the_folder(server, tmp_path):
     (tmp_path / "big.bin").write_bytes(b"\0" * 2_100_000)
     (tmp_path / "empty.png").write_bytes(b"")
     before = stored(server)
-    for path, code, match in [(tmp_path / "notes.jpg", 400, "neither a photo nor a video"),
+    for path, code, match in [(tmp_path / "notes.jpg", 400, "neither a photo, a video nor a song"),
                               (tmp_path / "big.bin", 413, "larger than the studio's limit of 2 MB"),
                               (tmp_path / "empty.png", 400, "is empty")]:
         status, answer = upload(server, path)
@@ -420,7 +421,7 @@ def test_pages_and_scripts_cannot_be_uploaded_or_served_as_pages(server, tmp_pat
     (tmp_path / "x.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>')
     for path in (tmp_path / "x.html", tmp_path / "x.svg"):
         status, answer = upload(server, path)
-        assert status == 400 and "neither a photo nor a video" in answer["error"]
+        assert status == 400 and "neither a photo, a video nor a song" in answer["error"]
     assert nothing_changed(server, before)
     (server.studio.out / "renders" / "planted.html").write_text("<script>alert(1)</script>")
     status, headers, _ = server.request("GET", "/files/renders/planted.html")
@@ -542,7 +543,7 @@ def test_the_page_in_a_real_browser(studio_command, tmp_path):
         # a bad file gets one line on the page, and the page goes on working
         (tmp_path / "notes.jpg").write_text("not a picture")
         page.set_input_files("#file", str(tmp_path / "notes.jpg"))
-        page.wait_for_selector("#error:has-text('neither a photo nor a video')")
+        page.wait_for_selector("#error:has-text('neither a photo, a video nor a song')")
 
         # the sample clip at a small size: rendered through the queue, then played
         page.set_input_files("#file", str(SAMPLES / "clip.mp4"))
@@ -867,3 +868,48 @@ def test_the_analyse_api_answers_what_the_command_prints(server, tmp_path):
     photo = upload(server, SAMPLES / "coffee.jpg")[1]
     status, body = server.get(f"/api/analyse/{photo['id']}")
     assert status == 400 and "is a photo: it has no sound to analyse" in json.loads(body)["error"]
+
+
+def test_a_song_on_the_timeline_and_its_music_video(server, tmp_path):
+    """The Music view's server side: a song uploaded as it is; its tempo, bars, waveform and each key's curve
+    over it; a still at any moment of the song equal to frame 0 of `render --audio SONG --cycle pingpong
+    --start T` (PNG); and the music video rendered through the queue, as long as the song."""
+    from music import Loop, drum_loop, write_wav
+    from PIL import Image
+
+    from dreamvideo.media.ffmpeg import probe, probe_audio
+    from dreamvideo.video.render import RenderOptions, render_video
+
+    song = tmp_path / "song.wav"
+    write_wav(song, drum_loop(Loop("120", 120, bars=3)).samples)  # 7.5 s: downbeats at 0.5, 2.5, 4.5 s
+    tune, clip = upload(server, song)[1], upload(server, SAMPLES / "clip.mp4")[1]
+    assert tune["kind"] == "audio" and tune["duration"] == pytest.approx(probe_audio(song).duration, abs=0.01)
+    text = ("model: tiny\ndevice: cpu\noctaves: 1\niterations: 2\noutput: {max_side: 64}\nlayers: [block1]\n"
+            "schedule: {step_size: {beat 1: 0.01, beat 5: 0.04}}\n"
+            "sections: [{at: bar 2, style: textures, crossfade: 1 beat}]\n")
+    status, body = server.post("/api/timeline", {"song": tune["id"], "yaml": text})
+    assert status == 200, body
+    line = json.loads(body)
+    assert line["tempo"] == pytest.approx(120, rel=0.01) and line["bars"] == 3 and len(line["wave"]) == 1600
+    assert line["downbeats"][1] == pytest.approx(2.5, abs=0.03)
+    assert [round(b, 1) for b, w, _ in line["sections"]] == [2.0] and line["sections"][0][2] == "textures"
+    steps = line["curves"]["schedule step_size"]  # from 0.01 on the first beat to 0.04 on the fifth
+    assert steps[0] == pytest.approx(0.01) and steps[round(2.5 * line["fps"])] == pytest.approx(0.04, abs=1e-3)
+    assert server.get(line["audio"])[0] == 200  # the page plays the song as it came
+    styled = json.loads(server.post("/api/style", {"yaml": text})[1])
+    assert styled["music"]["sections"][0]["at"] == "bar 2" and "beat 5" in styled["music"]["schedule"]["step_size"]
+    at = 2.25  # in the crossfade into the chorus; the clip (3 s) plays backwards from 3 s on
+    status, still = server.post("/api/preview", {"upload": clip["id"], "song": tune["id"], "cycle": "pingpong",
+                                                 "yaml": text, "time": at})
+    assert status == 200
+    style = server.studio.style(text)
+    render_video(SAMPLES / "clip.mp4", tmp_path / "t" / "%03d.png", style,
+                 RenderOptions(audio=song, cycle="pingpong", start=at, max_frames=1))
+    first = np.asarray(Image.open(tmp_path / "t" / "000.png").convert("RGB"))
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(still)).convert("RGB")), first)
+    job = json.loads(server.post("/api/render", {"upload": clip["id"], "song": tune["id"], "cycle": "pingpong",
+                                                 "yaml": text})[1])
+    done = wait_for(server, [job["id"]], {"done", "failed", "cancelled"})[job["id"]]
+    assert done["status"] == "done", done
+    made = probe(server.studio.out / done["url"].removeprefix("/files/"))
+    assert made.frames == round(probe_audio(song).duration * 24) and made.audio_codec

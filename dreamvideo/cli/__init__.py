@@ -120,6 +120,9 @@ def render(
     max_frames: Annotated[int | None, typer.Option(min=1, help="Render at most this many frames.")] = None,
     audio: Annotated[Path | None, typer.Option(
         help="Replace the soundtrack with this file (it also drives react:).")] = None,
+    cycle: Annotated[str | None, typer.Option(
+        help="With --audio: run the whole song, the clip played over and over (loop) or forwards and backwards "
+        "(pingpong); --start and --duration count in the song.")] = None,
     restart: Annotated[bool, typer.Option(
         "--restart", help="Discard an interrupted render instead of resuming it.")] = False,
     preview: Annotated[int, typer.Option(
@@ -140,7 +143,9 @@ def render(
     output = output or video.with_name(f"{video.stem}_dream.mp4")
     style = flags.style(blend=blend, flow=flow, output__max_side=max_side, output__width=width, output__fps=fps)
     options = RenderOptions(start=start, duration=duration, max_frames=max_frames, restart=restart, preview=preview,
-                            audio=audio, max_pixels=max_pixels)
+                            audio=audio, max_pixels=max_pixels, cycle=cycle)
+    if split and cycle is not None:
+        raise ConfigError("--cycle renders on one machine: leave out --split")
     if not split and (executor is not None or address is not None):
         given = "--address" if address is not None else f"--executor {executor}"
         raise ConfigError(f"{given} runs the shots of a split render: add --split")

@@ -196,6 +196,15 @@ def probe_audio(path: str | Path) -> AudioInfo:
     return AudioInfo(path, audio.group(1), seconds)
 
 
+def encode_sound(path: str | Path, out: str | Path, bitrate: str = "160k") -> None:
+    """The first audio stream of ``path`` (a song, or a video's sound) as AAC in the M4A ``out``."""
+    probe_audio(path)
+    done = _run(ffmpeg_cmd("-y", "-i", str(path), "-vn", "-map", "0:a:0", "-c:a", "aac", "-b:a", bitrate, str(out)))
+    if done.returncode != 0:
+        raise MediaError(f"ffmpeg could not encode the sound of {str(path)!r}: "
+                         f"{done.stderr.decode(errors='replace').strip()[-300:]}")
+
+
 def decode_audio(path: str | Path, rate: int, start: float = 0.0, duration: float | None = None) -> np.ndarray:
     """Mono float32 samples at ``rate`` Hz of the first audio stream of a file (a song, or a video's sound)."""
     probe_audio(path)

@@ -26,15 +26,16 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from dreamvideo.errors import DreamVideoError, MediaError
-from dreamvideo.studio.controls import style_yaml, values
+from dreamvideo.studio.controls import music, style_yaml, values
 from dreamvideo.studio.renders import QueueFull
 from dreamvideo.studio.session import Studio
+from dreamvideo.studio.uploads import SONG_TYPES, Upload
 from dreamvideo.web.guard import Guard, allowed_hosts
 from dreamvideo.web.server import Server, token_for
 
 # what the page shows in place (pictures and the videos it plays); anything else is downloaded
 INLINE = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp",
-          ".gif": "image/gif", ".mp4": "video/mp4"}
+          ".gif": "image/gif", ".mp4": "video/mp4", **SONG_TYPES}
 ASSETS = {"page.js": "text/javascript", "page.css": "text/css"}
 
 
@@ -98,17 +99,32 @@ async def analyse(request: Request) -> Response:
     return JSONResponse({**summary(found), "file": upload.name})
 
 
+async def timeline(request: Request) -> Response:
+    """What the Music view draws for a song (an upload's sound) and a style: the tempo, beats and bars (as the
+    style's ``music:`` has them), the waveform, loudness and onsets, each scheduled or reacting key over the
+    song, the sections, and where the page can play the song."""
+    studio, body = _studio(request), await _json(request)
+    found = studio.style(body.get("yaml", ""), body.get("set"))
+    song = studio.uploads.get(body["song"])
+    data = await run_in_threadpool(studio.timeline, song, found)
+    sound = data.pop("sound")
+    return JSONResponse({**data, "audio": "/files/" + sound.relative_to(studio.out).as_posix()})
+
+
 async def style(request: Request) -> Response:
     studio, body = _studio(request), await _json(request)
     found = await run_in_threadpool(studio.style, body.get("yaml", ""), body.get("set"))
-    return JSONResponse({"yaml": style_yaml(found), "values": values(found), "label": studio.label(found)})
+    return JSONResponse({"yaml": style_yaml(found), "values": values(found), "label": studio.label(found),
+                         "music": music(found)})
 
 
 async def preview(request: Request) -> Response:
     studio, body = _studio(request), await _json(request)
     found = studio.style(body.get("yaml", ""), body.get("set"))
     upload = studio.uploads.get(body["upload"])
-    picture, seconds = await run_in_threadpool(studio.previews.still, upload, found, float(body.get("time", 0)))
+    song, cycle = _song(studio, body)
+    picture, seconds = await run_in_threadpool(studio.previews.still, upload, found, float(body.get("time", 0)),
+                                               song, cycle)
     render = found.output.size(upload.width, upload.height, multiple=2)
     return Response(png(picture), media_type="image/png",
                     headers={"X-Seconds": f"{seconds:.2f}", "X-Size": f"{picture.shape[1]}x{picture.shape[0]}",
@@ -119,8 +135,17 @@ async def original(request: Request) -> Response:
     studio, body = _studio(request), await _json(request)
     found = studio.style(body.get("yaml", ""), body.get("set"))
     picture = await run_in_threadpool(studio.previews.original, studio.uploads.get(body["upload"]), found,
-                                      float(body.get("time", 0)))
+                                      float(body.get("time", 0)), *_song(studio, body))
     return Response(png(picture), media_type="image/png")
+
+
+def _song(studio: Studio, body: dict[str, Any]) -> tuple[Upload | None, str]:
+    """The song a request names (``song``: an upload with sound, played through) and how a clip shorter than
+    it cycles under it (``cycle``: loop or pingpong)."""
+    song = studio.uploads.get(body["song"]) if body.get("song") else None
+    if song is not None and song.kind == "image":
+        raise MediaError(f"{song.name!r} is a photo; the song must be a sound or a video with one")
+    return song, str(body.get("cycle") or "loop")
 
 
 def png(picture) -> bytes:
@@ -148,7 +173,7 @@ async def render(request: Request) -> Response:
     studio, body = _studio(request), await _json(request)
     found = studio.style(body.get("yaml", ""), body.get("set"))
     job = studio.renders.submit(studio.uploads.get(body["upload"]), found, float(body.get("seconds", 4)),
-                                studio.label(found))
+                                studio.label(found), *_song(studio, body))
     return JSONResponse(job.public(studio.out))
 
 
@@ -258,7 +283,7 @@ async def gone(request: Request, exc: ClientDisconnect) -> Response:
 ROUTES = [
     Route("/", index), *(Route(f"/{name}", asset) for name in ASSETS), Route("/api/options", options),
     Route("/api/upload", upload, methods=["POST"]), Route("/api/uploads", upload_list),
-    Route("/api/analyse/{upload:str}", analyse),
+    Route("/api/analyse/{upload:str}", analyse), Route("/api/timeline", timeline, methods=["POST"]),
     Route("/api/style", style, methods=["POST"]), Route("/api/preview", preview, methods=["POST"]),
     Route("/api/original", original, methods=["POST"]), Route("/api/clip", clip, methods=["POST"]),
     Route("/api/clip/progress", clip_progress), Route("/api/render", render, methods=["POST"]),

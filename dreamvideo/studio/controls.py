@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from dreamvideo.config import Style
+from dreamvideo.config.schema import SCHEDULE_TARGETS
 from dreamvideo.react import on_the_song
 
 PREVIEW_SIDE = 320  # px, the longer side of previews
@@ -57,6 +58,14 @@ def values(style: Style) -> dict[str, Any]:
             "octaves": style.octaves, "iterations": style.iterations, "step_size": style.step_size,
             "blend": style.blend, "zoom.scale": style.zoom.scale.at(0), "zoom.rotate": style.zoom.rotate.at(0),
             "colors": style.colors}
+
+
+def music(style: Style) -> dict[str, Any]:
+    """What the Music view edits, as the style holds it: the schedules (keys in seconds, bars or beats),
+    the sections, the song's known tempo, the react mappings and the key each lane may take."""
+    data = style.model_dump(mode="json")
+    return {"schedule": data["schedule"], "sections": data["sections"], "music": data["music"],
+            "react": data["react"], "targets": {k: [lo, hi] for k, (lo, hi, _) in SCHEDULE_TARGETS.items()}}
 
 
 def style_yaml(style: Style) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from dreamvideo.config import Style
-from dreamvideo.errors import MediaError
+from dreamvideo.errors import ConfigError, MediaError
 from dreamvideo.media.images import fit_size, read_image, resize_image
 from dreamvideo.networks import Networks
 from dreamvideo.studio.controls import CLIP_SECONDS, PREVIEW_SIDE
@@ -50,6 +50,7 @@ class Previews:
         self._dreamer: tuple[str, Any] | None = None  # the last style's
         self._lock = threading.Lock()  # one preview at a time; renders have their own worker
         self.clip_progress = (0, 0)  # frames done and to do of the clip being made
+        self._clip: tuple[Any, list[np.ndarray]] | None = None  # the clip cycled under a song, decoded
 
     def dreamer(self, style: Style):
         """A Dreamer for ``style``, its network built once per model."""
@@ -67,11 +68,13 @@ class Previews:
             return resize_image(read_image(upload.path, self.max_pixels), size)
         return video_frame(upload, size, None, min(max(0.0, seconds), max(0.0, upload.duration - 0.05)))
 
-    def still(self, upload: Upload, style: Style, seconds: float = 0.0) -> tuple[np.ndarray, float]:
+    def still(self, upload: Upload, style: Style, seconds: float = 0.0, song: Upload | None = None,
+              cycle: str = "loop") -> tuple[np.ndarray, float]:
         """What the render (a video) or the zoom (a photo) shows first from ``seconds`` on: the frame
         there dreamed as they dream it, with the seed they use for it, at their size where that fits a
         preview (else at the preview size, which the page states); and the seconds it took. The still of a
-        render's first frame is that frame, bit for bit, on the same device."""
+        render's first frame is that frame, bit for bit, on the same device. With a ``song``, the song is the
+        timeline: a video is `render --audio SONG --cycle CYCLE --start T`, a photo the zoom on the song."""
         from dreamvideo.coherence import Chain
         from dreamvideo.look import Look
         from dreamvideo.react import on_the_song, style_cues
@@ -84,16 +87,23 @@ class Previews:
                 style = preview_style(style)
             dreamers = Dreamers(self.dreamer(style))
             if upload.kind == "image":
+                from fractions import Fraction
+
                 from dreamvideo.video.zoom import ZoomOptions, first_frame, zoom_dream
 
                 start = first_frame(style, upload.path, ZoomOptions(max_pixels=self.max_pixels))
                 size = (start.shape[1], start.shape[0])
+                rate = Fraction(style.zoom.fps).limit_denominator(1001)
+                tune = song.path if song is not None else None
+                count = max(1, round(song.duration * rate)) if song is not None else 1
 
                 def photo_look(other: Style) -> Look:
-                    return Look.of(dreamers(other), size, "zoom", size, fps=style.zoom.fps, frames=1,
-                                   max_pixels=self.max_pixels, style=on_the_song(other, None, at_start=True))
+                    cues = style_cues(other, tune, rate, count) if other.react and tune else None
+                    return Look.of(dreamers(other), size, "zoom", size, cues, fps=rate, frames=count,
+                                   max_pixels=self.max_pixels,
+                                   style=on_the_song(other, tune, "no song was given", at_start=tune is None))
 
-                plan = song_parts(style, None, "a photo has no song", at_start=True)
+                plan = song_parts(style, tune, "no song was given", at_start=tune is None)
                 with closing(Looks(plan, photo_look(style), photo_look)) as looks:
                     now = moment(plan, 0.0)  # the zoom's first frame, at the song's first moment
                     dreamed = zoom_dream(looks[now.current], start, 0, 0.0, first=True, zoom=style.zoom)
@@ -107,11 +117,16 @@ class Previews:
             # as `render --start T` dreams its frame 0: the frame at T, the song's moment T, its seed
             info = probe(upload.path)
             fps, size = geometry(info, style)
-            index = min(round(max(0.0, seconds) * fps), max(0, info.frames - 1))
-            at = index / float(fps)
-            frames = max(1, round((info.duration - at) * fps))  # the render's, to the end of the video
-            frame = video_frame(upload, size, fps, at)
-            sound = upload.path if info.audio_codec else None
+            if song is None:
+                index = min(round(max(0.0, seconds) * fps), max(0, info.frames - 1))
+                at, length = index / float(fps), info.duration
+                frame = video_frame(upload, size, fps, at)
+                sound = upload.path if info.audio_codec else None
+            else:  # the song's moment T, and the clip's frame there as it cycles
+                index = min(round(max(0.0, seconds) * fps), max(0, round(song.duration * fps) - 1))
+                at, length, sound = index / float(fps), song.duration, song.path
+                frame = next(iter(self.cycled(upload, info, size, fps, cycle, index)))
+            frames = max(1, round((length - at) * fps))  # the render's, to the end
             missing = f"{upload.name!r} has no sound"
 
             def video_look(other: Style) -> Look:
@@ -124,6 +139,19 @@ class Previews:
             with closing(Looks(plan, video_look(style), video_look)) as looks:
                 chain = SectionChain(Chain(looks[0]), looks, float(fps), at)
                 return chain.step(frame), time.perf_counter() - began
+
+    def cycled(self, upload: Upload, info: Any, size: tuple[int, int], fps: Any, cycle: str, index: int) -> list:
+        """Frame ``index`` of the clip cycled under a song (``render.cycled_frames``), the clip decoded once
+        for all the moments scrubbed to."""
+        from dreamvideo.video.render import CYCLES, clip_frames, cycle_index
+
+        if cycle not in CYCLES:
+            raise ConfigError(f"cycle {cycle!r}: use {' or '.join(CYCLES)}")
+        key = (upload.id, size, str(fps))
+        if self._clip is None or self._clip[0] != key:
+            self._clip = (key, clip_frames(upload.path, info, size, fps))
+        clip = self._clip[1]
+        return [clip[cycle_index(index, len(clip), cycle)]]
 
     def clip(self, upload: Upload, style: Style, seconds: float = 0.0) -> Path:
         """A short coherent render at preview size, as an MP4: ``CLIP_SECONDS`` around ``seconds``
@@ -148,7 +176,8 @@ class Previews:
                              dreamer=self.dreamer(style), progress=progress)
         return path
 
-    def original(self, upload: Upload, style: Style, seconds: float = 0.0) -> np.ndarray:
+    def original(self, upload: Upload, style: Style, seconds: float = 0.0, song: Upload | None = None,
+                 cycle: str = "loop") -> np.ndarray:
         """The source the still of ``seconds`` is dreamed from, at the still's size (to compare)."""
         native = (upload.width, upload.height)
         if max(style.output.size(*native, multiple=2)) > PREVIEW_SIDE:
@@ -157,4 +186,13 @@ class Previews:
             from dreamvideo.video.zoom import ZoomOptions, first_frame
 
             return first_frame(style, upload.path, ZoomOptions(max_pixels=self.max_pixels))
+        if song is not None:
+            from dreamvideo.media.ffmpeg import probe
+            from dreamvideo.video.render import geometry
+
+            info = probe(upload.path)
+            fps, size = geometry(info, style)
+            index = min(round(max(0.0, seconds) * fps), max(0, round(song.duration * fps) - 1))
+            with self._lock:
+                return self.cycled(upload, info, size, fps, cycle, index)[0]
         return self.frame(upload, seconds, max(style.output.size(*native, multiple=2)))

@@ -38,6 +38,8 @@ class RenderJob:
     seconds: float
     output: Path
     label: str = "custom"  # the preset's name, or "custom" and a short hash of the style
+    song: Upload | None = None  # the soundtrack and timeline: the whole song, the clip cycled under it
+    cycle: str = "loop"
     status: str = "queued"  # queued, running, done, failed, cancelled
     done: int = 0
     total: int = 0
@@ -91,21 +93,30 @@ class Renders:
         if self._worker is not None:
             self._worker.join(timeout)
 
-    def submit(self, upload: Upload, style: Style, seconds: float = 4.0, label: str = "custom") -> RenderJob:
-        """Queue a render of ``upload``. The output's name follows the upload and the style, so the same
-        request after a crash or a cancel resumes the interrupted render, and after a finished one is that
-        render (nothing is dreamed again)."""
+    def submit(self, upload: Upload, style: Style, seconds: float = 4.0, label: str = "custom",
+               song: Upload | None = None, cycle: str = "loop") -> RenderJob:
+        """Queue a render of ``upload``: with a ``song``, the music video (the whole song, a clip cycled under
+        it, a photo zoomed to its length). The output's name follows the upload, the song and the style, so
+        the same request after a crash or a cancel resumes the interrupted render, and after a finished one is
+        that render (nothing is dreamed again)."""
+        from dreamvideo.video.render import CYCLES
+
+        if upload.kind == "audio":
+            raise MediaError(f"{upload.name!r} is a song: choose the photo or video to dream to it")
         kind = "render" if upload.kind == "video" else "zoom"
-        if kind == "zoom" and not 0 < seconds <= ZOOM_SECONDS:
+        if kind == "zoom" and song is None and not 0 < seconds <= ZOOM_SECONDS:
             raise ConfigError(f"a zoom lasts 0..{ZOOM_SECONDS} seconds; got {seconds:g}")
-        key = hashlib.sha256(f"{upload.id}:{seconds}:{style.model_dump_json()}".encode()).hexdigest()[:10]
+        if cycle not in CYCLES:
+            raise ConfigError(f"cycle {cycle!r}: use {' or '.join(CYCLES)}")
+        heard = f"{song.id}:{cycle}" if song is not None else ""
+        key = hashlib.sha256(f"{upload.id}:{seconds}:{heard}:{style.model_dump_json()}".encode()).hexdigest()[:10]
         stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in Path(upload.name).stem)[:40] or kind
         with self._wake:
             if len(self._waiting) >= self.limit:
                 raise QueueFull(f"the render queue is full ({self.limit} waiting); wait for one to finish "
                                 "or cancel one")
             output = self.folder / f"{stem}-{key}.mp4"
-            job = RenderJob(uuid.uuid4().hex[:12], kind, upload, style, seconds, output, label)
+            job = RenderJob(uuid.uuid4().hex[:12], kind, upload, style, seconds, output, label, song, cycle)
             self.jobs.append(job)
             if job.output.is_file():  # the same upload and style rendered before: that render
                 from dreamvideo.media.ffmpeg import probe
@@ -165,13 +176,15 @@ class Renders:
 
         try:
             if job.kind == "render":
-                from dreamvideo.video.render import render_video
+                from dreamvideo.video.render import RenderOptions, render_video
 
-                render_video(job.upload.path, job.output, job.style, progress=progress)
+                options = RenderOptions(audio=job.song.path, cycle=job.cycle) if job.song else RenderOptions()
+                render_video(job.upload.path, job.output, job.style, options, progress=progress)
             else:
                 from dreamvideo.video.zoom import ZoomOptions, zoom_video
 
-                zoom_video(job.upload.path, job.output, job.style, ZoomOptions(seconds=job.seconds), progress=progress)
+                zoom = ZoomOptions(audio=job.song.path) if job.song else ZoomOptions(seconds=job.seconds)
+                zoom_video(job.upload.path, job.output, job.style, zoom, progress=progress)
             job.status = "done"
         except Cancelled:
             job.status = "cancelled"

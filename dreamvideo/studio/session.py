@@ -6,16 +6,22 @@ from __future__ import annotations
 import hashlib
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dreamvideo.config import Style, list_presets, preset_dir, style_from_text
-from dreamvideo.errors import DreamVideoError
+from dreamvideo.config import MusicConfig, Style, list_presets, preset_dir, style_from_text
+from dreamvideo.errors import DreamVideoError, MediaError
 from dreamvideo.media.images import MAX_PIXELS
 from dreamvideo.networks import Networks
 from dreamvideo.studio.controls import CONTROLS, HELP, MAX_QUEUE, limits
 from dreamvideo.studio.previews import Previews
 from dreamvideo.studio.renders import Renders
-from dreamvideo.studio.uploads import MAX_UPLOAD, Uploads
+from dreamvideo.studio.uploads import MAX_UPLOAD, Upload, Uploads
+
+if TYPE_CHECKING:
+    from dreamvideo.analyse import Analysis
+
+KEEP_SONGS = 2  # analysed songs kept (their samples: 5 MB a minute)
+WAVE_COLUMNS = 1600  # the waveform's peaks the Music view draws
 
 
 class Studio:
@@ -30,6 +36,58 @@ class Studio:
         self._live_networks = Networks()  # the Live tab's own: previews run beside it
         self._live = threading.Lock()  # held by the one Live tab at a time: its network is not shared
         self._preset_styles: dict[str, str] | None = None
+        self._analyses: dict[tuple[str, str], Any] = {}  # the songs analysed last, last
+        self._analysing = threading.Lock()
+
+    def analysis(self, upload: Upload, music: MusicConfig | None = None) -> Analysis:
+        """The song of ``upload`` (a song, or a video's sound) analysed as ``music`` has it; the last
+        ``KEEP_SONGS`` kept."""
+        from dreamvideo.analyse import analyse
+
+        if upload.kind == "image":
+            raise MediaError(f"{upload.name!r} is a photo: it has no sound; choose a song or a video")
+        music = music or MusicConfig()
+        key = (upload.id, music.model_dump_json())
+        with self._analysing:
+            found = self._analyses.pop(key, None) or analyse(upload.path, music)
+            self._analyses[key] = found
+            while len(self._analyses) > KEEP_SONGS:
+                del self._analyses[next(iter(self._analyses))]
+            return found
+
+    def timeline(self, song: Upload, style: Style) -> dict[str, Any]:
+        """The Music view's song and style (see ``app.timeline``); ``sound``: the file the page plays."""
+        import numpy as np
+
+        from dreamvideo.analyse import curves, section_bands, summary
+
+        found = self.analysis(song, style.music)
+        columns = np.array_split(np.abs(found.samples), WAVE_COLUMNS) if len(found.samples) >= WAVE_COLUMNS else []
+
+        def rounded(values: Any) -> list[float]:
+            return [round(float(v), 4) for v in values]
+
+        return {**summary(found), "file": song.name, "fps": found.fps,
+                "wave": rounded(float(c.max()) for c in columns),
+                "loudness": rounded(found.cues.loudness), "onset": rounded(found.cues.onset),
+                "curves": {key: rounded(values) for key, values in curves(found, style).items()},
+                "sections": [[begins, whole, name] for begins, whole, name in section_bands(found, style)],
+                "sound": self.sound(song)}
+
+    def sound(self, upload: Upload) -> Path:
+        """A file the page can play: a song as it came; a video's sound as AAC, made once."""
+        from dreamvideo.media.ffmpeg import encode_sound
+
+        if upload.kind == "audio":
+            return upload.path
+        if upload.kind == "image":
+            raise MediaError(f"{upload.name!r} is a photo: it has no sound; choose a song or a video")
+        path = self.previews.folder / f"sound-{upload.id}.m4a"
+        if not path.is_file():
+            part = path.with_name(f".{path.stem}.part.m4a")
+            encode_sound(upload.path, part)
+            part.replace(path)
+        return path
 
     def presets(self) -> dict[str, str]:
         """Each shipped preset's YAML text."""

@@ -1,5 +1,5 @@
 """The studio's uploads: bytes stored under fresh names in ``uploads/``, checked by content (a photo within
-the pixel limit, or a video ffmpeg can read), a JSON record beside each so a restarted studio knows them."""
+the pixel limit, a video or a song ffmpeg can read), a JSON record beside each so a restarted studio knows them."""
 
 from __future__ import annotations
 
@@ -15,11 +15,14 @@ from dreamvideo.errors import MediaError
 from dreamvideo.media.images import MAX_PIXELS, check_image
 
 MAX_UPLOAD = 2 * 1024**3  # bytes
+SONG_TYPES = {".mp3": "audio/mpeg", ".m4a": "audio/mp4", ".aac": "audio/aac", ".wav": "audio/wav", ".ogg": "audio/ogg",
+              ".oga": "audio/ogg", ".opus": "audio/ogg", ".flac": "audio/flac"}  # kept as they came, played inline
 
 
 @dataclass(frozen=True)
 class Upload:
-    """A file the page sent, stored as ``uploads/<id><suffix>``: a still ``image`` or a ``video``."""
+    """A file the page sent, stored as ``uploads/<id><suffix>``: a still ``image``, a ``video`` or a song
+    (``audio``, no size)."""
 
     id: str
     name: str  # as the browser named it: shown, never used as a path
@@ -99,15 +102,30 @@ class Uploads:
             shutil.move(part, path)
             try:
                 info = probe(path)
+                upload = Upload(upload_id, name, "video", path, info.width, info.height, info.duration, sha256)
             except MediaError:
-                path.unlink(missing_ok=True)
-                raise MediaError(f"{name!r} is neither a photo nor a video dreamvideo can read; choose a JPEG, "
-                                 "PNG or WebP photo, or an MP4, MOV, MKV or WebM video") from None
-            upload = Upload(upload_id, name, "video", path, info.width, info.height, info.duration, sha256)
+                upload = self._song(upload_id, name, path, sha256)
         self.known[upload_id] = upload
         record = {**upload.public(), "file": path.name, "sha256": sha256}
         (self.folder / f"{upload_id}.json").write_text(json.dumps(record), encoding="utf-8")
         return upload
+
+    def _song(self, upload_id: str, name: str, path: Path, sha256: str) -> Upload:
+        """A sound without pictures (a song, a stem), kept under its own extension where it is a known one (the
+        page plays it)."""
+        from dreamvideo.media.ffmpeg import probe_audio
+
+        try:
+            duration = probe_audio(path).duration
+        except MediaError:
+            path.unlink(missing_ok=True)
+            raise MediaError(f"{name!r} is neither a photo, a video nor a song dreamvideo can read; choose a "
+                             "JPEG, PNG or WebP photo, an MP4, MOV, MKV or WebM video, or an MP3, M4A, WAV, OGG "
+                             "or FLAC song") from None
+        suffix = Path(name).suffix.lower()
+        song = path.with_suffix(suffix if suffix in SONG_TYPES else ".audio")
+        path.rename(song)
+        return Upload(upload_id, name, "audio", song, 0, 0, duration, sha256)
 
     def _records(self) -> dict[str, Upload]:
         """The uploads of earlier runs over the same folder (each file has a JSON record beside it)."""

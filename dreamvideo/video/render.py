@@ -5,17 +5,19 @@ renders resume; ``render_segment`` renders one piece of a split render losslessl
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from contextlib import closing
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
+import numpy as np
+
 from dreamvideo.coherence import Chain, motions
 from dreamvideo.config import Style
 from dreamvideo.dreamer import Dreamer
-from dreamvideo.errors import MediaError
+from dreamvideo.errors import ConfigError, MediaError, did_you_mean
 from dreamvideo.look import Look
 from dreamvideo.media.ffmpeg import VideoInfo, VideoWriter, lossless_args, parse_rate, probe, probe_audio, read_frames
 from dreamvideo.media.images import check_output
@@ -49,6 +51,7 @@ class RenderOptions:
     audio: Path | None = None  # replaces the soundtrack (and drives react:)
     chunk_frames: int = 16  # frames per lossless state chunk (what a crash can cost)
     max_pixels: int | None = None  # the largest mask image (None: images.MAX_PIXELS)
+    cycle: str | None = None  # "loop" or "pingpong": the video runs the whole song (--audio), the clip cycled
 
 
 def geometry(info: VideoInfo, style: Style) -> tuple[Fraction, tuple[int, int]]:
@@ -81,10 +84,13 @@ def _render(source: Path, output: Path, style: Style, options: RenderOptions, se
     else:
         check_video_output(output, inputs=(source,))
     info = probe(source)
-    if info.duration and options.start >= info.duration:
-        raise MediaError(f"--start {options.start:g} s is past the end of {str(source)!r} ({info.duration:.2f} s)")
+    length, named = info.duration, repr(str(source))  # the timeline: the video's, or with --cycle the song's
+    if options.cycle is not None:
+        length, named = check_cycle(options, segment), repr(str(options.audio))
+    if length and options.start >= length:
+        raise MediaError(f"--start {options.start:g} s is past the end of {named} ({length:.2f} s)")
     fps, size = geometry(info, style)
-    span = float(options.duration or cast("float | Fraction", max(info.duration - options.start, 1 / fps)))
+    span = float(options.duration or cast("float | Fraction", max(length - options.start, 1 / fps)))
     if options.max_frames:
         span = min(span, options.max_frames / float(fps))
     expected = max(1, round(span * fps))
@@ -98,7 +104,7 @@ def _render(source: Path, output: Path, style: Style, options: RenderOptions, se
         style=style.model_dump(mode="json"), source=[str(source.resolve()), source.stat().st_size,
                                                      source.stat().st_mtime_ns],
         start=options.start, duration=options.duration, max_frames=options.max_frames, fps=str(fps), size=size,
-        audio=str(options.audio) if options.audio else None, frames=segment)
+        audio=str(options.audio) if options.audio else None, frames=segment, cycle=options.cycle)
     dreamers = Dreamers(dreamer or Dreamer(style))
     sound = soundtrack(source, info, options)
     no_sound = f"{str(source)!r} has no sound; pass one with --audio FILE"
@@ -132,7 +138,12 @@ def _render(source: Path, output: Path, style: Style, options: RenderOptions, se
             progress(index, max(expected, index))
         # frames are decoded from the start of the range and dropped up to the resume point (frame-exact)
         stop = last if segment is not None else options.max_frames
-        reader = read_frames(source, size, fps, options.start, options.duration, stop, skip=first + max(0, done - 1))
+        skip = first + max(0, done - 1)
+        if options.cycle is not None:  # frame i shows the song's moment start + i / fps
+            reader = cycled_frames(source, info, size, fps, options.cycle, round(options.start * fps) + skip,
+                                   expected - max(0, done - 1))
+        else:
+            reader = read_frames(source, size, fps, options.start, options.duration, stop, skip=skip)
         moving = motions(reader, size, flow=style.flow, scene_cut=style.scene_cut)
         # closed explicitly, so that an exception here stops the decoder now, not when garbage is collected
         with closing(reader), closing(prefetch(moving)) as stream:
@@ -149,8 +160,54 @@ def _render(source: Path, output: Path, style: Style, options: RenderOptions, se
     return VideoResult(output, index, done, fps, size, time.perf_counter() - began)
 
 
+CYCLES = ("loop", "pingpong")
+CYCLE_BYTES = 4 * 1024**3  # the most a cycled clip may take in memory, at the render's size
+
+
+def check_cycle(options: RenderOptions, segment: tuple[int, int] | None) -> float:
+    """The song's length, for a render that cycles its clip under it; a render that cannot is one line."""
+    if options.cycle not in CYCLES:
+        raise ConfigError(f"--cycle {options.cycle!r}: {did_you_mean(str(options.cycle), CYCLES)}use "
+                          f"{' or '.join(CYCLES)}")
+    if options.audio is None:
+        raise ConfigError("--cycle plays the clip for a whole song: give the song with --audio")
+    if segment is not None:
+        raise ConfigError("--cycle renders on one machine: leave out --split")
+    return probe_audio(options.audio).duration
+
+
+def cycle_index(k: int, n: int, cycle: str) -> int:
+    """The clip's frame that frame ``k`` of a song-long video shows: ``loop`` plays the clip's ``n`` frames over
+    and over, ``pingpong`` forwards then backwards (its first and last frames not shown twice)."""
+    if cycle == "loop" or n < 3:
+        return k % n
+    p = k % (2 * n - 2)
+    return p if p < n else 2 * n - 2 - p
+
+
+def clip_frames(source: Path, info: VideoInfo, size: tuple[int, int], fps: Fraction) -> list[np.ndarray]:
+    """Every frame of a clip to cycle, at the render's size and rate, in memory (within ``CYCLE_BYTES``)."""
+    need = info.duration * float(fps) * size[0] * size[1] * 3
+    if need > CYCLE_BYTES:
+        raise MediaError(f"--cycle keeps the clip in memory: {str(source)!r} at {size[0]}x{size[1]} takes "
+                         f"{need / 1024**3:.1f} GB; trim the clip or lower --max-side")
+    clip = list(read_frames(source, size, fps))
+    if not clip:
+        raise MediaError(f"no frames could be decoded from {str(source)!r}")
+    return clip
+
+
+def cycled_frames(source: Path, info: VideoInfo, size: tuple[int, int], fps: Fraction, cycle: str, first: int,
+                  count: int) -> Generator[np.ndarray, None, None]:
+    """Frames ``first`` .. ``first + count`` - 1 of the clip cycled (``cycle_index``, ``clip_frames``)."""
+    clip = clip_frames(source, info, size, fps)
+    for k in range(first, first + count):
+        yield clip[cycle_index(k, len(clip), cycle)]
+
+
 def soundtrack(source: Path, info: VideoInfo, options: RenderOptions) -> Soundtrack | None:
-    """The sound of a render: ``--audio`` from its start, else the source's own from the render's start."""
+    """The sound of a render: ``--audio`` from its start (with ``--cycle``, from ``--start``: the song is the
+    timeline), else the source's own from the render's start."""
     if options.audio is not None:
-        return Soundtrack(options.audio, probe_audio(options.audio).codec)
+        return Soundtrack(options.audio, probe_audio(options.audio).codec, options.start if options.cycle else 0.0)
     return Soundtrack(source, info.audio_codec, options.start) if info.audio_codec else None
