@@ -157,7 +157,7 @@ def schedule(low: float | None = None, high: float | None = None, low_open: bool
         return Schedule(((0.0, check(_number(raw, "value"))),))
 
     def dump(s: Schedule) -> Any:
-        if s.constant and s.interpolation is None:
+        if s.constant and s.interpolation is None and s.keys[0][0] == 0 and not s.musical:  # a plain value
             return s.keys[0][1]
         units = s.units or ("s",) * len(s.keys)
         return ({label(t, u): v for (t, v), u in zip(s.keys, units)}

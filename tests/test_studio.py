@@ -246,7 +246,8 @@ def test_options_carry_the_controls_and_limits_the_page_shows(server):
                                                        "zoom.rotate"]
     assert all(c["help"] and c["min"] < c["max"] and c["for"] in ("any", "image", "video") for c in options["controls"])
     assert {c["key"] for c in options["controls"] if c["for"] == "image"} == {"zoom.scale", "zoom.rotate"}
-    assert set(options["help"]) == {"preset", "model", "layer", "channels", "colors", "time"}
+    assert set(options["help"]) == {"preset", "model", "layer", "channels", "colors", "time", "song", "cycle", "bpm",
+                                    "tap", "offset", "meter", "zoom", "lane"}
     page = server.get("/page.js")[1].decode()
     assert "320" not in page and "3 s" not in page and "600" not in page  # read from the server
 
@@ -913,3 +914,91 @@ def test_a_song_on_the_timeline_and_its_music_video(server, tmp_path):
     assert done["status"] == "done", done
     made = probe(server.studio.out / done["url"].removeprefix("/files/"))
     assert made.frames == round(probe_audio(song).duration * 24) and made.audio_codec
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(chromium() is None, reason="no chromium here (Debian: apt-get install -y chromium)")
+def test_a_music_video_composed_on_the_timeline(own_studio, tmp_path):
+    """The Music view as a musician uses it: a song and a clip, the beats seen, a section at bar 9 with
+    another preset, two keyframes snapped to beats, the playhead at bar 10 where the preview is the first
+    frame of a render started there, the YAML holding what was drawn, and the music video as long as the
+    song. Every wait has a deadline; nothing depends on this machine's speed."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from music import Loop, drum_loop, write_wav
+    from PIL import Image
+
+    from dreamvideo.media.ffmpeg import probe, probe_audio
+    from dreamvideo.video.render import RenderOptions, render_video
+
+    song = tmp_path / "song.wav"
+    write_wav(song, drum_loop(Loop("120", 120, bars=10)).samples)  # beats every 0.5 s from 0.5 s: bar 10 at 18.5 s
+    url, out = f"{own_studio.origin}/?token={TOKEN}", own_studio.studio.out
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(120_000)  # deadlines only, so that nothing hangs
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+        page.goto(url)
+        page.wait_for_function("() => state.options !== null && state.yaml !== ''")
+        page.fill("#yaml", SMALL + "device: cpu\nlayers: [block1]\n")
+        page.click("#apply-yaml")
+        page.wait_for_function("() => state.yaml.includes('block1')")
+        page.click("#tab-music")
+        page.set_input_files("#file", str(SAMPLES / "clip.mp4"))
+        page.wait_for_function("() => state.upload && state.upload.name === 'clip.mp4'")
+        page.set_input_files("#file", str(song))
+        page.wait_for_selector("#song-info:has-text('120.0 BPM, 4/4, 10 bars')")
+        assert page.input_value("#song") != "" and page.text_content("#render-btn") == "Render the music video"
+        # a section at bar 9 in another preset, faded in over a bar
+        page.fill("#section-bar", "9")
+        page.select_option("#section-style", "textures")
+        page.fill("#section-fade", "1")
+        page.click("#section-add")
+        page.wait_for_selector("#sections li:has-text('from bar 9: textures, faded in over 1 bar')")
+        # two keyframes on a step_size lane, clicked near beats 7 (3.5 s) and 16 (8 s)
+        page.select_option("#lane-key", "step_size")
+        page.click("#lane-add")
+        pps, lane = 40, 96 + 28  # the timeline's pixels per second; the first key lane's top
+        page.click("#lanes", position={"x": 3.4 * pps, "y": lane + 16})
+        page.wait_for_function("() => 'beat 7' in (state.yaml && music.data.schedule.step_size || {})")
+        page.click("#lanes", position={"x": 8.1 * pps, "y": lane + 56})
+        page.wait_for_function("() => 'beat 16' in (music.data.schedule.step_size || {})")
+        keys = page.evaluate("() => music.data.schedule.step_size")
+        assert set(keys) == {"beat 7", "beat 16"} and keys["beat 7"] > keys["beat 16"], keys
+        # the playhead to bar 10: the preview there is frame 0 of a render started there
+        page.wait_for_function("() => document.getElementById('lanes').dataset.version")
+        before = page.get_attribute("#preview", "data-version")
+        page.click("#lanes", position={"x": 18.5 * pps + 2, "y": 40})
+        page.wait_for_selector("#playhead-out:has-text('bar 10.1')")
+        page.wait_for_function(f"""() => {{ const p = document.getElementById('preview');
+            return p.dataset.version !== {json.dumps(before)} && Math.abs(+p.dataset.time - music.T) < 1e-9 &&
+                   p.complete && p.naturalWidth > 0; }}""")
+        moment = float(page.get_attribute("#preview", "data-moment"))
+        assert moment == pytest.approx(18.5, abs=0.1)
+        still = page.eval_on_selector("#preview", """e => { const c = document.createElement('canvas');
+            c.width = e.naturalWidth; c.height = e.naturalHeight; const g = c.getContext('2d'); g.drawImage(e, 0, 0);
+            return [c.width, c.height, Array.from(g.getImageData(0, 0, c.width, c.height).data)]; }""")
+        width, height = int(still[0]), int(still[1])
+        still = np.array(still[2], np.uint8).reshape(height, width, 4)[..., :3]
+        style = own_studio.studio.style(page.input_value("#yaml"))
+        render_video(SAMPLES / "clip.mp4", tmp_path / "t" / "%03d.png", style,
+                     RenderOptions(audio=song, cycle="loop", start=moment, max_frames=1))
+        first = np.asarray(Image.open(tmp_path / "t" / "000.png").convert("RGB"))
+        assert np.array_equal(still, first)
+        # the YAML to download holds what was drawn
+        with page.expect_download() as saved:
+            page.click("#download")
+        text = Path(saved.value.path()).read_text()
+        assert "bar 9" in text and "textures" in text and "beat 7" in text and "beat 16" in text
+        # the music video, the song's length
+        page.click("#render-btn")
+        page.wait_for_selector(".job[data-status=done] a", timeout=600_000)
+        result = out / page.eval_on_selector(".job[data-status=done] a", "a => a.getAttribute('href')").removeprefix("/files/")
+        made = probe(result)
+        assert made.frames == round(probe_audio(song).duration * 24) and made.audio_codec
+        page.set_viewport_size({"width": 400, "height": 800})  # a phone: the lanes scroll, the page does not
+        page.wait_for_function("() => document.documentElement.scrollWidth <= 400")
+        assert not errors, errors
+        browser.close()

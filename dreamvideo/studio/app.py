@@ -123,12 +123,14 @@ async def preview(request: Request) -> Response:
     found = studio.style(body.get("yaml", ""), body.get("set"))
     upload = studio.uploads.get(body["upload"])
     song, cycle = _song(studio, body)
-    picture, seconds = await run_in_threadpool(studio.previews.still, upload, found, float(body.get("time", 0)),
-                                               song, cycle)
+    at = float(body.get("time", 0))
+    picture, seconds = await run_in_threadpool(studio.previews.still, upload, found, at, song, cycle)
+    moment = await run_in_threadpool(studio.previews.moment, upload, found, at, song)
     render = found.output.size(upload.width, upload.height, multiple=2)
     return Response(png(picture), media_type="image/png",
                     headers={"X-Seconds": f"{seconds:.2f}", "X-Size": f"{picture.shape[1]}x{picture.shape[0]}",
-                             "X-Render-Size": f"{render[0]}x{render[1]}", "X-Label": studio.label(found)})
+                             "X-Render-Size": f"{render[0]}x{render[1]}", "X-Label": studio.label(found),
+                             "X-Moment": f"{moment:.6f}"})
 
 
 async def original(request: Request) -> Response:

@@ -40,6 +40,14 @@ HELP = {
     "channels": "Dream only these channels of the layer (e.g. 17,30); empty: the whole layer.",
     "colors": "dream: the dream's colours; original: dream the luminance only, keep the source's colours.",
     "time": "The video's frame to preview; the still is that frame as the render dreams it.",
+    "song": "The music video's song: its length is the video's, its bars are where keys and sections land.",
+    "cycle": "A clip shorter than the song plays over and over (loop) or forwards and backwards (pingpong).",
+    "bpm": "The tempo, where the tracker got it wrong (with the downbeat, the grid is exact).",
+    "tap": "Tap on the beat four times or more for the tempo; while the song plays, the first tap is a downbeat.",
+    "offset": "Seconds into the song of a bar's first beat.",
+    "meter": "Beats per bar.",
+    "zoom": "Pixels per second of the timeline.",
+    "lane": "A key to keyframe over the song (schedule:).",
 }
 
 
@@ -61,11 +69,14 @@ def values(style: Style) -> dict[str, Any]:
 
 
 def music(style: Style) -> dict[str, Any]:
-    """What the Music view edits, as the style holds it: the schedules (keys in seconds, bars or beats),
-    the sections, the song's known tempo, the react mappings and the key each lane may take."""
+    """What the Music view edits, as the style holds it: the schedules (keys in seconds, bars or beats) and
+    their default interpolation, the sections, the song's known tempo, the react mappings and the keys a lane
+    may take, with their ranges."""
     data = style.model_dump(mode="json")
+    targets = {key: {"min": lo, "max": hi, "whole": type(data[key]) is int, "value": data[key]}
+               for key, (lo, hi, _) in SCHEDULE_TARGETS.items()}
     return {"schedule": data["schedule"], "sections": data["sections"], "music": data["music"],
-            "react": data["react"], "targets": {k: [lo, hi] for k, (lo, hi, _) in SCHEDULE_TARGETS.items()}}
+            "react": data["react"], "interpolation": data["zoom"]["interpolation"], "targets": targets}
 
 
 def style_yaml(style: Style) -> str:

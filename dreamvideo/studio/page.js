@@ -1,7 +1,8 @@
 // The studio's page: every control and limit comes from /api/options; every request that changes anything
 // carries the page's header (the server also checks its Origin).
 const $ = (id) => document.getElementById(id);
-const state = { upload: null, yaml: "", label: "", options: null, previewSeq: 0, original: null, styling: Promise.resolve() };
+const state = { upload: null, yaml: "", label: "", options: null, previewSeq: 0, original: null, styling: Promise.resolve(),
+                view: "studio", uploads: [] };
 const SAVED = "dreamvideo.studio";  // the last upload and style, so a reload goes on where it was
 const PAGE = { "X-Dreamvideo": "1" };
 
@@ -27,6 +28,7 @@ async function applyStyle(text, changes) {
   try {
     const data = await (await call("/api/style", { yaml: text, set: changes || {} })).json();
     state.yaml = data.yaml; state.label = data.label; $("yaml").value = data.yaml; showControls(data.values); showError("");
+    music.data = data.music; showMusic(); scheduleTimeline();
     showPreset(data.label); save();
     const blob = new Blob([data.yaml], { type: "text/yaml" }); $("download").href = URL.createObjectURL(blob);
     if (live.ws && live.ws.readyState === WebSocket.OPEN) live.ws.send(JSON.stringify({ type: "style", yaml: state.yaml }));
@@ -84,7 +86,7 @@ async function preview() {
   const seq = ++state.previewSeq;
   $("preview-status").textContent = "dreaming…";
   try {
-    const response = await call("/api/preview", { upload: state.upload.id, yaml: await current(), time: +$("time").value });
+    const response = await call("/api/preview", { upload: state.upload.id, yaml: await current(), time: timeNow(), ...songBody() });
     const blob = await response.blob();
     if (seq !== state.previewSeq) return;  // a newer preview is on its way
     $("preview").src = URL.createObjectURL(blob); state.original = null;
@@ -92,6 +94,7 @@ async function preview() {
     $("preview-status").textContent = `${response.headers.get("X-Label")}: dreamed in ${response.headers.get("X-Seconds")} s, ` +
       (size === render ? `at the render's size ${size}, as the render dreams this frame` : `at preview size ${size} (the render is ${render})`);
     $("preview").dataset.version = seq; $("preview").dataset.label = response.headers.get("X-Label"); showError("");
+    $("preview").dataset.time = timeNow(); $("preview").dataset.moment = response.headers.get("X-Moment");
     $("pin-btn").disabled = false; $("original-btn").disabled = false;
   } catch (e) { if (seq === state.previewSeq) { $("preview-status").textContent = "no preview"; showError(e.message); } }
 }
@@ -108,7 +111,8 @@ async function upload(file) {  // a file chosen at once waits for the options (i
     const response = await fetch("/api/upload", { method: "POST", headers: { ...PAGE, "X-Filename": encodeURIComponent(file.name) }, body: file });
     const data = await response.json();
     if (!response.ok) throw new Error(data.error);
-    useUpload(data); listUploads();
+    if (data.kind === "audio") { $("upload-info").textContent = state.upload ? state.upload.name + " (the song: see Music)" : "now a photo or a video to dream to it"; await listUploads(); useSong(data); }
+    else { useUpload(data); listUploads(); }
   } catch (e) { clearUpload(); showError(e.message); }
 }
 
@@ -125,15 +129,29 @@ function useUpload(data) {
   $("time-row").classList.toggle("hidden", !video); $("time").max = Math.max(0, data.duration - 0.1); $("time").value = 0; $("time-out").value = "0.0 s";
   $("seconds-row").classList.toggle("hidden", video);
   $("clip-btn").disabled = !video; $("render-btn").disabled = false;
-  $("render-btn").textContent = video ? "Render the video" : "Render a zoom";
+  showRenderButton(); scheduleTimeline();
   preview();
 }
 
+function showRenderButton() {
+  const video = state.upload && state.upload.kind === "video", song = songBody().song;
+  $("render-btn").textContent = song ? "Render the music video" : video ? "Render the video" : "Render a zoom";
+  $("seconds-row").classList.toggle("hidden", video || !!song);
+}
+
 async function listUploads() {
-  const uploads = await (await fetch("/api/uploads")).json(), select = $("uploads");
+  const uploads = await (await fetch("/api/uploads")).json(), select = $("uploads"), songs = $("song");
+  state.uploads = uploads;
   select.innerHTML = "<option value=''>—</option>";
-  for (const u of uploads) { const o = document.createElement("option"); o.value = u.id; o.textContent = `${u.name} (${u.kind}, ${u.width}x${u.height})`; select.append(o); }
+  for (const u of uploads) {
+    const o = document.createElement("option"); o.value = u.id;
+    o.textContent = u.kind === "audio" ? `${u.name} (song, ${clock(u.duration)})` : `${u.name} (${u.kind}, ${u.width}x${u.height})`; select.append(o);
+  }
   if (state.upload) select.value = state.upload.id;
+  const chosen = songs.value;
+  songs.innerHTML = "<option value=''>the video's own sound</option>";
+  for (const u of uploads.filter((x) => x.kind === "audio")) { const o = document.createElement("option"); o.value = u.id; o.textContent = u.name; songs.append(o); }
+  songs.value = uploads.some((u) => u.id === chosen) ? chosen : "";
   return uploads;
 }
 
@@ -152,7 +170,7 @@ async function showOriginal(on) {
   if (!on) { if (img.dataset.dream) { img.src = img.dataset.dream; delete img.dataset.dream; } return; }
   try {
     if (!state.original) {
-      const response = await call("/api/original", { upload: state.upload.id, yaml: await current(), time: +$("time").value });
+      const response = await call("/api/original", { upload: state.upload.id, yaml: await current(), time: timeNow(), ...songBody() });
       state.original = URL.createObjectURL(await response.blob());
     }
     img.dataset.dream = img.src; img.src = state.original;
@@ -176,7 +194,7 @@ async function clip() {
 
 async function render() {
   try {
-    await call("/api/render", { upload: state.upload.id, yaml: await current(), seconds: +$("seconds").value });
+    await call("/api/render", { upload: state.upload.id, yaml: await current(), seconds: +$("seconds").value, ...songBody() });
     showError(""); pollJobs();
   } catch (e) { showError(e.message); }
 }
@@ -235,14 +253,297 @@ function drawJobs(jobs) {
   }
 }
 
+// --- Music: the song on a timeline, sections and keyframes on its bars, the preview at the playhead ---
+// What is drawn comes from /api/timeline (the server's tracker and the render's own curves); what is edited
+// is the style (schedule:, sections:, music:), sent as a change like any other control.
+const music = { data: null, line: null, T: 0, pps: 40, lanes: [], drag: null, taps: [], timer: null, seq: 0, audio: "" };
+const LANES = { song: 96, sections: 28, key: 68 };
+
+function songUpload() {  // the chosen song, else the video's own sound
+  const id = $("song").value;
+  if (id) return state.uploads.find((u) => u.id === id) || null;
+  return state.upload && state.upload.kind === "video" ? state.upload : null;
+}
+
+function songBody() {  // what the render and the preview are told of the song: a song of its own, and the cycle
+  if (state.view !== "music" || !$("song").value) return {};
+  return { song: $("song").value, cycle: $("cycle").value };
+}
+
+function timeNow() { return state.view === "music" ? music.T : +$("time").value; }
+
+function useSong(data) {
+  $("song").value = data.id; showView("music"); scheduleTimeline(); showRenderButton();
+}
+
+function scheduleTimeline() { clearTimeout(music.timer); if (state.view === "music") music.timer = setTimeout(loadTimeline, 150); }
+
+async function loadTimeline() {
+  const song = songUpload();
+  if (!song) { music.line = null; $("song-info").textContent = "drop a song (or a video with sound) in 1 · and it shows here"; drawTimeline(); return; }
+  const seq = ++music.seq;
+  $("song-info").textContent = `listening to ${song.name}…`;
+  try {
+    const line = await (await call("/api/timeline", { song: song.id, yaml: await current() })).json();
+    if (seq !== music.seq) return;
+    music.line = line;
+    if (music.audio !== line.audio) { music.audio = line.audio; $("song-audio").src = line.audio; }
+    $("play").disabled = false;
+    $("song-info").textContent = line.has_beat
+      ? `${line.file}: ${line.tempo.toFixed(1)} BPM, ${line.meter}/4, ${line.bars} bars, ${clock(line.duration)}`
+      : `${line.file}: no beat found (keys stay in seconds; give the tempo and a downbeat if it has one), ${clock(line.duration)}`;
+    $("bpm").placeholder = line.has_beat ? line.tempo.toFixed(1) : ""; $("offset").placeholder = line.downbeats.length ? line.downbeats[0].toFixed(2) : "";
+    $("meter").placeholder = line.meter;
+    $("lanes").dataset.version = seq; showError("");
+  } catch (e) { if (seq === music.seq) { music.line = null; $("song-info").textContent = "no timeline"; showError(e.message); } }
+  drawTimeline();
+}
+
+function showMusic() {  // the style's side of the view: tempo fields, sections, lanes, the lane menu
+  const d = music.data; if (!d) return;
+  for (const k of ["bpm", "offset", "meter"]) $(k).value = d.music[k] ?? "";
+  for (const key of Object.keys(d.schedule)) if (!music.lanes.includes(key)) music.lanes.push(key);
+  const menu = $("lane-key");
+  if (!menu.options.length) for (const key of Object.keys(d.targets)) { const o = document.createElement("option"); o.textContent = key; menu.append(o); }
+  const list = $("sections"); list.innerHTML = "";
+  d.sections.forEach((section, i) => {
+    const li = document.createElement("li"), fade = section.crossfade && section.crossfade !== "0" && section.crossfade !== 0 ? `, faded in over ${section.crossfade}` : "";
+    li.textContent = `from ${typeof section.at === "number" ? section.at + " s" : section.at}: ${section.style}${fade}`;
+    const x = document.createElement("button"); x.className = "secondary"; x.textContent = "×"; x.title = "Remove this section";
+    x.onclick = () => setStyle(null, { sections: d.sections.filter((_, j) => j !== i) });
+    li.append(x); list.append(li);
+  });
+}
+
+// moments: "beat N", "bar N" (counted from 1, fractions between), or seconds
+function onGrid(marks, n) {
+  if (!marks.length) return n;
+  const i = Math.floor(n), f = n - i, period = marks.length > 1 ? (marks[marks.length - 1] - marks[0]) / (marks.length - 1) : 0.5;
+  const at = (k) => k < 0 ? marks[0] + k * period : k < marks.length ? marks[k] : marks[marks.length - 1] + (k - marks.length + 1) * period;
+  return at(i) + f * (at(i + 1) - at(i));
+}
+
+function timeOf(key) {
+  const line = music.line, [unit, n] = String(key).split(/\s+/);
+  if (n === undefined) return +key;
+  return onGrid(unit === "bar" ? line.downbeats : line.beats, +n - 1);
+}
+
+function nearest(marks, t) { let best = 0; marks.forEach((m, i) => { if (Math.abs(m - t) < Math.abs(marks[best] - t)) best = i; }); return best; }
+
+function keyAt(t, bars) {  // a keyframe's moment, snapped to the nearest beat (bar)
+  const line = music.line;
+  if (!line.has_beat) return String(Math.max(0, Math.round(t * 100) / 100));
+  return bars ? `bar ${nearest(line.downbeats, t) + 1}` : `beat ${nearest(line.beats, t) + 1}`;
+}
+
+function barOf(t) {
+  const line = music.line; if (!line || !line.has_beat) return "";
+  let i = 0; while (i + 1 < line.downbeats.length && line.downbeats[i + 1] <= t) i++;
+  const beat = line.beats.filter((b) => b >= line.downbeats[i] - 1e-6 && b <= t + 1e-6).length;
+  return t < line.downbeats[0] ? "before bar 1 · " : `bar ${i + 1}.${Math.max(1, beat)} · `;
+}
+
+function layout() {
+  const lanes = [{ kind: "song", top: 0, h: LANES.song }, { kind: "sections", top: LANES.song, h: LANES.sections }];
+  let top = LANES.song + LANES.sections;
+  for (const key of music.lanes) { lanes.push({ kind: "key", key, top, h: LANES.key }); top += LANES.key; }
+  return { lanes, height: top };
+}
+
+function keyframes(key) {  // [[moment, value], ...] of a key's schedule
+  const entry = music.data.schedule[key];
+  if (entry === undefined) return [];
+  if (typeof entry !== "object") return [["0", entry]];
+  return Object.entries(entry).filter(([k]) => k !== "interpolation");
+}
+
+function range(lane) {
+  if (music.drag && music.drag.key === lane.key) return music.drag.range;
+  const target = music.data.targets[lane.key] || { min: 0, max: 1, value: 0.5 };
+  const values = [...(music.line.curves["schedule " + lane.key] || []), ...keyframes(lane.key).map(([, v]) => +v), target.value];
+  const lo = Math.min(...values), hi = Math.max(...values), pad = (hi - lo) * 0.25 || Math.abs(hi) * 0.5 || 1;
+  return [Math.max(target.min, lo - pad), Math.min(target.max, hi + pad)];
+}
+
+function yOf(lane, v) { const [lo, hi] = range(lane); return lane.top + 8 + (1 - (v - lo) / (hi - lo || 1)) * (lane.h - 16); }
+
+function valueAt(lane, y) {
+  const [lo, hi] = range(lane), target = music.data.targets[lane.key] || {};
+  let v = lo + (1 - (y - lane.top - 8) / (lane.h - 16)) * (hi - lo);
+  v = Math.min(target.max ?? hi, Math.max(target.min ?? lo, v));
+  return target.whole ? Math.round(v) : +v.toPrecision(3);
+}
+
+function drawTimeline() {
+  const canvas = $("lanes"), line = music.line;
+  if (!line || state.view !== "music") return;
+  const { lanes, height } = layout(), x = (t) => t * music.pps;
+  canvas.width = Math.max(200, Math.ceil(line.duration * music.pps) + 2); canvas.height = height;
+  const g = canvas.getContext("2d");
+  g.fillStyle = "#0d0c12"; g.fillRect(0, 0, canvas.width, height);
+  for (const b of line.beats) { g.fillStyle = "#252333"; g.fillRect(Math.round(x(b)), 0, 1, height); }
+  const every = Math.max(1, Math.ceil(30 / (music.pps * 60 / Math.max(line.tempo, 1) * line.meter)));
+  g.font = "11px system-ui"; 
+  line.downbeats.forEach((d, i) => {
+    g.fillStyle = "#4b4670"; g.fillRect(Math.round(x(d)), 0, 1, height);
+    if (i % every === 0) { g.fillStyle = "#b7b0e6"; g.fillText(String(i + 1), x(d) + 3, 11); }
+  });
+  const song = lanes[0], mid = song.top + song.h / 2 + 6, cols = line.wave.length;
+  g.fillStyle = "#5d5a6e";
+  line.wave.forEach((p, i) => { const h = p * (song.h - 24) / 2; g.fillRect(x(line.duration * i / cols), mid - h, Math.max(1, x(line.duration / cols)), 2 * h || 1); });
+  const curve = (values, fps, top, h, lo, hi, colour) => {
+    g.strokeStyle = colour; g.beginPath();
+    const step = Math.max(1, Math.floor(values.length / canvas.width));
+    for (let i = 0; i < values.length; i += step) {
+      const px = x(i / fps), py = top + 4 + (1 - (values[i] - lo) / (hi - lo || 1)) * (h - 8);
+      if (i === 0) g.moveTo(px, py); else g.lineTo(px, py);
+    }
+    g.stroke();
+  };
+  curve(line.loudness, line.fps, song.top + 14, song.h - 14, 0, 1, "rgba(255,170,60,.55)");
+  curve(line.onset, line.fps, song.top + 14, song.h - 14, 0, 1, "rgba(110,200,255,.35)");
+  const parts = lanes[1];
+  g.fillStyle = "#16141e"; g.fillRect(0, parts.top, canvas.width, parts.h);
+  g.fillStyle = "#b7b0e6"; g.fillText("style", 4, parts.top + 18);
+  for (const [begins, whole, name] of line.sections) {
+    g.fillStyle = "#3a2c4a"; g.fillRect(x(Math.max(0, begins)), parts.top + 2, Math.max(2, x(whole) - x(Math.max(0, begins))), parts.h - 4);
+    g.fillStyle = "#e678e6"; g.fillRect(x(whole), parts.top, 2, parts.h); g.fillText(name, x(whole) + 5, parts.top + 18);
+  }
+  for (const lane of lanes.slice(2)) {
+    g.fillStyle = "#121019"; g.fillRect(0, lane.top, canvas.width, lane.h); g.fillStyle = "#33313f"; g.fillRect(0, lane.top, canvas.width, 1);
+    const values = line.curves["schedule " + lane.key], [lo, hi] = range(lane);
+    const entry = music.data.schedule[lane.key], how = entry && typeof entry === "object" && entry.interpolation ? entry.interpolation : music.data.interpolation || "linear";
+    if (values) curve(values, line.fps, lane.top + 4, lane.h - 8, lo, hi, "#8ce68c");
+    for (const [k, v] of keyframes(lane.key)) {
+      const moving = music.drag && music.drag.key === lane.key && music.drag.from === k;
+      const t = moving ? timeOf(music.drag.k) : timeOf(k), value = moving ? music.drag.v : +v;
+      g.fillStyle = moving ? "#ffffff" : "#c58cff"; g.beginPath(); g.arc(x(t), yOf(lane, value), 5, 0, 2 * Math.PI); g.fill();
+    }
+    g.fillStyle = "#e8e6f0"; g.fillText(`${lane.key} (${how}) ${lo.toPrecision(3)} .. ${hi.toPrecision(3)}`, 4, lane.top + 13);
+  }
+  showPlayhead();
+}
+
+function showPlayhead() {
+  const head = $("playhead"); head.style.left = `${music.T * music.pps}px`; head.style.height = `${$("lanes").height}px`;
+  $("playhead-out").value = `${barOf(music.T)}${Math.floor(music.T / 60)}:${(music.T % 60).toFixed(2).padStart(5, "0")}`;
+}
+
+function seek(t) {
+  const line = music.line; if (!line) return;
+  music.T = Math.max(0, Math.min(line.duration, t));
+  const audio = $("song-audio"); if (audio.src) audio.currentTime = music.T;
+  showPlayhead(); if (state.upload) schedulePreview();
+}
+
+function setKeyframes(key, pairs) {  // the schedule with this key's keyframes replaced (none: the key goes)
+  const schedule = { ...music.data.schedule }, entry = schedule[key];
+  if (!pairs.length) delete schedule[key];
+  else {
+    const keyed = {}; for (const [k, v] of pairs.sort((a, b) => timeOf(a[0]) - timeOf(b[0]))) keyed[k] = v;
+    if (entry && typeof entry === "object" && entry.interpolation) keyed.interpolation = entry.interpolation;
+    schedule[key] = keyed;
+  }
+  return setStyle(null, { schedule });
+}
+
+function hitKeyframe(lane, px, py) {
+  return keyframes(lane.key).find(([k, v]) => Math.hypot(timeOf(k) * music.pps - px, yOf(lane, +v) - py) <= 7);
+}
+
+function laneAt(py) { return layout().lanes.find((l) => py >= l.top && py < l.top + l.h); }
+
+function where(e) { const r = $("lanes").getBoundingClientRect(); return [e.clientX - r.left, e.clientY - r.top]; }
+
+function initMusic() {
+  const canvas = $("lanes"), audio = $("song-audio");
+  canvas.onpointerdown = (e) => {
+    if (!music.line) return;
+    const [px, py] = where(e), lane = laneAt(py);
+    if (!lane) return;
+    if (lane.kind !== "key") { seek(px / music.pps); return; }
+    const hit = hitKeyframe(lane, px, py);
+    if (hit) {
+      music.drag = { key: lane.key, from: hit[0], k: hit[0], v: +hit[1], range: range(lane), x: px, y: py, moved: false };
+      canvas.setPointerCapture(e.pointerId); drawTimeline(); return;
+    }
+    const pairs = keyframes(lane.key), k = keyAt(px / music.pps, e.shiftKey);
+    setKeyframes(lane.key, [...pairs.filter(([x]) => x !== k), [k, valueAt(lane, py)]]);
+  };
+  canvas.onpointermove = (e) => {
+    const d = music.drag; if (!d) return;
+    const [px, py] = where(e), lane = layout().lanes.find((l) => l.key === d.key);
+    if (Math.hypot(px - d.x, py - d.y) > 3) d.moved = true;
+    if (!d.moved) return;
+    d.k = keyAt(px / music.pps, e.shiftKey); d.v = valueAt(lane, Math.max(lane.top, Math.min(lane.top + lane.h, py))); drawTimeline();
+  };
+  canvas.onpointerup = () => {
+    const d = music.drag; if (!d) return;
+    music.drag = null;
+    if (!d.moved) { drawTimeline(); return; }
+    const pairs = keyframes(d.key).filter(([k]) => k !== d.from && k !== d.k);
+    setKeyframes(d.key, [...pairs, [d.k, d.v]]);
+  };
+  canvas.ondblclick = (e) => {
+    const [px, py] = where(e), lane = laneAt(py);
+    if (!lane || lane.kind !== "key") return;
+    const hit = hitKeyframe(lane, px, py);
+    if (hit) setKeyframes(lane.key, keyframes(lane.key).filter(([k]) => k !== hit[0]));
+  };
+  $("tl-zoom").oninput = () => { music.pps = +$("tl-zoom").value; drawTimeline(); };
+  $("lane-add").onclick = () => { const key = $("lane-key").value; if (key && !music.lanes.includes(key)) { music.lanes.push(key); drawTimeline(); } };
+  $("song").onchange = () => { scheduleTimeline(); showRenderButton(); if (state.upload) schedulePreview(); };
+  $("cycle").onchange = () => { if (state.upload) schedulePreview(); };
+  $("section-add").onclick = whenReady(() => {
+    const bar = Math.max(1, Math.round(+$("section-bar").value)), fade = Math.max(0, +$("section-fade").value);
+    const section = { at: `bar ${bar}`, style: $("section-style").value, crossfade: fade ? `${fade} bar${fade === 1 ? "" : "s"}` : 0 };
+    const sections = [...music.data.sections.filter((s) => s.at !== section.at), section];
+    if (music.line) sections.sort((a, b) => (typeof a.at === "number" ? a.at : timeOf(a.at)) - (typeof b.at === "number" ? b.at : timeOf(b.at)));
+    setStyle(null, { sections });
+  });
+  const tempo = (bpm, offset, meter) => setStyle(null, { "music.bpm": bpm, "music.offset": offset, "music.meter": meter });
+  const num = (id) => ($(id).value === "" ? null : +$(id).value);
+  $("tempo-use").onclick = whenReady(() => tempo(num("bpm"), num("offset"), num("meter")));
+  $("tempo-tracked").onclick = whenReady(() => tempo(null, null, null));
+  $("tap").onclick = () => {
+    const now = performance.now();
+    if (music.taps.length && now - music.taps[music.taps.length - 1][0] > 2000) music.taps = [];
+    music.taps.push([now, audio.paused ? null : audio.currentTime]);
+    if (music.taps.length >= 4) {
+      const gaps = music.taps.slice(1).map(([t], i) => t - music.taps[i][0]).sort((a, b) => a - b);
+      $("bpm").value = (60 * 1000 / gaps[gaps.length >> 1]).toFixed(1);
+      if (music.taps[0][1] !== null) $("offset").value = music.taps[0][1].toFixed(2);
+    }
+  };
+  $("play").onclick = () => { if (audio.paused) { audio.currentTime = music.T; audio.play().catch((e) => showError(e.message)); } else audio.pause(); };
+  audio.onplay = () => {
+    $("play").textContent = "Pause";
+    const follow = () => {
+      if (audio.paused) return;
+      music.T = audio.currentTime; showPlayhead();
+      const box = $("timeline"), px = music.T * music.pps;
+      if (px < box.scrollLeft || px > box.scrollLeft + box.clientWidth - 20) box.scrollLeft = px - 40;
+      requestAnimationFrame(follow);
+    };
+    requestAnimationFrame(follow);
+  };
+  audio.onpause = () => { $("play").textContent = "Play"; music.T = audio.currentTime; showPlayhead(); if (state.upload) schedulePreview(); };
+}
+
 // --- Live: the camera's frames to the studio over a WebSocket, one at a time, the dreamed ones back ---
 const live = { ws: null, stream: null, size: null, sentAt: 0, frames: 0, began: 0, latencies: [], figures: null,
                recorder: null, chunks: [], sent: document.createElement("canvas"), answered: document.createElement("canvas") };
 
 function showView(name) {
-  $("tab-studio").classList.toggle("active", name === "studio"); $("tab-live").classList.toggle("active", name === "live");
-  $("live-view").classList.toggle("hidden", name !== "live");
-  for (const el of document.querySelectorAll(".studio-view")) el.classList.toggle("hidden", name !== "studio");
+  state.view = name;
+  for (const tab of ["studio", "music", "live"]) $("tab-" + tab).classList.toggle("active", name === tab);
+  $("live-view").classList.toggle("hidden", name !== "live"); $("music-view").classList.toggle("hidden", name !== "music");
+  for (const el of document.querySelectorAll(".studio-view")) el.classList.toggle("hidden", name === "live");
+  $("time-row").classList.toggle("hidden", name === "music" || !(state.upload && state.upload.kind === "video"));
+  showRenderButton();
+  if (name === "music") { scheduleTimeline(); drawTimeline(); }
+  if (name !== "live" && state.upload) schedulePreview();
 }
 
 async function liveStart() {
@@ -317,7 +618,8 @@ async function load() {
   buildSliders(state.options.controls);
   $("seconds").max = state.options.limits.zoom_seconds;
   $("clip-btn").textContent = `Preview ${state.options.limits.clip_seconds} s`;
-  for (const label of document.querySelectorAll("label[data-help]")) label.title = state.options.help[label.dataset.help];
+  for (const el of document.querySelectorAll("[data-help]")) el.title = state.options.help[el.dataset.help];
+  for (const name of Object.keys(state.options.presets)) { const o = document.createElement("option"); o.textContent = name; $("section-style").append(o); }
   $("time-row").title = state.options.help.time;
   for (const name of Object.keys(state.options.presets)) { const o = document.createElement("option"); o.textContent = name; $("preset").append(o); }
   for (const name of Object.keys(state.options.models)) { const o = document.createElement("option"); o.textContent = name; $("model").append(o); }
@@ -325,14 +627,16 @@ async function load() {
   const saved = JSON.parse(localStorage.getItem(SAVED) || "{}");
   await setStyle(saved.yaml || state.options.default);
   const uploads = await listUploads(), last = uploads.find((u) => u.id === saved.upload);
-  if (last && !state.upload) useUpload(last);
+  if (last && !state.upload && last.kind !== "audio") useUpload(last);
 }
 
 function whenReady(act) { return async (...args) => { await ready; return act(...args); }; }
 
 function init() {
   $("preset").onchange = whenReady(() => { if ($("preset").value in state.options.presets) setStyle(state.options.presets[$("preset").value]); });
-  $("uploads").onchange = whenReady(async () => { const u = (await listUploads()).find((x) => x.id === $("uploads").value); if (u) useUpload(u); });
+  $("uploads").onchange = whenReady(async () => {
+    const u = (await listUploads()).find((x) => x.id === $("uploads").value); if (u) (u.kind === "audio" ? useSong(u) : useUpload(u));
+  });
   $("pin-btn").onclick = pin;
   const hold = $("original-btn");
   hold.onpointerdown = whenReady(() => showOriginal(true)); hold.onpointerup = hold.onpointerleave = () => showOriginal(false);
@@ -350,6 +654,8 @@ function init() {
   drop.ondrop = (e) => { e.preventDefault(); drop.classList.remove("over"); const file = e.dataTransfer.files[0]; if (file) upload(file); };
   $("clip-btn").onclick = whenReady(clip); $("render-btn").onclick = whenReady(render);
   $("tab-studio").onclick = () => showView("studio"); $("tab-live").onclick = () => showView("live");
+  $("tab-music").onclick = whenReady(() => showView("music"));
+  initMusic();
   $("live-start").onclick = whenReady(liveStart); $("live-stop").onclick = liveStop; $("live-record").onclick = liveRecord;
   ready = load();  // (no event can run before this line: they all wait for it)
   pollJobs();

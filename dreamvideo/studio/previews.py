@@ -35,6 +35,11 @@ def video_frame(upload: Upload, size: tuple[int, int], fps, at: float) -> np.nda
     return found
 
 
+def frame_index(seconds: float, fps: Any, frames: int) -> int:
+    """The frame of a video (of ``frames`` at ``fps``) a preview at ``seconds`` shows: the nearest."""
+    return min(round(max(0.0, seconds) * fps), max(0, frames - 1))
+
+
 def preview_style(style: Style) -> Style:
     """``style`` at preview size, whatever its own output size."""
     return style.model_copy(update={"output": style.output.model_copy(update={"max_side": PREVIEW_SIDE})})
@@ -118,12 +123,12 @@ class Previews:
             info = probe(upload.path)
             fps, size = geometry(info, style)
             if song is None:
-                index = min(round(max(0.0, seconds) * fps), max(0, info.frames - 1))
+                index = frame_index(seconds, fps, info.frames)
                 at, length = index / float(fps), info.duration
                 frame = video_frame(upload, size, fps, at)
                 sound = upload.path if info.audio_codec else None
             else:  # the song's moment T, and the clip's frame there as it cycles
-                index = min(round(max(0.0, seconds) * fps), max(0, round(song.duration * fps) - 1))
+                index = frame_index(seconds, fps, round(song.duration * fps))
                 at, length, sound = index / float(fps), song.duration, song.path
                 frame = next(iter(self.cycled(upload, info, size, fps, cycle, index)))
             frames = max(1, round((length - at) * fps))  # the render's, to the end
@@ -139,6 +144,20 @@ class Previews:
             with closing(Looks(plan, video_look(style), video_look)) as looks:
                 chain = SectionChain(Chain(looks[0]), looks, float(fps), at)
                 return chain.step(frame), time.perf_counter() - began
+
+    def moment(self, upload: Upload, style: Style, seconds: float, song: Upload | None = None) -> float:
+        """The moment the still of ``seconds`` is dreamed at (its frame's): where a render started gives it."""
+        if upload.kind == "image":
+            return 0.0
+        from dreamvideo.media.ffmpeg import probe
+        from dreamvideo.video.render import geometry
+
+        info = probe(upload.path)
+        native = (upload.width, upload.height)
+        fps, _ = geometry(info, preview_style(style) if max(style.output.size(*native, multiple=2)) > PREVIEW_SIDE
+                          else style)
+        frames = round(song.duration * fps) if song is not None else info.frames
+        return frame_index(seconds, fps, frames) / float(fps)
 
     def cycled(self, upload: Upload, info: Any, size: tuple[int, int], fps: Any, cycle: str, index: int) -> list:
         """Frame ``index`` of the clip cycled under a song (``render.cycled_frames``), the clip decoded once
@@ -192,7 +211,7 @@ class Previews:
 
             info = probe(upload.path)
             fps, size = geometry(info, style)
-            index = min(round(max(0.0, seconds) * fps), max(0, round(song.duration * fps) - 1))
+            index = frame_index(seconds, fps, round(song.duration * fps))
             with self._lock:
                 return self.cycled(upload, info, size, fps, cycle, index)[0]
         return self.frame(upload, seconds, max(style.output.size(*native, multiple=2)))
