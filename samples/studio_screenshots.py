@@ -1,5 +1,5 @@
 """The README's screenshots of `dreamvideo studio`, taken in Debian's chromium through Playwright: the page at
-desktop width, then at a phone's.
+desktop width, then at a phone's, then the Music tab with the shipped song.
 
     python samples/studio_screenshots.py     # writes samples/gallery/studio_*.jpg (about a minute on a CPU)
 """
@@ -17,8 +17,9 @@ import uvicorn
 from PIL import Image
 from playwright.sync_api import sync_playwright
 
-from dreamvideo.studio.app import address, create_app, listen, new_token
+from dreamvideo.studio.app import create_app
 from dreamvideo.studio.session import Studio
+from dreamvideo.web.server import address, listen, new_token
 
 HERE = Path(__file__).resolve().parent
 
@@ -64,6 +65,30 @@ def main() -> None:
             page.set_viewport_size({"width": 400, "height": 860})  # a phone: one column, the preview first
             page.wait_for_timeout(500)
             save(page.screenshot(), "studio_phone.jpg")
+            # the Music tab: the shipped song under the clip, a chorus from bar 5, the dream rising over bars 2-4
+            page.set_viewport_size({"width": 1280, "height": 1000})
+            page.click("#tab-music")
+            page.set_input_files("#file", str(HERE / "song.m4a"))
+            page.wait_for_selector("#song-info:has-text('BPM')", timeout=120_000)
+            page.fill("#section-bar", "5")
+            page.select_option("#section-style", "textures")
+            page.click("#section-add")
+            page.wait_for_selector("#sections li", timeout=120_000)
+            page.select_option("#lane-key", "step_size")
+            page.click("#lane-add")
+            beats = page.evaluate("() => music.line.beats")
+            lane = 96 + 28
+            for beat, y in ((4, lane + 50), (12, lane + 14)):
+                count = page.evaluate("() => Object.keys(music.data.schedule.step_size || {}).length")
+                page.click("#lanes", position={"x": beats[beat] * 40, "y": y})
+                page.wait_for_function(f"() => Object.keys(music.data.schedule.step_size || {{}}).length > {count}",
+                                       timeout=120_000)
+            version = page.get_attribute("#preview", "data-version")
+            page.click("#lanes", position={"x": page.evaluate("() => music.line.downbeats[3]") * 40 + 20, "y": 40})
+            page.wait_for_function(f"() => document.getElementById('preview').dataset.version !== '{version}'",
+                                   timeout=120_000)
+            page.wait_for_timeout(800)
+            save(page.screenshot(), "studio_music.jpg")
             browser.close()
         server.should_exit = True
 
