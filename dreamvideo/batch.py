@@ -36,6 +36,7 @@ class Job(BaseModel):
     seconds: float | None = Field(default=None, gt=0)
     frames: int | None = Field(default=None, ge=1)
     start_from: Literal["image", "noise", "color"] = Field(default="image", alias="from")
+    cycle: Literal["loop", "pingpong"] | None = None  # render: the whole song (audio), the clip cycled under it
     max_pixels: int | None = Field(default=None, ge=1)  # default: the job list's (--max-pixels)
 
 
@@ -135,6 +136,8 @@ def _check(job: Job, where: str, base: Path) -> list[str]:
         problems.append(f"{where}: a zoom needs a length: seconds, frames or audio")
     if job.command == "dream" and (job.seconds or job.frames or job.audio):
         problems.append(f"{where}: dream makes one image; seconds, frames and audio do not apply")
+    if job.cycle is not None and (job.command != "render" or job.audio is None):
+        problems.append(f"{where}.cycle: plays a render's clip for a whole song: give the render its audio")
     if job.audio is not None:
         try:
             probe_audio(job.audio)
@@ -161,7 +164,7 @@ def run_job(index: int, job: Job, base: str | None = None) -> JobResult:
             from dreamvideo.video.render import RenderOptions, render_video
 
             render_video(source, job.output, style,
-                         RenderOptions(duration=job.seconds, max_frames=job.frames, audio=job.audio))
+                         RenderOptions(duration=job.seconds, max_frames=job.frames, audio=job.audio, cycle=job.cycle))
         elif job.command == "zoom":
             from dreamvideo.video.zoom import ZoomOptions, zoom_video
 

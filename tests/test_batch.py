@@ -66,6 +66,10 @@ def test_batch_runs_skips_and_reports_failures(tmp_path):
     ([{"command": "dream", "input": "in.png", "output": "in.png"}], "jobs[0].output: the output"),
     ([{"command": "dream", "input": str(SAMPLES / "coffee.jpg"), "output": "o.mp4"}], "jobs[0].output: cannot write"),
     ([{"command": "render", "input": str(SAMPLES / "clip.mp4"), "output": "o.png"}], "use one of .gif, .m4v, .mov, .mp4, .webp"),
+    ([{"command": "render", "input": str(SAMPLES / "clip.mp4"), "output": "o.mp4", "cycle": "loop"}],
+     "jobs[0].cycle: plays a render's clip for a whole song: give the render its audio"),
+    ([{"command": "render", "input": str(SAMPLES / "clip.mp4"), "output": "o.mp4", "cycle": "pingpnog",
+       "audio": str(SAMPLES / "song.m4a")}], "jobs[0].cycle"),
     ([{"command": "zoom", "input": "bomb.png", "output": "z.mp4", "frames": 2}],
      "jobs[0].input: 'BOMB' is 30000x30000 px (900,000,000 pixels), more than the limit of 150,000,000"),
 ])

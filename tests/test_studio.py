@@ -992,6 +992,18 @@ def test_a_music_video_composed_on_the_timeline(own_studio, tmp_path):
             page.click("#download")
         text = Path(saved.value.path()).read_text()
         assert "bar 9" in text and "textures" in text and "beat 7" in text and "beat 16" in text
+        # and a job list that renders the same with `dreamvideo batch`, the style saved beside it
+        from dreamvideo.batch import load_jobs
+
+        folder = tmp_path / "batch"
+        folder.mkdir()
+        shutil.copy(SAMPLES / "clip.mp4", folder / "clip.mp4")
+        shutil.copy(song, folder / "song.wav")
+        (folder / "style.yaml").write_text(text)
+        (folder / "jobs.yaml").write_text(page.get_attribute("#download-job", "data-text"))
+        [job] = load_jobs(folder / "jobs.yaml")
+        assert (job.command, job.audio.name, job.cycle, job.output.name) == ("render", "song.wav", "loop",
+                                                                              "clip_music_video.mp4")
         # the music video, the song's length
         page.click("#render-btn")
         page.wait_for_selector(".job[data-status=done] a", timeout=600_000)

@@ -30,7 +30,7 @@ async function applyStyle(text, changes) {
     state.yaml = data.yaml; state.label = data.label; $("yaml").value = data.yaml; showControls(data.values); showError("");
     music.data = data.music; showMusic(); scheduleTimeline();
     showPreset(data.label); save();
-    const blob = new Blob([data.yaml], { type: "text/yaml" }); $("download").href = URL.createObjectURL(blob);
+    const blob = new Blob([data.yaml], { type: "text/yaml" }); $("download").href = URL.createObjectURL(blob); showJob();
     if (live.ws && live.ws.readyState === WebSocket.OPEN) live.ws.send(JSON.stringify({ type: "style", yaml: state.yaml }));
     schedulePreview();
   } catch (e) { showError(e.message); }
@@ -129,7 +129,7 @@ function useUpload(data) {
   $("time-row").classList.toggle("hidden", !video); $("time").max = Math.max(0, data.duration - 0.1); $("time").value = 0; $("time-out").value = "0.0 s";
   $("seconds-row").classList.toggle("hidden", video);
   $("clip-btn").disabled = !video; $("render-btn").disabled = false;
-  showRenderButton(); scheduleTimeline();
+  showRenderButton(); scheduleTimeline(); showJob();
   preview();
 }
 
@@ -159,7 +159,7 @@ function pin() {
   const pins = $("pins"), figure = document.createElement("figure");
   figure.innerHTML = "<img alt=''><figcaption></figcaption><button class='secondary' title='Unpin'>×</button>";
   figure.querySelector("img").src = $("preview").src;
-  figure.querySelector("figcaption").textContent = $("preview").dataset.label || "";
+  figure.querySelector("figcaption").textContent = ($("preview").dataset.label || "") + (state.view === "music" ? ` at ${$("playhead-out").value}` : "");
   figure.querySelector("button").onclick = () => figure.remove();
   pins.prepend(figure);
   while (pins.children.length > 4) pins.lastChild.remove();
@@ -259,6 +259,20 @@ function drawJobs(jobs) {
 const music = { data: null, line: null, T: 0, pps: 40, lanes: [], drag: null, taps: [], timer: null, seq: 0, audio: "" };
 const LANES = { song: 96, sections: 28, key: 68 };
 
+function showJob() {  // the job-list entry that renders what the page would (the style saved beside it as style.yaml)
+  const u = state.upload, link = $("download-job");
+  if (!u) { link.classList.add("hidden"); return; }
+  const song = songUpload(), own = $("song").value ? song : null, q = (x) => JSON.stringify(String(x));
+  const stem = u.name.replace(/\.[^.]*$/, "") || "dream";
+  const lines = ["jobs:", `  - command: ${u.kind === "video" ? "render" : "zoom"}`, `    input: ${q(u.name)}`];
+  if (state.view === "music" && own) lines.push(`    audio: ${q(own.name)}`);
+  if (state.view === "music" && own && u.kind === "video") lines.push(`    cycle: ${$("cycle").value}`);
+  if (u.kind !== "video" && !(state.view === "music" && own)) lines.push(`    seconds: ${+$("seconds").value}`);
+  lines.push("    style: style.yaml", `    output: ${q(stem + (state.view === "music" && own ? "_music_video.mp4" : "_dream.mp4"))}`);
+  const text = lines.join("\n") + "\n";
+  link.href = URL.createObjectURL(new Blob([text], { type: "text/yaml" })); link.dataset.text = text; link.classList.remove("hidden");
+}
+
 function songUpload() {  // the chosen song, else the video's own sound
   const id = $("song").value;
   if (id) return state.uploads.find((u) => u.id === id) || null;
@@ -273,7 +287,7 @@ function songBody() {  // what the render and the preview are told of the song: 
 function timeNow() { return state.view === "music" ? music.T : +$("time").value; }
 
 function useSong(data) {
-  $("song").value = data.id; showView("music"); scheduleTimeline(); showRenderButton();
+  $("song").value = data.id; showView("music"); scheduleTimeline(); showRenderButton(); showJob();
 }
 
 function scheduleTimeline() { clearTimeout(music.timer); if (state.view === "music") music.timer = setTimeout(loadTimeline, 150); }
@@ -348,6 +362,9 @@ function layout() {
   const lanes = [{ kind: "song", top: 0, h: LANES.song }, { kind: "sections", top: LANES.song, h: LANES.sections }];
   let top = LANES.song + LANES.sections;
   for (const key of music.lanes) { lanes.push({ kind: "key", key, top, h: LANES.key }); top += LANES.key; }
+  for (const name of Object.keys(music.line ? music.line.curves : {}).filter((n) => n.startsWith("react "))) {
+    lanes.push({ kind: "react", key: name.slice(6), top, h: LANES.key }); top += LANES.key;
+  }
   return { lanes, height: top };
 }
 
@@ -410,7 +427,15 @@ function drawTimeline() {
     g.fillStyle = "#3a2c4a"; g.fillRect(x(Math.max(0, begins)), parts.top + 2, Math.max(2, x(whole) - x(Math.max(0, begins))), parts.h - 4);
     g.fillStyle = "#e678e6"; g.fillRect(x(whole), parts.top, 2, parts.h); g.fillText(name, x(whole) + 5, parts.top + 18);
   }
-  for (const lane of lanes.slice(2)) {
+  for (const lane of lanes.filter((l) => l.kind === "react")) {  // what each mapping makes of its key over the song
+    const values = line.curves["react " + lane.key], m = music.data.react[lane.key] || {};
+    const lo = Math.min(...values), hi = Math.max(...values), pad = (hi - lo) * 0.1 || Math.abs(hi) * 0.1 || 1;
+    g.fillStyle = "#100f16"; g.fillRect(0, lane.top, canvas.width, lane.h); g.fillStyle = "#33313f"; g.fillRect(0, lane.top, canvas.width, 1);
+    curve(values, line.fps, lane.top + 4, lane.h - 8, lo - pad, hi + pad, "#f0a050");
+    const source = `${m.source || "?"}${m.audio ? " of " + String(m.audio).split("/").pop() : ""}`;
+    g.fillStyle = "#e8e6f0"; g.fillText(`react ${lane.key}: follows the ${source}  ${lo.toPrecision(3)} .. ${hi.toPrecision(3)}`, 4, lane.top + 13);
+  }
+  for (const lane of lanes.filter((l) => l.kind === "key")) {
     g.fillStyle = "#121019"; g.fillRect(0, lane.top, canvas.width, lane.h); g.fillStyle = "#33313f"; g.fillRect(0, lane.top, canvas.width, 1);
     const values = line.curves["schedule " + lane.key], [lo, hi] = range(lane);
     const entry = music.data.schedule[lane.key], how = entry && typeof entry === "object" && entry.interpolation ? entry.interpolation : music.data.interpolation || "linear";
@@ -493,8 +518,8 @@ function initMusic() {
   };
   $("tl-zoom").oninput = () => { music.pps = +$("tl-zoom").value; drawTimeline(); };
   $("lane-add").onclick = () => { const key = $("lane-key").value; if (key && !music.lanes.includes(key)) { music.lanes.push(key); drawTimeline(); } };
-  $("song").onchange = () => { scheduleTimeline(); showRenderButton(); if (state.upload) schedulePreview(); };
-  $("cycle").onchange = () => { if (state.upload) schedulePreview(); };
+  $("song").onchange = () => { scheduleTimeline(); showRenderButton(); showJob(); if (state.upload) schedulePreview(); };
+  $("cycle").onchange = () => { showJob(); if (state.upload) schedulePreview(); };
   $("section-add").onclick = whenReady(() => {
     const bar = Math.max(1, Math.round(+$("section-bar").value)), fade = Math.max(0, +$("section-fade").value);
     const section = { at: `bar ${bar}`, style: $("section-style").value, crossfade: fade ? `${fade} bar${fade === 1 ? "" : "s"}` : 0 };
@@ -541,7 +566,7 @@ function showView(name) {
   $("live-view").classList.toggle("hidden", name !== "live"); $("music-view").classList.toggle("hidden", name !== "music");
   for (const el of document.querySelectorAll(".studio-view")) el.classList.toggle("hidden", name === "live");
   $("time-row").classList.toggle("hidden", name === "music" || !(state.upload && state.upload.kind === "video"));
-  showRenderButton();
+  showRenderButton(); showJob();
   if (name === "music") { scheduleTimeline(); drawTimeline(); }
   if (name !== "live" && state.upload) schedulePreview();
 }
