@@ -957,10 +957,19 @@ def test_a_music_video_composed_on_the_timeline(own_studio, tmp_path):
         page.fill("#section-fade", "1")
         page.click("#section-add")
         page.wait_for_selector("#sections li:has-text('from bar 9: textures, faded in over 1 bar')")
+        pps, lane = 40, 96 + 28  # the timeline's pixels per second; the first key lane's top
+        box = page.locator("#lanes").bounding_box()  # dragged from bar 9 (16.5 s) to bar 8 (14.5 s), and back
+        for start, end, shown in ((16.5, 14.4, "bar 8"), (14.5, 16.7, "bar 9")):
+            page.wait_for_function(f"() => music.line && music.line.sections.length === 1 && "
+                                   f"Math.abs(music.line.sections[0][1] - {start}) < 0.05")
+            page.mouse.move(box["x"] + start * pps, box["y"] + 96 + 14)
+            page.mouse.down()
+            page.mouse.move(box["x"] + end * pps, box["y"] + 96 + 14, steps=5)
+            page.mouse.up()
+            page.wait_for_selector(f"#sections li:has-text('from {shown}: textures')")
         # two keyframes on a step_size lane, clicked near beats 7 (3.5 s) and 16 (8 s)
         page.select_option("#lane-key", "step_size")
         page.click("#lane-add")
-        pps, lane = 40, 96 + 28  # the timeline's pixels per second; the first key lane's top
         page.click("#lanes", position={"x": 3.4 * pps, "y": lane + 16})
         page.wait_for_function("() => 'beat 7' in (state.yaml && music.data.schedule.step_size || {})")
         page.click("#lanes", position={"x": 8.1 * pps, "y": lane + 56})

@@ -86,7 +86,8 @@ async function preview() {
   const seq = ++state.previewSeq;
   $("preview-status").textContent = "dreaming…";
   try {
-    const response = await call("/api/preview", { upload: state.upload.id, yaml: await current(), time: timeNow(), ...songBody() });
+    const at = timeNow();
+    const response = await call("/api/preview", { upload: state.upload.id, yaml: await current(), time: at, ...songBody() });
     const blob = await response.blob();
     if (seq !== state.previewSeq) return;  // a newer preview is on its way
     $("preview").src = URL.createObjectURL(blob); state.original = null;
@@ -94,7 +95,7 @@ async function preview() {
     $("preview-status").textContent = `${response.headers.get("X-Label")}: dreamed in ${response.headers.get("X-Seconds")} s, ` +
       (size === render ? `at the render's size ${size}, as the render dreams this frame` : `at preview size ${size} (the render is ${render})`);
     $("preview").dataset.version = seq; $("preview").dataset.label = response.headers.get("X-Label"); showError("");
-    $("preview").dataset.time = timeNow(); $("preview").dataset.moment = response.headers.get("X-Moment");
+    $("preview").dataset.time = at; $("preview").dataset.moment = response.headers.get("X-Moment");
     $("pin-btn").disabled = false; $("original-btn").disabled = false;
   } catch (e) { if (seq === state.previewSeq) { $("preview-status").textContent = "no preview"; showError(e.message); } }
 }
@@ -423,10 +424,11 @@ function drawTimeline() {
   const parts = lanes[1];
   g.fillStyle = "#16141e"; g.fillRect(0, parts.top, canvas.width, parts.h);
   g.fillStyle = "#b7b0e6"; g.fillText("style", 4, parts.top + 18);
-  for (const [begins, whole, name] of line.sections) {
+  line.sections.forEach(([begins, whole, name], i) => {
+    if (music.drag && music.drag.section === i) { const to = timeOf(music.drag.at); begins += to - whole; whole = to; }
     g.fillStyle = "#3a2c4a"; g.fillRect(x(Math.max(0, begins)), parts.top + 2, Math.max(2, x(whole) - x(Math.max(0, begins))), parts.h - 4);
-    g.fillStyle = "#e678e6"; g.fillRect(x(whole), parts.top, 2, parts.h); g.fillText(name, x(whole) + 5, parts.top + 18);
-  }
+    g.fillStyle = "#e678e6"; g.fillRect(x(whole) - 1, parts.top, 3, parts.h); g.fillText(name, x(whole) + 5, parts.top + 18);
+  });
   for (const lane of lanes.filter((l) => l.kind === "react")) {  // what each mapping makes of its key over the song
     const values = line.curves["react " + lane.key], m = music.data.react[lane.key] || {};
     const lo = Math.min(...values), hi = Math.max(...values), pad = (hi - lo) * 0.1 || Math.abs(hi) * 0.1 || 1;
@@ -487,6 +489,13 @@ function initMusic() {
     if (!music.line) return;
     const [px, py] = where(e), lane = laneAt(py);
     if (!lane) return;
+    if (lane.kind === "sections") {  // a section's start is dragged along the bars
+      const i = music.line.sections.findIndex(([, whole]) => Math.abs(whole * music.pps - px) <= 6);
+      if (i >= 0 && music.line.has_beat) {
+        music.drag = { section: i, at: music.data.sections[i].at, from: music.data.sections[i].at, moved: false, x: px, y: py };
+        canvas.setPointerCapture(e.pointerId); return;
+      }
+    }
     if (lane.kind !== "key") { seek(px / music.pps); return; }
     const hit = hitKeyframe(lane, px, py);
     if (hit) {
@@ -501,12 +510,19 @@ function initMusic() {
     const [px, py] = where(e), lane = layout().lanes.find((l) => l.key === d.key);
     if (Math.hypot(px - d.x, py - d.y) > 3) d.moved = true;
     if (!d.moved) return;
+    if (d.section !== undefined) { d.at = `bar ${nearest(music.line.downbeats, px / music.pps) + 1}`; drawTimeline(); return; }
     d.k = keyAt(px / music.pps, e.shiftKey); d.v = valueAt(lane, Math.max(lane.top, Math.min(lane.top + lane.h, py))); drawTimeline();
   };
   canvas.onpointerup = () => {
     const d = music.drag; if (!d) return;
     music.drag = null;
     if (!d.moved) { drawTimeline(); return; }
+    if (d.section !== undefined) {
+      if (d.at === d.from) { drawTimeline(); return; }
+      const sections = music.data.sections.map((s, i) => (i === d.section ? { ...s, at: d.at } : s)).filter((s, i) => i === d.section || s.at !== d.at);
+      sections.sort((a, b) => (typeof a.at === "number" ? a.at : timeOf(a.at)) - (typeof b.at === "number" ? b.at : timeOf(b.at)));
+      setStyle(null, { sections }); return;
+    }
     const pairs = keyframes(d.key).filter(([k]) => k !== d.from && k !== d.k);
     setKeyframes(d.key, [...pairs, [d.k, d.v]]);
   };
