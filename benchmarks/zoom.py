@@ -2,6 +2,8 @@
 
     python benchmarks/zoom.py                          # zoom-dive preset, 240 frames at 256x256
     python benchmarks/zoom.py --set zoom.color_hold=0  # without the colour hold, for comparison
+    python benchmarks/zoom.py --life --seconds 120 --max-side 320 --image samples/rocket.jpg
+                                                       # a long dive's life: structure, novelty, colour
 
 Renders an MP4 with `zoom_video` (the code `dreamvideo zoom` runs) and decodes it. For each pair of
 consecutive frames the similarity (scale, rotation) is measured by direct intensity alignment (ECC); the
@@ -38,8 +40,14 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=240)
     parser.add_argument("--image", type=Path, default=ROOT / "samples" / "astronaut.jpg")
     parser.add_argument("--max-side", type=int, default=256)
+    parser.add_argument("--life", action="store_true", help="measure a long dive's life (dreamvideo.video.life)")
+    parser.add_argument("--seconds", type=float, default=300.0, help="with --life: the dive's length")
+    parser.add_argument("--sheet", type=Path, help="with --life: a contact sheet, one frame a minute (PNG)")
     args = parser.parse_args()
     style = load_style(args.style, [f"output.max_side={args.max_side}", *args.sets])
+    if args.life:
+        life(style, args)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "zoom.mp4"
         result = zoom_video(args.image, out, style, ZoomOptions(frames=args.frames))
@@ -65,6 +73,50 @@ def main() -> None:
         "spread_ratio_min_max": [round(float(spreads.min()), 3), round(float(spreads.max()), 3)],
     }
     print(json.dumps(report, indent=2))
+
+
+def life(style, args) -> None:
+    """Zoom ``args.seconds`` from the image and print its life per 10 s window (``assess``), as a table and as
+    JSON; ``--sheet`` keeps a frame a minute (and the last) side by side."""
+    import time
+
+    from PIL import Image
+
+    from dreamvideo.video.life import assess, zoom_motion
+    from dreamvideo.video.zoom import step_motion
+
+    began = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "zoom.mp4"
+        result = zoom_video(args.image, out, style, ZoomOptions(seconds=args.seconds))
+        fps = float(result.fps)
+        total = result.frames
+        steps = [step_motion(style, i / fps, fps, result.size) for i in range(total)]
+        minute = round(60 * fps)
+        shots: list[np.ndarray] = []
+
+        def frames():
+            for i, frame in enumerate(read_frames(out, result.size)):
+                if i % minute == 0 or i == total - 1:
+                    shots.append(frame)
+                yield frame
+
+        found = assess(frames(), fps, zoom_motion(steps))
+    print(f"{args.style} {' '.join(args.sets)} from {args.image.name}, {total} frames at {result.size[0]}x"
+          f"{result.size[1]}, {time.perf_counter() - began:.0f} s; opening structure {found.opening[0]:.1f}, "
+          f"novelty {found.opening[1]:.1f}; alive: {found.alive} (first failing window: {found.collapse})")
+    print("| from (s) | structure | / opening | novelty | / opening | colour drift (ΔE) |")
+    print("|---|---|---|---|---|---|")
+    for w in found.windows:
+        print(f"| {w.start:.0f} | {w.structure:.1f} | {w.structure / found.opening[0]:.2f} | {w.novelty:.1f} | "
+              f"{w.novelty / found.opening[1]:.2f} | {w.drift:.1f} |" + ("" if w.alive else " collapsed"))
+    if args.sheet:
+        Image.fromarray(np.concatenate(shots, axis=1)).save(args.sheet)
+        print(f"wrote {args.sheet} ({len(shots)} frames: one a minute, and the last)")
+    print(json.dumps({"style": args.style, "sets": args.sets, "image": args.image.name, "alive": found.alive,
+                      "collapse": found.collapse, "opening": found.opening,
+                      "windows": [[w.start, round(w.structure, 2), round(w.novelty, 2), round(w.drift, 2)]
+                                  for w in found.windows]}))
 
 
 if __name__ == "__main__":
