@@ -1023,3 +1023,16 @@ def test_a_music_video_composed_on_the_timeline(own_studio, tmp_path):
         page.wait_for_function("() => document.documentElement.scrollWidth <= 400")
         assert not errors, errors
         browser.close()
+
+
+def test_a_song_with_its_cover_is_a_song_and_a_photo_previews_keys_in_bars(tmp_path):
+    from dreamvideo.media.ffmpeg import ffmpeg_exe
+
+    subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i", "sine=duration=3", "-f", "lavfi", "-i",
+                    "color=red:size=64x64:d=1", "-map", "0:a", "-map", "1:v", "-frames:v", "1", "-c:v", "mjpeg",
+                    "-disposition:v", "attached_pic", "-c:a", "libmp3lame", str(tmp_path / "s.mp3")], check=True)
+    studio = Studio(tmp_path / "out")
+    assert add(studio, tmp_path / "s.mp3").kind == "audio"
+    style = studio.style(SMALL + "device: cpu\nzoom:\n  step_size: {bar 1: 0.01, bar 5: 0.05}\n")
+    still, _ = studio.previews.still(add(studio, SAMPLES / "chelsea.jpg"), style)
+    assert still.ndim == 3

@@ -109,12 +109,13 @@ class Previews:
                                    style=on_the_song(other, tune, "no song was given", at_start=tune is None))
 
                 plan = song_parts(style, tune, "no song was given", at_start=tune is None)
+                zoom = on_the_song(style, tune, "no song was given", at_start=tune is None).zoom  # as zoom_video
                 with closing(Looks(plan, photo_look(style), photo_look)) as looks:
                     now = moment(plan, 0.0)  # the zoom's first frame, at the song's first moment
-                    dreamed = zoom_dream(looks[now.current], start, 0, 0.0, first=True, zoom=style.zoom)
+                    dreamed = zoom_dream(looks[now.current], start, 0, 0.0, first=True, zoom=zoom)
                     if now.incoming is not None:
                         dreamed = mix(dreamed, zoom_dream(looks[now.incoming], start, 0, 0.0, first=True,
-                                                          zoom=style.zoom), now.share)
+                                                          zoom=zoom), now.share)
                     return dreamed, time.perf_counter() - began
             from dreamvideo.media.ffmpeg import probe
             from dreamvideo.video.render import geometry

@@ -102,6 +102,8 @@ class Uploads:
             shutil.move(part, path)
             try:
                 info = probe(path)
+                if info.frames <= 1 and info.audio_codec:  # a song with its cover picture
+                    raise MediaError("a song")
                 upload = Upload(upload_id, name, "video", path, info.width, info.height, info.duration, sha256)
             except MediaError:
                 upload = self._song(upload_id, name, path, sha256)
