@@ -136,11 +136,11 @@ class Looks:
 
 class Dreamers:
     """The dreamer of each style a song's sections dream in: ``first`` for its own style, one made for each
-    other, on one network per model, weights and device (a section back in an earlier style builds nothing)."""
+    other, on ``first``'s network where the model, weights and device are its, else on ``networks``' (a section
+    back in an earlier style builds nothing)."""
 
-    def __init__(self, first: Dreamer):
-        self.first = first
-        self.networks = {Networks.key(first.style): first.model}
+    def __init__(self, first: Dreamer, networks: Networks | None = None):
+        self.first, self.networks = first, networks if networks is not None else Networks()
         self.made: dict[str, Dreamer] = {}
 
     def __call__(self, style: Style) -> Dreamer:
@@ -148,9 +148,8 @@ class Dreamers:
             return self.first
         key = style.model_dump_json()
         if key not in self.made:
-            dreamer = Dreamer(style, self.networks.get(Networks.key(style)))
-            self.networks.setdefault(Networks.key(style), dreamer.model)
-            self.made[key] = dreamer
+            same = Networks.key(style) == Networks.key(self.first.style)
+            self.made[key] = Dreamer(style, self.first.model if same else self.networks.get(style))
         return self.made[key]
 
 

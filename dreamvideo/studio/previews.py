@@ -45,6 +45,13 @@ def preview_style(style: Style) -> Style:
     return style.model_copy(update={"output": style.output.model_copy(update={"max_side": PREVIEW_SIDE})})
 
 
+def fitted(style: Style, upload: Upload) -> Style:
+    """``style`` as a still of ``upload`` dreams it: at the render's size where that fits a preview, else at
+    the preview size."""
+    native = (upload.width, upload.height)
+    return preview_style(style) if max(style.output.size(*native, multiple=2)) > PREVIEW_SIDE else style
+
+
 class Previews:
     """Stills and clips of uploads, written (clips) to ``folder``."""
 
@@ -56,6 +63,15 @@ class Previews:
         self._lock = threading.Lock()  # one preview at a time; renders have their own worker
         self.clip_progress = (0, 0)  # frames done and to do of the clip being made
         self._clip: tuple[Any, list[np.ndarray]] | None = None  # the clip cycled under a song, decoded
+        self._infos: dict[str, Any] = {}  # each video upload's probe (an upload never changes)
+
+    def info(self, upload: Upload) -> Any:
+        """What ffmpeg says of a video upload, probed once."""
+        from dreamvideo.media.ffmpeg import probe
+
+        if upload.id not in self._infos:
+            self._infos[upload.id] = probe(upload.path)
+        return self._infos[upload.id]
 
     def dreamer(self, style: Style):
         """A Dreamer for ``style``, its network built once per model."""
@@ -88,9 +104,8 @@ class Previews:
         with self._lock:
             began = time.perf_counter()
             native = (upload.width, upload.height)
-            if max(style.output.size(*native, multiple=2)) > PREVIEW_SIDE:
-                style = preview_style(style)
-            dreamers = Dreamers(self.dreamer(style))
+            style = fitted(style, upload)
+            dreamers = Dreamers(self.dreamer(style), self.networks)
             if upload.kind == "image":
                 from fractions import Fraction
 
@@ -117,11 +132,10 @@ class Previews:
                         dreamed = mix(dreamed, zoom_dream(looks[now.incoming], start, 0, 0.0, first=True,
                                                           zoom=zoom), now.share)
                     return dreamed, time.perf_counter() - began
-            from dreamvideo.media.ffmpeg import probe
             from dreamvideo.video.render import geometry
 
             # as `render --start T` dreams its frame 0: the frame at T, the song's moment T, its seed
-            info = probe(upload.path)
+            info = self.info(upload)
             fps, size = geometry(info, style)
             if song is None:
                 index = frame_index(seconds, fps, info.frames)
@@ -150,13 +164,10 @@ class Previews:
         """The moment the still of ``seconds`` is dreamed at (its frame's): where a render started gives it."""
         if upload.kind == "image":
             return 0.0
-        from dreamvideo.media.ffmpeg import probe
         from dreamvideo.video.render import geometry
 
-        info = probe(upload.path)
-        native = (upload.width, upload.height)
-        fps, _ = geometry(info, preview_style(style) if max(style.output.size(*native, multiple=2)) > PREVIEW_SIDE
-                          else style)
+        info = self.info(upload)
+        fps, _ = geometry(info, fitted(style, upload))
         frames = round(song.duration * fps) if song is not None else info.frames
         return frame_index(seconds, fps, frames) / float(fps)
 
@@ -200,17 +211,15 @@ class Previews:
                  cycle: str = "loop") -> np.ndarray:
         """The source the still of ``seconds`` is dreamed from, at the still's size (to compare)."""
         native = (upload.width, upload.height)
-        if max(style.output.size(*native, multiple=2)) > PREVIEW_SIDE:
-            style = preview_style(style)
+        style = fitted(style, upload)
         if upload.kind == "image":
             from dreamvideo.video.zoom import ZoomOptions, first_frame
 
             return first_frame(style, upload.path, ZoomOptions(max_pixels=self.max_pixels))
         if song is not None:
-            from dreamvideo.media.ffmpeg import probe
             from dreamvideo.video.render import geometry
 
-            info = probe(upload.path)
+            info = self.info(upload)
             fps, size = geometry(info, style)
             index = frame_index(seconds, fps, round(song.duration * fps))
             with self._lock:
