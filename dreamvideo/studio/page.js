@@ -15,10 +15,11 @@ async function call(path, body) {
 }
 
 // Style changes apply one after another, each to the style the one before it left (text null: the current
-// style); whatever sends the style to the server first waits for them (current()), so a render clicked just
-// after Apply renders what was applied.
+// style; changes a function: worked out from that style when its turn comes, so that quick edits build on
+// each other); whatever sends the style to the server first waits for them (current()), so a render clicked
+// just after Apply renders what was applied.
 function setStyle(text, changes) {
-  state.styling = state.styling.then(() => applyStyle(text ?? state.yaml, changes));
+  state.styling = state.styling.then(() => applyStyle(text ?? state.yaml, typeof changes === "function" ? changes() : changes));
   return state.styling;
 }
 
@@ -321,11 +322,11 @@ function showMusic() {  // the style's side of the view: tempo fields, sections,
   const menu = $("lane-key");
   if (!menu.options.length) for (const key of Object.keys(d.targets)) { const o = document.createElement("option"); o.textContent = key; menu.append(o); }
   const list = $("sections"); list.innerHTML = "";
-  d.sections.forEach((section, i) => {
+  d.sections.forEach((section) => {
     const li = document.createElement("li"), fade = section.crossfade && section.crossfade !== "0" && section.crossfade !== 0 ? `, faded in over ${section.crossfade}` : "";
     li.textContent = `from ${typeof section.at === "number" ? section.at + " s" : section.at}: ${section.style}${fade}`;
     const x = document.createElement("button"); x.className = "secondary"; x.textContent = "×"; x.title = "Remove this section";
-    x.onclick = () => setStyle(null, { sections: d.sections.filter((_, j) => j !== i) });
+    x.onclick = () => editSections((all) => all.filter((s) => s.at !== section.at));
     li.append(x); list.append(li);
   });
 }
@@ -464,15 +465,26 @@ function seek(t) {
   showPlayhead(); if (state.upload) schedulePreview();
 }
 
-function setKeyframes(key, pairs) {  // the schedule with this key's keyframes replaced (none: the key goes)
-  const schedule = { ...music.data.schedule }, entry = schedule[key];
-  if (!pairs.length) delete schedule[key];
-  else {
-    const keyed = {}; for (const [k, v] of pairs.sort((a, b) => timeOf(a[0]) - timeOf(b[0]))) keyed[k] = v;
-    if (entry && typeof entry === "object" && entry.interpolation) keyed.interpolation = entry.interpolation;
-    schedule[key] = keyed;
-  }
-  return setStyle(null, { schedule });
+function setKeyframes(key, edit) {  // the schedule with this key's keyframes edited (none left: the key goes)
+  return setStyle(null, () => {
+    const schedule = { ...music.data.schedule }, entry = schedule[key], pairs = edit(keyframes(key));
+    if (!pairs.length) delete schedule[key];
+    else {
+      const keyed = {}; for (const [k, v] of pairs.sort((a, b) => timeOf(a[0]) - timeOf(b[0]))) keyed[k] = v;
+      if (entry && typeof entry === "object" && entry.interpolation) keyed.interpolation = entry.interpolation;
+      schedule[key] = keyed;
+    }
+    return { schedule };
+  });
+}
+
+function editSections(edit) {  // the sections edited, in the order they play
+  const at = (s) => (typeof s.at === "number" ? s.at : timeOf(s.at));
+  return setStyle(null, () => {
+    const sections = edit(music.data.sections);
+    if (music.line) sections.sort((a, b) => at(a) - at(b));
+    return { sections };
+  });
 }
 
 function hitKeyframe(lane, px, py) {
@@ -502,8 +514,8 @@ function initMusic() {
       music.drag = { key: lane.key, from: hit[0], k: hit[0], v: +hit[1], range: range(lane), x: px, y: py, moved: false };
       canvas.setPointerCapture(e.pointerId); drawTimeline(); return;
     }
-    const pairs = keyframes(lane.key), k = keyAt(px / music.pps, e.shiftKey);
-    setKeyframes(lane.key, [...pairs.filter(([x]) => x !== k), [k, valueAt(lane, py)]]);
+    const k = keyAt(px / music.pps, e.shiftKey), v = valueAt(lane, py);
+    setKeyframes(lane.key, (pairs) => [...pairs.filter(([x]) => x !== k), [k, v]]);
   };
   canvas.onpointermove = (e) => {
     const d = music.drag; if (!d) return;
@@ -519,18 +531,15 @@ function initMusic() {
     if (!d.moved) { drawTimeline(); return; }
     if (d.section !== undefined) {
       if (d.at === d.from) { drawTimeline(); return; }
-      const sections = music.data.sections.map((s, i) => (i === d.section ? { ...s, at: d.at } : s)).filter((s, i) => i === d.section || s.at !== d.at);
-      sections.sort((a, b) => (typeof a.at === "number" ? a.at : timeOf(a.at)) - (typeof b.at === "number" ? b.at : timeOf(b.at)));
-      setStyle(null, { sections }); return;
+      editSections((all) => all.filter((s) => s.at !== d.at).map((s) => (s.at === d.from ? { ...s, at: d.at } : s))); return;
     }
-    const pairs = keyframes(d.key).filter(([k]) => k !== d.from && k !== d.k);
-    setKeyframes(d.key, [...pairs, [d.k, d.v]]);
+    setKeyframes(d.key, (pairs) => [...pairs.filter(([k]) => k !== d.from && k !== d.k), [d.k, d.v]]);
   };
   canvas.ondblclick = (e) => {
     const [px, py] = where(e), lane = laneAt(py);
     if (!lane || lane.kind !== "key") return;
     const hit = hitKeyframe(lane, px, py);
-    if (hit) setKeyframes(lane.key, keyframes(lane.key).filter(([k]) => k !== hit[0]));
+    if (hit) setKeyframes(lane.key, (pairs) => pairs.filter(([k]) => k !== hit[0]));
   };
   $("tl-zoom").oninput = () => { music.pps = +$("tl-zoom").value; drawTimeline(); };
   $("lane-add").onclick = () => { const key = $("lane-key").value; if (key && !music.lanes.includes(key)) { music.lanes.push(key); drawTimeline(); } };
@@ -539,9 +548,7 @@ function initMusic() {
   $("section-add").onclick = whenReady(() => {
     const bar = Math.max(1, Math.round(+$("section-bar").value)), fade = Math.max(0, +$("section-fade").value);
     const section = { at: `bar ${bar}`, style: $("section-style").value, crossfade: fade ? `${fade} bar${fade === 1 ? "" : "s"}` : 0 };
-    const sections = [...music.data.sections.filter((s) => s.at !== section.at), section];
-    if (music.line) sections.sort((a, b) => (typeof a.at === "number" ? a.at : timeOf(a.at)) - (typeof b.at === "number" ? b.at : timeOf(b.at)));
-    setStyle(null, { sections });
+    editSections((all) => [...all.filter((s) => s.at !== section.at), section]);
   });
   const tempo = (bpm, offset, meter) => setStyle(null, { "music.bpm": bpm, "music.offset": offset, "music.meter": meter });
   const num = (id) => ($(id).value === "" ? null : +$(id).value);
