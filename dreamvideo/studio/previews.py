@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from dreamvideo.config import Style
-from dreamvideo.errors import ConfigError, MediaError
+from dreamvideo.errors import MediaError
 from dreamvideo.media.images import fit_size, read_image, resize_image
 from dreamvideo.networks import Networks
 from dreamvideo.studio.controls import CLIP_SECONDS, PREVIEW_SIDE
@@ -174,10 +174,9 @@ class Previews:
     def cycled(self, upload: Upload, info: Any, size: tuple[int, int], fps: Any, cycle: str, index: int) -> list:
         """Frame ``index`` of the clip cycled under a song (``render.cycled_frames``), the clip decoded once
         for all the moments scrubbed to."""
-        from dreamvideo.video.render import CYCLES, clip_frames, cycle_index
+        from dreamvideo.video.render import clip_frames, cycle_index, cycle_named
 
-        if cycle not in CYCLES:
-            raise ConfigError(f"cycle {cycle!r}: use {' or '.join(CYCLES)}")
+        cycle_named(cycle, "cycle")
         key = (upload.id, size, str(fps))
         if self._clip is None or self._clip[0] != key:
             self._clip = (key, clip_frames(upload.path, info, size, fps))

@@ -99,15 +99,14 @@ class Renders:
         it, a photo zoomed to its length). The output's name follows the upload, the song and the style, so
         the same request after a crash or a cancel resumes the interrupted render, and after a finished one is
         that render (nothing is dreamed again)."""
-        from dreamvideo.video.render import CYCLES
+        from dreamvideo.video.render import cycle_named
 
         if upload.kind == "audio":
             raise MediaError(f"{upload.name!r} is a song: choose the photo or video to dream to it")
         kind = "render" if upload.kind == "video" else "zoom"
         if kind == "zoom" and song is None and not 0 < seconds <= ZOOM_SECONDS:
             raise ConfigError(f"a zoom lasts 0..{ZOOM_SECONDS} seconds; got {seconds:g}")
-        if cycle not in CYCLES:
-            raise ConfigError(f"cycle {cycle!r}: use {' or '.join(CYCLES)}")
+        cycle_named(cycle, "cycle")
         heard = f"{song.id}:{cycle}" if song is not None else ""
         key = hashlib.sha256(f"{upload.id}:{seconds}:{heard}:{style.model_dump_json()}".encode()).hexdigest()[:10]
         stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in Path(upload.name).stem)[:40] or kind

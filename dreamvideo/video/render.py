@@ -164,11 +164,16 @@ CYCLES = ("loop", "pingpong")
 CYCLE_BYTES = 4 * 1024**3  # the most a cycled clip may take in memory, at the render's size
 
 
+def cycle_named(cycle: str, what: str = "--cycle") -> str:
+    """``cycle`` if it is one of ``CYCLES``, else one line naming them (``what``: the option, as the user wrote it)."""
+    if cycle not in CYCLES:
+        raise ConfigError(f"{what} {cycle!r}: {did_you_mean(cycle, CYCLES)}use {' or '.join(CYCLES)}")
+    return cycle
+
+
 def check_cycle(options: RenderOptions, segment: tuple[int, int] | None) -> float:
     """The song's length, for a render that cycles its clip under it; a render that cannot is one line."""
-    if options.cycle not in CYCLES:
-        raise ConfigError(f"--cycle {options.cycle!r}: {did_you_mean(str(options.cycle), CYCLES)}use "
-                          f"{' or '.join(CYCLES)}")
+    cycle_named(str(options.cycle))
     if options.audio is None:
         raise ConfigError("--cycle plays the clip for a whole song: give the song with --audio")
     if segment is not None:
