@@ -324,7 +324,7 @@ def attacks(server: Server, photo_id: str) -> list[tuple[str, str, dict, str | N
         ("a cookie without an Origin", "/api/upload", {"Origin": None}, "cookie", {403}),
         ("a bearer with a foreign Origin", "/api/upload", evil, "bearer", {403}),
     ] + [(f"a cross-origin text/plain post to {path}", path, {**evil, "Content-Type": "text/plain"}, "cookie", {403})
-         for path in ("/api/render", "/api/style", "/api/preview", "/api/clip")]
+         for path in ("/api/render", "/api/style", "/api/preview", "/api/clip", "/api/timeline")]
 
 
 def test_every_attack_is_refused_and_changes_nothing(server, photo_id):
