@@ -394,6 +394,18 @@ def page_of(proc) -> tuple[int, str]:
     return int(url.split(":")[2].split("/")[0]), url.split("token=")[1]
 
 
+def interrupt(proc, seconds: float) -> tuple[str, str]:
+    """Ctrl-C to a run started in its own session, and what it printed; a run still going after ``seconds``
+    is killed, with its children, before the timeout is raised (no process outlives its test)."""
+    try:
+        os.killpg(proc.pid, signal.SIGINT)
+        return proc.communicate(timeout=seconds)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
 def wait_for(condition, what: str, seconds: float = 60):
     deadline = time.monotonic() + seconds
     while not condition():
@@ -408,12 +420,8 @@ def test_ctrl_c_finishes_the_recording_and_leaves_no_ffmpeg(tmp_path):
     try:
         port, token = page_of(proc)
         wait_for(lambda: page_figures(port, token)["shown"] > 24, "frame shown after the first second")
-        os.killpg(proc.pid, signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stdout, stderr = interrupt(proc, 60)
     assert proc.returncode == 0, stderr
     summary = next(line for line in stdout.splitlines() if line.startswith("live: "))
     shown, dropped = (int(w) for w in summary.split()[1:5:3])
@@ -466,8 +474,7 @@ def test_the_printed_page_shows_the_live_frames_behind_the_token(tmp_path):
         figures = page_figures(port, token)
         assert figures["shown"] > 0 and figures["updates_per_second"] > 0, figures
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        proc.communicate(timeout=30)
+        interrupt(proc, 30)
 
 
 def loop_clip(tmp_path: Path, seconds: float = 20) -> Path:
@@ -593,6 +600,5 @@ def test_the_virtual_camera_shows_the_dream(tmp_path):
         camera.release()
         assert picture.shape[:2] == (180, 240)
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        proc.communicate(timeout=60)
+        interrupt(proc, 60)
     assert proc.returncode == 0
