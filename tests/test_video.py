@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from media import at_a_terminal
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -284,7 +285,7 @@ def test_ctrl_c_leaves_a_resumable_render_and_no_ffmpeg(tmp_path):
     source = str(Path(__file__).resolve().parent.parent / "samples" / "clip.mp4")
     cmd = [sys.executable, "-c", HELD_AT_FRAME_16, "render", source, "-o", str(out), "-q", "--max-frames", "48",
            *sum((["--set", s] for s in sets), [])]
-    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = at_a_terminal(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         state = tmp_path / ".o.mp4.dreamvideo"
         deadline = time.monotonic() + 300  # only so that a broken render fails rather than hangs
