@@ -74,6 +74,44 @@ def curves(analysis: Analysis, style: Style) -> dict[str, np.ndarray]:
     return out
 
 
+def peaks(samples: np.ndarray, columns: int) -> np.ndarray:
+    """The waveform's peak in each of ``columns`` equal spans of ``samples`` (none for a sound that short)."""
+    if len(samples) < columns:
+        return np.zeros(0, np.float32)
+    return np.array([float(np.abs(span).max()) for span in np.array_split(samples, columns)], np.float32)
+
+
+@dataclass(frozen=True)
+class Stem:
+    """A stem the style's mappings follow, over the song: its file, its keys, its waveform's peaks across its
+    own length, and its loudness at the song's ``fps`` (as the mappings read it)."""
+
+    path: Path
+    keys: tuple[str, ...]
+    duration: float
+    wave: np.ndarray
+    loudness: np.ndarray
+
+
+def stems(analysis: Analysis, style: Style, columns: int) -> list[Stem]:
+    """Each stem of ``style``'s react mappings, in their order."""
+    from dreamvideo.react import song_samples
+
+    own: dict[Path, list[str]] = {}
+    for target, mapping in style.react.items():
+        if mapping.audio is not None:
+            own.setdefault(mapping.audio, []).append(target)
+    if not own:
+        return []
+    cues = style_cues(style, analysis.path, analysis.fps, len(analysis.cues.loudness))
+    assert cues is not None
+    found = []
+    for path, keys in own.items():
+        samples = song_samples(path)
+        found.append(Stem(path, tuple(keys), len(samples) / RATE, peaks(samples, columns), cues.of(path).loudness))
+    return found
+
+
 def section_bands(analysis: Analysis, style: Style) -> list[tuple[float, float, str]]:
     """Each of the style's sections as (its crossfade's start, its start, its style), in seconds of the song."""
     plan = song_parts(style, analysis.path, "no song was given")

@@ -63,6 +63,26 @@ def job_style(job: Job, base: str | Path | None) -> Style:
     return load_style(path, _sets(sets))
 
 
+def parse_job(raw: Any, where: str) -> tuple[Job | None, list[str]]:
+    """One job of a list, as its YAML holds it, checked against the schema (its files are not looked at):
+    the job, or None and what is wrong with it, each problem a line naming its key under ``where``."""
+    if not isinstance(raw, dict):
+        return None, [f"{where}: a job is a mapping (command, input, output, ...)"]
+    if "command" in raw and raw["command"] not in COMMANDS:
+        hint = did_you_mean(str(raw["command"]), COMMANDS)
+        return None, [f"{where}.command: unknown command {raw['command']!r}; {hint}use render, zoom or dream"]
+    try:
+        return Job.model_validate(raw), []
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"])
+            msg = "required but missing" if err["type"] == "missing" else (
+                "unknown key" if err["type"] == "extra_forbidden" else err["msg"])
+            problems.append(f"{where}.{key}: {msg}")
+        return None, problems
+
+
 def load_jobs(path: str | Path, max_pixels: int | None = None) -> list[Job]:
     """Read and check a job list; every problem is reported at once, each with its job's index.
 
@@ -81,21 +101,9 @@ def load_jobs(path: str | Path, max_pixels: int | None = None) -> list[Job]:
     outputs: dict[str, int] = {}
     for i, raw in enumerate(data["jobs"]):
         where = f"jobs[{i}]"
-        if not isinstance(raw, dict):
-            problems.append(f"{where}: a job is a mapping (command, input, output, ...)")
-            continue
-        if "command" in raw and raw["command"] not in COMMANDS:
-            hint = did_you_mean(str(raw["command"]), COMMANDS)
-            problems.append(f"{where}.command: unknown command {raw['command']!r}; {hint}use render, zoom or dream")
-            continue
-        try:
-            job = Job.model_validate(raw)
-        except ValidationError as exc:
-            for err in exc.errors():
-                key = ".".join(str(p) for p in err["loc"])
-                msg = "required but missing" if err["type"] == "missing" else (
-                    "unknown key" if err["type"] == "extra_forbidden" else err["msg"])
-                problems.append(f"{where}.{key}: {msg}")
+        job, wrong = parse_job(raw, where)
+        problems += wrong
+        if job is None:
             continue
         job = job.model_copy(update={k: (base / v if v is not None and not Path(v).is_absolute() else v)
                                      for k, v in (("input", job.input), ("output", job.output), ("audio", job.audio))})

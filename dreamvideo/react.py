@@ -45,7 +45,7 @@ def cues_of(path: str | Path, fps: float, frames: int, start: float = 0.0, attac
     loudness scaled over the song, its envelopes followed from the song's start); its beats and bars are
     counted from the song's start."""
     music = music or MusicConfig()
-    samples = _samples(*_known(path))
+    samples = song_samples(path)
     grid = _grid(*_known(path), music.bpm, music.offset, music.meter)
     first = int(np.floor(start * fps + 1e-6))  # the song's frames at fps, laid so that one falls on `start`
     shift = max(0.0, start - first / fps)
@@ -61,6 +61,11 @@ def _known(path: str | Path) -> tuple[str, int, int]:
     except OSError:
         raise MediaError(f"no such file: {str(path)!r}; check the path") from None
     return str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size
+
+
+def song_samples(path: str | Path) -> np.ndarray:
+    """The sound of ``path``, mono at ``RATE``, decoded once while it is in use (read only)."""
+    return _samples(*_known(path))
 
 
 @functools.lru_cache(maxsize=4)

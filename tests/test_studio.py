@@ -868,7 +868,7 @@ def test_the_analyse_api_answers_what_the_command_prints(server, tmp_path):
     assert server.get(f"/api/analyse/{found['id']}", auth=None)[0] == 401
     photo = upload(server, SAMPLES / "coffee.jpg")[1]
     status, body = server.get(f"/api/analyse/{photo['id']}")
-    assert status == 400 and "is a photo: it has no sound to analyse" in json.loads(body)["error"]
+    assert status == 400 and "is a photo: it has no sound" in json.loads(body)["error"]
 
 
 def test_a_song_on_the_timeline_and_its_music_video(server, tmp_path):
@@ -914,6 +914,51 @@ def test_a_song_on_the_timeline_and_its_music_video(server, tmp_path):
     assert done["status"] == "done", done
     made = probe(server.studio.out / done["url"].removeprefix("/files/"))
     assert made.frames == round(probe_audio(song).duration * 24) and made.audio_codec
+
+
+def test_stems_by_name_a_job_list_opened_and_a_video_without_sound(server, tmp_path):
+    """A stem is named in the YAML as the file it was uploaded as (as beside a YAML file), drawn as a lane of
+    its own and followed by its mapping; a job list opened on the page gives its style, input, song and cycle;
+    a video without sound as the song gets one line naming it."""
+    from music import Loop, drum_loop, write_wav
+
+    from dreamvideo.media.ffmpeg import ffmpeg_exe, probe_audio
+
+    write_wav(tmp_path / "song.wav", drum_loop(Loop("120", 120, bars=3)).samples)
+    write_wav(tmp_path / "vocals.wav", drum_loop(Loop("96", 96, bars=2, kit=1)).samples)
+    tune = upload(server, tmp_path / "song.wav")[1]
+    text = SMALL + "react:\n  step_size: {source: loudness, min: 0.01, max: 0.05, audio: vocals.wav}\n"
+    status, body = server.post("/api/style", {"yaml": text})
+    assert status == 400 and json.loads(body)["error"] == \
+        "react.step_size.audio: no upload is named 'vocals.wav'; drop the file in (1 ·) first"
+    assert upload(server, tmp_path / "vocals.wav")[1]["kind"] == "audio"
+    styled = json.loads(server.post("/api/style", {"yaml": text})[1])
+    assert "audio: vocals.wav" in styled["yaml"] and styled["music"]["react"]["step_size"]["audio"] == "vocals.wav"
+    line = json.loads(server.post("/api/timeline", {"song": tune["id"], "yaml": text})[1])
+    [stem] = line["stems"]
+    assert (stem["name"], stem["keys"], len(stem["wave"])) == ("vocals.wav", ["step_size"], 1600)
+    assert stem["duration"] == pytest.approx(probe_audio(tmp_path / "vocals.wav").duration, abs=0.01)
+    assert len(stem["loudness"]) == len(line["loudness"])  # over the song, as the mapping reads it
+    follows = np.array(line["curves"]["react step_size"])
+    assert np.allclose(follows, 0.01 + 0.04 * np.array(stem["loudness"]), atol=1e-4)  # the stem's, not the song's
+    assert not np.allclose(follows, 0.01 + 0.04 * np.array(line["loudness"]), atol=1e-3)
+    jobs = ("jobs:\n  - command: render\n    input: clip.mp4\n    audio: song.wav\n    cycle: pingpong\n"
+            "    style: style.yaml\n    set: {iterations: 3}\n    output: clip_music_video.mp4\n")
+    status, body = server.post("/api/job", {"text": jobs, "styles": {"style.yaml": text}})
+    assert status == 200, body
+    job = json.loads(body)
+    assert (job["input"], job["audio"], job["cycle"], job["command"]) == ("clip.mp4", "song.wav", "pingpong", "render")
+    assert "iterations: 3" in job["yaml"] and "audio: vocals.wav" in job["yaml"]
+    status, body = server.post("/api/job", {"text": jobs, "styles": {}})
+    assert status == 400 and json.loads(body)["error"] == \
+        "jobs[0].style: 'style.yaml' is not a preset; open it together with the job list"
+    silent = tmp_path / "silent.mp4"
+    subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:d=1",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", str(silent)], check=True)
+    quiet = upload(server, silent)[1]
+    status, body = server.post("/api/timeline", {"song": quiet["id"], "yaml": SMALL})
+    assert status == 400 and json.loads(body)["error"] == \
+        "'silent.mp4' has no sound the studio can read; choose a song for it"
 
 
 @pytest.mark.browser
@@ -1019,6 +1064,23 @@ def test_a_music_video_composed_on_the_timeline(own_studio, tmp_path):
         result = out / page.eval_on_selector(".job[data-status=done] a", "a => a.getAttribute('href')").removeprefix("/files/")
         made = probe(result)
         assert made.frames == round(probe_audio(song).duration * 24) and made.audio_codec
+        # the job list and its style, opened on a page gone back to a preset, put it all back on the timeline
+        page.select_option("#preset", "classic")
+        page.wait_for_function("() => music.data.sections.length === 0 && !('step_size' in music.data.schedule)")
+        page.select_option("#cycle", "pingpong")
+        page.set_input_files("#open", [str(folder / "jobs.yaml"), str(folder / "style.yaml")])
+        song_id = page.evaluate("() => state.uploads.find((u) => u.name === 'song.wav').id")
+        page.wait_for_function(f"""() => music.data.sections.length === 1 && 'beat 7' in music.data.schedule.step_size &&
+            document.getElementById('cycle').value === 'loop' && document.getElementById('song').value === '{song_id}' &&
+            music.line && music.line.sections.length === 1""")
+        # a stem the YAML names is uploaded as one: its own lane, the song stays the song
+        write_wav(tmp_path / "vocals.wav", drum_loop(Loop("96", 96, bars=4, kit=1)).samples)
+        page.fill("#yaml", page.input_value("#yaml") + "react:\n  blend: {source: loudness, min: 0.1, max: 0.6, "
+                                                       "audio: vocals.wav}\n")
+        page.set_input_files("#file", str(tmp_path / "vocals.wav"))
+        page.wait_for_function("() => music.line && music.line.stems.length === 1 && "
+                               "music.line.stems[0].name === 'vocals.wav' && 'react blend' in music.line.curves")
+        assert page.input_value("#song") == song_id and "audio: vocals.wav" in page.input_value("#yaml")
         page.set_viewport_size({"width": 400, "height": 800})  # a phone: the lanes scroll, the page does not
         page.wait_for_function("() => document.documentElement.scrollWidth <= 400")
         assert not errors, errors

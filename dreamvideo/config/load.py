@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import re
 import typing
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -113,14 +114,15 @@ def style_files(data: dict[str, Any]) -> list[tuple[list[str], str]]:
     return found
 
 
-def resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
+def resolve_paths(data: dict[str, Any], base: Path, named: Mapping[str, Path] | None = None) -> dict[str, Any]:
     """Relative file paths in a YAML file are relative to that file (a region's style only where such a
-    file exists: else it is a preset's name)."""
+    file exists: else it is a preset's name); a bare name in ``named`` (the studio's uploads) is that file."""
     data = copy.deepcopy(data)
     for keys, path in style_files(data):
-        if Path(path).is_absolute() or (keys[-1] == "style" and not (base / path).is_file()):
-            continue
-        set_dotted(data, keys, str((base / path).resolve()))
+        if named and path in named:
+            set_dotted(data, keys, str(named[path]))
+        elif not (Path(path).is_absolute() or (keys[-1] == "style" and not (base / path).is_file())):
+            set_dotted(data, keys, str((base / path).resolve()))
     return data
 
 
@@ -139,11 +141,12 @@ def resolve_set_paths(sets: dict[str, Any], base: Path) -> dict[str, Any]:
 
 
 def style_from_text(text: str, sets: dict[str, Any] | None = None, *, source: str = "the style",
-                    base: Path | None = None, allowed: tuple[Path, ...] | None = None) -> Style:
-    """The style of YAML ``text`` (its relative files under ``base``, default the presets' folder) with
-    ``sets`` (dotted keys) on top. With ``allowed``, a style naming a file outside those folders is
-    refused before anything reads it."""
-    data = resolve_paths(parse_yaml(text or "", source), base or preset_dir())
+                    base: Path | None = None, allowed: tuple[Path, ...] | None = None,
+                    named: Mapping[str, Path] | None = None) -> Style:
+    """The style of YAML ``text`` (its relative files under ``base``, default the presets' folder, or by
+    name in ``named``) with ``sets`` (dotted keys) on top. With ``allowed``, a style naming a file outside
+    those folders is refused before anything reads it."""
+    data = resolve_paths(parse_yaml(text or "", source), base or preset_dir(), named)
     for key, value in (sets or {}).items():
         set_dotted(data, key.split("."), value)
     if allowed is not None:

@@ -202,7 +202,7 @@ def encode_sound(path: str | Path, out: str | Path, bitrate: str = "160k") -> No
     done = _run(ffmpeg_cmd("-y", "-i", str(path), "-vn", "-map", "0:a:0", "-c:a", "aac", "-b:a", bitrate, str(out)))
     if done.returncode != 0:
         raise MediaError(f"ffmpeg could not encode the sound of {str(path)!r}: "
-                         f"{done.stderr.decode(errors='replace').strip()[-300:]}")
+                         f"{' '.join(done.stderr.decode(errors='replace').split())[-300:]}")
 
 
 def decode_audio(path: str | Path, rate: int, start: float = 0.0, duration: float | None = None) -> np.ndarray:
@@ -213,7 +213,7 @@ def decode_audio(path: str | Path, rate: int, start: float = 0.0, duration: floa
     out = _run(cmd)
     if out.returncode != 0:
         raise MediaError(f"ffmpeg could not decode the audio of {str(path)!r}: "
-                         f"{out.stderr.decode(errors='replace').strip()[-300:]}")
+                         f"{' '.join(out.stderr.decode(errors='replace').split())[-300:]}")
     return np.frombuffer(out.stdout, np.float32)
 
 

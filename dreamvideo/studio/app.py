@@ -26,9 +26,9 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from dreamvideo.errors import DreamVideoError, MediaError
-from dreamvideo.studio.controls import music, style_yaml, values
+from dreamvideo.studio.controls import music, values
 from dreamvideo.studio.renders import QueueFull
-from dreamvideo.studio.session import Studio
+from dreamvideo.studio.session import Studio, heard
 from dreamvideo.studio.uploads import SONG_TYPES, Upload
 from dreamvideo.web.guard import Guard, allowed_hosts
 from dreamvideo.web.server import Server, token_for
@@ -90,12 +90,10 @@ async def upload_list(request: Request) -> Response:
 async def analyse(request: Request) -> Response:
     """What ``dreamvideo analyse --json`` prints for an upload's sound: tempo, beats, bars, duration."""
     upload = _studio(request).uploads.get(request.path_params["upload"])
-    if upload.kind == "image":
-        raise MediaError(f"{upload.name!r} is a photo: it has no sound to analyse")
     from dreamvideo.analyse import analyse as run
     from dreamvideo.analyse import summary
 
-    found = await run_in_threadpool(run, upload.path)
+    found = await run_in_threadpool(lambda: run(heard(upload)))
     return JSONResponse({**summary(found), "file": upload.name})
 
 
@@ -111,11 +109,21 @@ async def timeline(request: Request) -> Response:
     return JSONResponse({**data, "audio": "/files/" + sound.relative_to(studio.out).as_posix()})
 
 
+async def job(request: Request) -> Response:
+    """A job list opened on the page (``text``; ``styles``: the YAML files opened with it, by name): its first
+    render or zoom's style, input, song, cycle and length."""
+    studio, body = _studio(request), await _json(request)
+    styles = body.get("styles") or {}
+    if not isinstance(styles, dict) or not all(isinstance(v, str) for v in styles.values()):
+        raise ValueError("styles: send the YAML files' texts by name")
+    return JSONResponse(await run_in_threadpool(studio.job, str(body.get("text", "")), styles))
+
+
 async def style(request: Request) -> Response:
     studio, body = _studio(request), await _json(request)
     found = await run_in_threadpool(studio.style, body.get("yaml", ""), body.get("set"))
-    return JSONResponse({"yaml": style_yaml(found), "values": values(found), "label": studio.label(found),
-                         "music": music(found)})
+    return JSONResponse({"yaml": studio.yaml(found), "values": values(found), "label": studio.label(found),
+                         "music": music(found, studio.names())})
 
 
 async def preview(request: Request) -> Response:
@@ -286,7 +294,8 @@ ROUTES = [
     Route("/", index), *(Route(f"/{name}", asset) for name in ASSETS), Route("/api/options", options),
     Route("/api/upload", upload, methods=["POST"]), Route("/api/uploads", upload_list),
     Route("/api/analyse/{upload:str}", analyse), Route("/api/timeline", timeline, methods=["POST"]),
-    Route("/api/style", style, methods=["POST"]), Route("/api/preview", preview, methods=["POST"]),
+    Route("/api/style", style, methods=["POST"]),
+    Route("/api/job", job, methods=["POST"]), Route("/api/preview", preview, methods=["POST"]),
     Route("/api/original", original, methods=["POST"]), Route("/api/clip", clip, methods=["POST"]),
     Route("/api/clip/progress", clip_progress), Route("/api/render", render, methods=["POST"]),
     Route("/api/jobs", jobs), Route("/api/jobs/{job:str}/cancel", cancel, methods=["POST"]),

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
 
-from dreamvideo.config import Style
+from dreamvideo.config import Style, set_dotted
+from dreamvideo.config.load import style_files
 from dreamvideo.config.schema import SCHEDULE_TARGETS
 from dreamvideo.react import on_the_song
 
@@ -68,22 +70,32 @@ def values(style: Style) -> dict[str, Any]:
             "colors": style.colors}
 
 
-def music(style: Style) -> dict[str, Any]:
+def music(style: Style, names: Mapping[str, str] | None = None) -> dict[str, Any]:
     """What the Music view edits, as the style holds it: the schedules (keys in seconds, bars or beats) and
-    their default interpolation, the sections, the song's known tempo, the react mappings and the keys a lane
-    may take, with their ranges."""
-    data = style.model_dump(mode="json")
+    their default interpolation, the sections, the song's known tempo, the react mappings (their stems by
+    ``names``, as ``style_yaml``) and the keys a lane may take, with their ranges."""
+    data = named(style.model_dump(mode="json"), names)
     targets = {key: {"min": lo, "max": hi, "whole": type(data[key]) is int, "value": data[key]}
                for key, (lo, hi, _) in SCHEDULE_TARGETS.items()}
     return {"schedule": data["schedule"], "sections": data["sections"], "music": data["music"],
             "react": data["react"], "interpolation": data["zoom"]["interpolation"], "targets": targets}
 
 
-def style_yaml(style: Style) -> str:
-    """The style as a compact YAML file: only what differs from the defaults (the layers always)."""
-    data = style.model_dump(mode="json", exclude_defaults=True)
+def style_yaml(style: Style, names: Mapping[str, str] | None = None) -> str:
+    """The style as a compact YAML file: only what differs from the defaults (the layers always); a file in
+    ``names`` (the studio's uploads, by path) is written by its name."""
+    data = named(style.model_dump(mode="json", exclude_defaults=True), names)
     data.setdefault("layers", style.model_dump(mode="json")["layers"])
     layers = [t["name"] if set(t) == {"name"} else t for t in data["layers"]]
     data["layers"] = layers
     order = list(Style.model_fields)
     return yaml.safe_dump({k: data[k] for k in order if k in data}, sort_keys=False, allow_unicode=True)
+
+
+def named(data: dict[str, Any], names: Mapping[str, str] | None) -> dict[str, Any]:
+    """A style's data with each file in ``names`` written by its name there."""
+    names = names or {}
+    for keys, path in style_files(data):
+        if path in names:
+            set_dotted(data, keys, names[path])
+    return data

@@ -113,9 +113,15 @@ async function upload(file) {  // a file chosen at once waits for the options (i
     const response = await fetch("/api/upload", { method: "POST", headers: { ...PAGE, "X-Filename": encodeURIComponent(file.name) }, body: file });
     const data = await response.json();
     if (!response.ok) throw new Error(data.error);
-    if (data.kind === "audio") { $("upload-info").textContent = state.upload ? state.upload.name + " (the song: see Music)" : "now a photo or a video to dream to it"; await listUploads(); useSong(data); }
+    if (data.kind === "audio" && stemNamed(data.name)) { await listUploads(); $("upload-info").textContent = `${data.name}: a stem the YAML names`; setStyle($("yaml").value); }
+    else if (data.kind === "audio") { $("upload-info").textContent = state.upload ? state.upload.name + " (the song: see Music)" : "now a photo or a video to dream to it"; await listUploads(); useSong(data); }
     else { useUpload(data); listUploads(); }
   } catch (e) { clearUpload(); showError(e.message); }
+}
+
+function stemNamed(name) {  // whether the YAML's react mappings name this file (by name) as their stem
+  const named = [...$("yaml").value.matchAll(/\baudio:\s*["']?([^"',}\n]+?)["']?\s*(?=[,}\n]|$)/g)].map((m) => m[1]);
+  return named.includes(name);
 }
 
 function clearUpload() {  // a failed upload leaves no file active
@@ -259,7 +265,8 @@ function drawJobs(jobs) {
 // What is drawn comes from /api/timeline (the server's tracker and the render's own curves); what is edited
 // is the style (schedule:, sections:, music:), sent as a change like any other control.
 const music = { data: null, line: null, T: 0, pps: 40, lanes: [], drag: null, taps: [], timer: null, seq: 0, audio: "" };
-const LANES = { song: 96, sections: 28, key: 68 };
+const LANES = { song: 96, stem: 48, sections: 28, key: 68 };
+const WIDEST = 32000;  // px: a browser draws no wider canvas (a long set is drawn at fewer pixels a second)
 
 function showJob() {  // the job-list entry that renders what the page would (the style saved beside it as style.yaml)
   const u = state.upload, link = $("download-job");
@@ -296,7 +303,7 @@ function scheduleTimeline() { clearTimeout(music.timer); if (state.view === "mus
 
 async function loadTimeline() {
   const song = songUpload();
-  if (!song) { music.line = null; $("song-info").textContent = "drop a song (or a video with sound) in 1 · and it shows here"; drawTimeline(); return; }
+  if (!song) { music.line = null; $("play").disabled = true; $("song-info").textContent = "drop a song (or a video with sound) in 1 · and it shows here"; drawTimeline(); return; }
   const seq = ++music.seq;
   $("song-info").textContent = `listening to ${song.name}…`;
   try {
@@ -311,7 +318,10 @@ async function loadTimeline() {
     $("bpm").placeholder = line.has_beat ? line.tempo.toFixed(1) : ""; $("offset").placeholder = line.downbeats.length ? line.downbeats[0].toFixed(2) : "";
     $("meter").placeholder = line.meter;
     $("lanes").dataset.version = seq; showError("");
-  } catch (e) { if (seq === music.seq) { music.line = null; $("song-info").textContent = "no timeline"; showError(e.message); } }
+  } catch (e) {
+    if (seq !== music.seq) return;
+    music.line = null; $("play").disabled = true; $("song-audio").pause(); $("song-info").textContent = "no timeline"; showError(e.message);
+  }
   drawTimeline();
 }
 
@@ -361,8 +371,10 @@ function barOf(t) {
 }
 
 function layout() {
-  const lanes = [{ kind: "song", top: 0, h: LANES.song }, { kind: "sections", top: LANES.song, h: LANES.sections }];
-  let top = LANES.song + LANES.sections;
+  const lanes = [{ kind: "song", top: 0, h: LANES.song }];
+  let top = LANES.song;
+  for (const stem of music.line ? music.line.stems : []) { lanes.push({ kind: "stem", stem, top, h: LANES.stem }); top += LANES.stem; }
+  lanes.push({ kind: "sections", top, h: LANES.sections }); top += LANES.sections;
   for (const key of music.lanes) { lanes.push({ kind: "key", key, top, h: LANES.key }); top += LANES.key; }
   for (const name of Object.keys(music.line ? music.line.curves : {}).filter((n) => n.startsWith("react "))) {
     lanes.push({ kind: "react", key: name.slice(6), top, h: LANES.key }); top += LANES.key;
@@ -381,8 +393,14 @@ function range(lane) {
   if (music.drag && music.drag.key === lane.key) return music.drag.range;
   const target = music.data.targets[lane.key] || { min: 0, max: 1, value: 0.5 };
   const values = [...(music.line.curves["schedule " + lane.key] || []), ...keyframes(lane.key).map(([, v]) => +v), target.value];
-  const lo = Math.min(...values), hi = Math.max(...values), pad = (hi - lo) * 0.25 || Math.abs(hi) * 0.5 || 1;
+  const [lo, hi] = extent(values), pad = (hi - lo) * 0.25 || Math.abs(hi) * 0.5 || 1;
   return [Math.max(target.min, lo - pad), Math.min(target.max, hi + pad)];
+}
+
+function extent(values) {  // [min, max], for arrays too long to spread into Math.min
+  let lo = Infinity, hi = -Infinity;
+  for (const v of values) { if (v < lo) lo = v; if (v > hi) hi = v; }
+  return lo <= hi ? [lo, hi] : [0, 1];
 }
 
 function yOf(lane, v) { const [lo, hi] = range(lane); return lane.top + 8 + (1 - (v - lo) / (hi - lo || 1)) * (lane.h - 16); }
@@ -397,6 +415,7 @@ function valueAt(lane, y) {
 function drawTimeline() {
   const canvas = $("lanes"), line = music.line;
   if (!line || state.view !== "music") return;
+  music.pps = Math.min(+$("tl-zoom").value, (WIDEST - 2) / Math.max(line.duration, 1e-3));
   const { lanes, height } = layout(), x = (t) => t * music.pps;
   canvas.width = Math.max(200, Math.ceil(line.duration * music.pps) + 2); canvas.height = height;
   const g = canvas.getContext("2d");
@@ -408,9 +427,13 @@ function drawTimeline() {
     g.fillStyle = "#4b4670"; g.fillRect(Math.round(x(d)), 0, 1, height);
     if (i % every === 0) { g.fillStyle = "#b7b0e6"; g.fillText(String(i + 1), x(d) + 3, 11); }
   });
-  const song = lanes[0], mid = song.top + song.h / 2 + 6, cols = line.wave.length;
-  g.fillStyle = "#5d5a6e";
-  line.wave.forEach((p, i) => { const h = p * (song.h - 24) / 2; g.fillRect(x(line.duration * i / cols), mid - h, Math.max(1, x(line.duration / cols)), 2 * h || 1); });
+  const wave = (peaks, seconds, top, h, colour) => {
+    const mid = top + h / 2, cols = peaks.length;
+    g.fillStyle = colour;
+    peaks.forEach((p, i) => { const half = p * h / 2; g.fillRect(x(seconds * i / cols), mid - half, Math.max(1, x(seconds / cols)), 2 * half || 1); });
+  };
+  const song = lanes[0];
+  wave(line.wave, line.duration, song.top + 18, song.h - 24, "#5d5a6e");
   const curve = (values, fps, top, h, lo, hi, colour) => {
     g.strokeStyle = colour; g.beginPath();
     const step = Math.max(1, Math.floor(values.length / canvas.width));
@@ -422,7 +445,13 @@ function drawTimeline() {
   };
   curve(line.loudness, line.fps, song.top + 14, song.h - 14, 0, 1, "rgba(255,170,60,.55)");
   curve(line.onset, line.fps, song.top + 14, song.h - 14, 0, 1, "rgba(110,200,255,.35)");
-  const parts = lanes[1];
+  for (const lane of lanes.filter((l) => l.kind === "stem")) {  // each stem the mappings follow, its own lane
+    g.fillStyle = "#0f1117"; g.fillRect(0, lane.top, canvas.width, lane.h); g.fillStyle = "#33313f"; g.fillRect(0, lane.top, canvas.width, 1);
+    wave(lane.stem.wave, lane.stem.duration, lane.top + 14, lane.h - 16, "#4a5a6e");
+    curve(lane.stem.loudness, line.fps, lane.top + 12, lane.h - 12, 0, 1, "rgba(255,170,60,.55)");
+    g.fillStyle = "#e8e6f0"; g.fillText(`stem ${lane.stem.name} → ${lane.stem.keys.join(", ")}`, 4, lane.top + 12);
+  }
+  const parts = lanes.find((l) => l.kind === "sections");
   g.fillStyle = "#16141e"; g.fillRect(0, parts.top, canvas.width, parts.h);
   g.fillStyle = "#b7b0e6"; g.fillText("style", 4, parts.top + 18);
   line.sections.forEach(([begins, whole, name], i) => {
@@ -432,10 +461,10 @@ function drawTimeline() {
   });
   for (const lane of lanes.filter((l) => l.kind === "react")) {  // what each mapping makes of its key over the song
     const values = line.curves["react " + lane.key], m = music.data.react[lane.key] || {};
-    const lo = Math.min(...values), hi = Math.max(...values), pad = (hi - lo) * 0.1 || Math.abs(hi) * 0.1 || 1;
+    const [lo, hi] = extent(values), pad = (hi - lo) * 0.1 || Math.abs(hi) * 0.1 || 1;
     g.fillStyle = "#100f16"; g.fillRect(0, lane.top, canvas.width, lane.h); g.fillStyle = "#33313f"; g.fillRect(0, lane.top, canvas.width, 1);
     curve(values, line.fps, lane.top + 4, lane.h - 8, lo - pad, hi + pad, "#f0a050");
-    const source = `${m.source || "?"}${m.audio ? " of " + String(m.audio).split("/").pop() : ""}`;
+    const source = `${m.source || "?"}${m.audio ? " of " + m.audio : ""}`;
     g.fillStyle = "#e8e6f0"; g.fillText(`react ${lane.key}: follows the ${source}  ${lo.toPrecision(3)} .. ${hi.toPrecision(3)}`, 4, lane.top + 13);
   }
   for (const lane of lanes.filter((l) => l.kind === "key")) {
@@ -536,12 +565,13 @@ function initMusic() {
     setKeyframes(d.key, (pairs) => [...pairs.filter(([k]) => k !== d.from && k !== d.k), [d.k, d.v]]);
   };
   canvas.ondblclick = (e) => {
+    if (!music.line) return;
     const [px, py] = where(e), lane = laneAt(py);
     if (!lane || lane.kind !== "key") return;
     const hit = hitKeyframe(lane, px, py);
     if (hit) setKeyframes(lane.key, (pairs) => pairs.filter(([k]) => k !== hit[0]));
   };
-  $("tl-zoom").oninput = () => { music.pps = +$("tl-zoom").value; drawTimeline(); };
+  $("tl-zoom").oninput = () => drawTimeline();
   $("lane-add").onclick = () => { const key = $("lane-key").value; if (key && !music.lanes.includes(key)) { music.lanes.push(key); drawTimeline(); } };
   $("song").onchange = () => { scheduleTimeline(); showRenderButton(); showJob(); if (state.upload) schedulePreview(); };
   $("cycle").onchange = () => { showJob(); if (state.upload) schedulePreview(); };
@@ -678,6 +708,25 @@ async function load() {
   if (last && !state.upload && last.kind !== "audio") useUpload(last);
 }
 
+async function openYaml(files) {  // a style, or a job list (with the style files it names) put on the page
+  const texts = {}; for (const f of files) texts[f.name] = await f.text();
+  const list = Object.keys(texts).find((name) => /^jobs\s*:/m.test(texts[name]));
+  if (list === undefined) { for (const text of Object.values(texts)) setStyle(text); return; }
+  try {
+    const styles = { ...texts }; delete styles[list];
+    const job = await (await call("/api/job", { text: texts[list], styles })).json();
+    const uploads = await listUploads(), named = (name) => uploads.find((u) => u.name === name);
+    const input = named(job.input), song = job.audio ? named(job.audio) : null;
+    await setStyle(job.yaml);
+    if (job.cycle) $("cycle").value = job.cycle;
+    if (job.seconds) $("seconds").value = job.seconds;
+    if (input) useUpload(input);
+    if (song) useSong(song);
+    const missing = [job.input, job.audio].filter((name, i) => name && !(i ? song : input));
+    if (missing.length) showError(`${list} names ${missing.join(" and ")}: drop ${missing.length > 1 ? "them" : "it"} in (1 ·) and open the list again`);
+  } catch (e) { showError(e.message); }
+}
+
 function whenReady(act) { return async (...args) => { await ready; return act(...args); }; }
 
 function init() {
@@ -696,6 +745,7 @@ function init() {
   $("time").oninput = () => { $("time-out").value = (+$("time").value).toFixed(1) + " s"; };
   $("time").onchange = whenReady(preview);
   $("file").onchange = () => $("file").files[0] && upload($("file").files[0]);
+  $("open").onchange = whenReady(async () => { await openYaml([...$("open").files]); $("open").value = ""; });
   const drop = $("drop");
   drop.ondragover = (e) => { e.preventDefault(); drop.classList.add("over"); };
   drop.ondragleave = () => drop.classList.remove("over");

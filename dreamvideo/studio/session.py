@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dreamvideo.config import MusicConfig, Style, list_presets, preset_dir, style_from_text
-from dreamvideo.errors import DreamVideoError, MediaError
+from dreamvideo.errors import ConfigError, DreamVideoError, MediaError
 from dreamvideo.media.images import MAX_PIXELS
 from dreamvideo.networks import Networks
-from dreamvideo.studio.controls import CONTROLS, HELP, MAX_QUEUE, limits
+from dreamvideo.studio.controls import CONTROLS, HELP, MAX_QUEUE, limits, style_yaml
 from dreamvideo.studio.previews import Previews
 from dreamvideo.studio.renders import Renders
 from dreamvideo.studio.uploads import MAX_UPLOAD, Upload, Uploads
@@ -44,12 +45,10 @@ class Studio:
         ``KEEP_SONGS`` kept."""
         from dreamvideo.analyse import analyse
 
-        if upload.kind == "image":
-            raise MediaError(f"{upload.name!r} is a photo: it has no sound; choose a song or a video")
         music = music or MusicConfig()
         key = (upload.id, music.model_dump_json())
         with self._analysing:
-            found = self._analyses.pop(key, None) or analyse(upload.path, music)
+            found = self._analyses.pop(key, None) or analyse(heard(upload), music)
             self._analyses[key] = found
             while len(self._analyses) > KEEP_SONGS:
                 del self._analyses[next(iter(self._analyses))]
@@ -57,21 +56,22 @@ class Studio:
 
     def timeline(self, song: Upload, style: Style) -> dict[str, Any]:
         """The Music view's song and style (see ``app.timeline``); ``sound``: the file the page plays."""
-        import numpy as np
-
-        from dreamvideo.analyse import curves, section_bands, summary
+        from dreamvideo.analyse import curves, peaks, section_bands, stems, summary
 
         found = self.analysis(song, style.music)
-        columns = np.array_split(np.abs(found.samples), WAVE_COLUMNS) if len(found.samples) >= WAVE_COLUMNS else []
+        names = self.names()
 
         def rounded(values: Any) -> list[float]:
             return [round(float(v), 4) for v in values]
 
         return {**summary(found), "file": song.name, "fps": found.fps,
-                "wave": rounded(float(c.max()) for c in columns),
+                "wave": rounded(peaks(found.samples, WAVE_COLUMNS)),
                 "loudness": rounded(found.cues.loudness), "onset": rounded(found.cues.onset),
                 "curves": {key: rounded(values) for key, values in curves(found, style).items()},
                 "sections": [[begins, whole, name] for begins, whole, name in section_bands(found, style)],
+                "stems": [{"name": names.get(str(stem.path), stem.path.name), "keys": list(stem.keys),
+                           "duration": round(stem.duration, 3), "wave": rounded(stem.wave),
+                           "loudness": rounded(stem.loudness)} for stem in stems(found, style, WAVE_COLUMNS)],
                 "sound": self.sound(song)}
 
     def sound(self, upload: Upload) -> Path:
@@ -79,15 +79,43 @@ class Studio:
         from dreamvideo.media.ffmpeg import encode_sound
 
         if upload.kind == "audio":
-            return upload.path
-        if upload.kind == "image":
-            raise MediaError(f"{upload.name!r} is a photo: it has no sound; choose a song or a video")
+            return heard(upload)
         path = self.previews.folder / f"sound-{upload.id}.m4a"
         if not path.is_file():
-            part = path.with_name(f".{path.stem}.part.m4a")
-            encode_sound(upload.path, part)
-            part.replace(path)
+            part = path.with_name(f".{path.stem}.{threading.get_ident()}.part.m4a")  # two pages asking at once
+            try:
+                encode_sound(heard(upload), part)
+                part.replace(path)
+            finally:
+                part.unlink(missing_ok=True)
         return path
+
+    def job(self, text: str, styles: Mapping[str, str]) -> dict[str, Any]:
+        """What a job list's first render or zoom puts on the page: its style as YAML (a preset, or one of
+        ``styles``, YAML files by name, opened with the list; with the job's ``set:`` on top), the names of its
+        input and song, and its cycle and length."""
+        from dreamvideo.batch import parse_job
+        from dreamvideo.config.load import parse_yaml
+
+        data = parse_yaml(text, "the job list")
+        jobs = data.get("jobs") if set(data) == {"jobs"} else None
+        if not isinstance(jobs, list) or not jobs:
+            raise ConfigError("the job list is a mapping with one key, `jobs:`, holding a list of jobs")
+        listed = [(i, raw) for i, raw in enumerate(jobs) if isinstance(raw, dict) and raw.get("command") != "dream"]
+        if not listed:
+            raise ConfigError("the job list has no render or zoom to put on the timeline; open one that has")
+        i, raw = listed[0]
+        job, problems = parse_job(raw, f"jobs[{i}]")
+        if job is None:
+            raise ConfigError("; ".join(problems))
+        presets = self.presets()
+        if job.style is None or job.style in styles or job.style in presets:
+            base = "" if job.style is None else styles.get(job.style, presets.get(job.style, ""))
+        else:
+            raise ConfigError(f"jobs[{i}].style: {job.style!r} is not a preset; open it together with the job list")
+        style = self.style(base, job.set)
+        return {"yaml": self.yaml(style), "command": job.command, "input": job.input and job.input.name,
+                "audio": job.audio and job.audio.name, "cycle": job.cycle, "seconds": job.seconds}
 
     def presets(self) -> dict[str, str]:
         """Each shipped preset's YAML text."""
@@ -95,8 +123,24 @@ class Studio:
 
     def style(self, text: str, sets: dict[str, Any] | None = None) -> Style:
         """The style of YAML ``text`` with the page's control values (dotted keys) on top. Files may only
-        come from the presets' folder or the studio's own."""
-        return style_from_text(text, sets, allowed=(preset_dir(), self.out))
+        come from the presets' folder or the studio's own; an upload's name (a stem's ``vocals.wav``) is that
+        upload, as a file beside a YAML file would be."""
+        from dreamvideo.config.load import parse_yaml, style_files
+
+        named = self.uploads.by_name()
+        for keys, path in style_files(parse_yaml(text or "", "the style")):
+            if keys[-1] != "style" and not Path(path).is_absolute() and path not in named and \
+                    not (preset_dir() / path).is_file():
+                raise ConfigError(f"{'.'.join(keys)}: no upload is named {path!r}; drop the file in (1 ·) first")
+        return style_from_text(text, sets, allowed=(preset_dir(), self.out), named=named)
+
+    def yaml(self, style: Style) -> str:
+        """``style`` as the page shows and downloads it: uploads by their names."""
+        return style_yaml(style, self.names())
+
+    def names(self) -> dict[str, str]:
+        """Each upload's name by its file's path (the newest of one name has it, as in ``style``)."""
+        return {str(path): name for name, path in self.uploads.by_name().items()}
 
     def label(self, style: Style) -> str:
         """What the page calls ``style``: a preset's name when it is that preset, else "custom" and a short hash."""
@@ -142,3 +186,16 @@ class Studio:
         return {"presets": presets, "models": models, "default": presets.get("classic", ""), "controls": CONTROLS,
                 "help": HELP,
                 "limits": limits(self.uploads.max_upload, self.renders.limit)}
+
+
+def heard(upload: Upload) -> Path:
+    """The file of an upload that has a sound the studio can read (a song, or a video with a soundtrack)."""
+    from dreamvideo.media.ffmpeg import probe_audio
+
+    if upload.kind == "image":
+        raise MediaError(f"{upload.name!r} is a photo: it has no sound; choose a song or a video")
+    try:
+        probe_audio(upload.path)
+    except MediaError:
+        raise MediaError(f"{upload.name!r} has no sound the studio can read; choose a song for it") from None
+    return upload.path

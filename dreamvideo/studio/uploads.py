@@ -149,6 +149,11 @@ class Uploads:
         return [u.public() for u in sorted(self.known.values(), key=lambda u: u.path.stat().st_mtime, reverse=True)
                 if u.path.is_file()]
 
+    def by_name(self) -> dict[str, Path]:
+        """Each upload's file by the name it came with, the newest where two share one."""
+        kept = sorted((u for u in self.known.values() if u.path.is_file()), key=lambda u: u.path.stat().st_mtime)
+        return {u.name: u.path for u in kept}
+
     def get(self, upload_id: str) -> Upload:
         found = self.known.get(str(upload_id))
         if found is None:
