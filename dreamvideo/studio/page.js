@@ -266,7 +266,7 @@ function drawJobs(jobs) {
 // is the style (schedule:, sections:, music:), sent as a change like any other control.
 const music = { data: null, line: null, T: 0, pps: 40, lanes: [], drag: null, taps: [], timer: null, seq: 0, audio: "" };
 const LANES = { song: 96, stem: 48, sections: 28, key: 68 };
-const WIDEST = 32000;  // px: a browser draws no wider canvas (a long set is drawn at fewer pixels a second)
+const WIDEST = 30000;  // px: a browser draws no wider canvas (a long set is drawn at fewer pixels a second)
 
 function showJob() {  // the job-list entry that renders what the page would (the style saved beside it as style.yaml)
   const u = state.upload, link = $("download-job");
