@@ -144,7 +144,10 @@ def _check(job: Job, where: str, base: Path) -> list[str]:
         problems.append(f"{where}: a zoom needs a length: seconds, frames or audio")
     if job.command == "dream" and (job.seconds or job.frames or job.audio):
         problems.append(f"{where}: dream makes one image; seconds, frames and audio do not apply")
-    if job.cycle is not None and (job.command != "render" or job.audio is None):
+    if job.cycle is not None and job.command != "render":
+        problems.append(f"{where}.cycle: cycles a render's clip under a song; a {job.command} has no clip to cycle: "
+                        "remove it")
+    elif job.cycle is not None and job.audio is None:
         problems.append(f"{where}.cycle: plays a render's clip for a whole song: give the render its audio")
     if job.audio is not None:
         try:

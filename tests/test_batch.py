@@ -68,6 +68,8 @@ def test_batch_runs_skips_and_reports_failures(tmp_path):
     ([{"command": "render", "input": str(SAMPLES / "clip.mp4"), "output": "o.png"}], "use one of .gif, .m4v, .mov, .mp4, .webp"),
     ([{"command": "render", "input": str(SAMPLES / "clip.mp4"), "output": "o.mp4", "cycle": "loop"}],
      "jobs[0].cycle: plays a render's clip for a whole song: give the render its audio"),
+    ([{"command": "zoom", "input": str(SAMPLES / "coffee.jpg"), "output": "z.mp4", "cycle": "loop",
+       "audio": str(SAMPLES / "song.m4a")}], "jobs[0].cycle: cycles a render's clip under a song; a zoom has no clip"),
     ([{"command": "render", "input": str(SAMPLES / "clip.mp4"), "output": "o.mp4", "cycle": "pingpnog",
        "audio": str(SAMPLES / "song.m4a")}], "jobs[0].cycle"),
     ([{"command": "zoom", "input": "bomb.png", "output": "z.mp4", "frames": 2}],
