@@ -4,6 +4,8 @@
     python benchmarks/zoom.py --set zoom.color_hold=0  # without the colour hold, for comparison
     python benchmarks/zoom.py --life --seconds 120 --max-side 320 --image samples/rocket.jpg
                                                        # a long dive's life: structure, novelty, colour
+    python benchmarks/zoom.py --life --drums 120 --set "react={zoom.scale: {source: beat, pulse: 1.15}}"
+                                                       # ... pulsed on the beats of a drum loop as long
 
 Renders an MP4 with `zoom_video` (the code `dreamvideo zoom` runs) and decodes it. For each pair of
 consecutive frames the similarity (scale, rotation) is measured by direct intensity alignment (ECC); the
@@ -43,6 +45,10 @@ def main() -> None:
     parser.add_argument("--life", action="store_true", help="measure a long dive's life (dreamvideo.video.life)")
     parser.add_argument("--seconds", type=float, default=300.0, help="with --life: the dive's length")
     parser.add_argument("--sheet", type=Path, help="with --life: a contact sheet, one frame a minute (PNG)")
+    parser.add_argument("--audio", type=Path, help="with --life: the song the dive reacts to")
+    parser.add_argument("--drums", type=float, help="with --life: a drum loop at this BPM, as long as the dive, "
+                                                    "as the song")
+    parser.add_argument("--every", type=float, default=60.0, help="with --sheet: seconds between its frames")
     args = parser.parse_args()
     style = load_style(args.style, [f"output.max_side={args.max_side}", *args.sets])
     if args.life:
@@ -82,29 +88,42 @@ def life(style, args) -> None:
 
     from PIL import Image
 
+    from dreamvideo.react import Reaction, style_cues
     from dreamvideo.video.life import assess, zoom_motion
     from dreamvideo.video.zoom import step_motion
 
     began = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "zoom.mp4"
-        result = zoom_video(args.image, out, style, ZoomOptions(seconds=args.seconds))
+        out, audio = Path(tmp) / "zoom.mp4", args.audio
+        if args.drums:
+            from music import Loop, drum_loop, write_wav
+
+            audio = Path(tmp) / "drums.wav"
+            bars = math.ceil(args.seconds * args.drums / 240) + 1
+            write_wav(audio, drum_loop(Loop("drums", args.drums, bars=bars)).samples)
+        result = zoom_video(args.image, out, style, ZoomOptions(seconds=args.seconds, audio=audio))
         fps = float(result.fps)
         total = result.frames
-        steps = [step_motion(style, i / fps, fps, result.size) for i in range(total)]
-        minute = round(60 * fps)
+        cues = style_cues(style, audio, fps, total) if audio is not None else None
+        steps = [step_motion(style, i / fps, fps, result.size, Reaction(style.react, cues, i, style.schedule, i / fps))
+                 for i in range(total)]  # as the zoom moved, pulses and all
+        every = round(args.every * fps)
         shots: list[np.ndarray] = []
 
         def frames():
             for i, frame in enumerate(read_frames(out, result.size)):
-                if i % minute == 0 or i == total - 1:
+                if i % every == 0 or i == total - 1:
                     shots.append(frame)
                 yield frame
 
         found = assess(frames(), fps, zoom_motion(steps))
-    print(f"{args.style} {' '.join(args.sets)} from {args.image.name}, {total} frames at {result.size[0]}x"
+    cost = keeper_cost(shots[-1], fps)
+    song = f" on drums at {args.drums:g} BPM" if args.drums else f" on {args.audio.name}" if args.audio else ""
+    print(f"{args.style} {' '.join(args.sets)}{song} from {args.image.name}, {total} frames at {result.size[0]}x"
           f"{result.size[1]}, {time.perf_counter() - began:.0f} s; opening structure {found.opening[0]:.1f}, "
           f"novelty {found.opening[1]:.1f}; alive: {found.alive} (first failing window: {found.collapse})")
+    print(f"the keeper's work (zoom.life): {cost * 1000:.1f} ms a frame, {cost / (result.seconds / total):.1%} of a "
+          f"frame's {result.seconds / total * 1000:.0f} ms here")
     print("| from (s) | structure | / opening | novelty | / opening | colour drift (ΔE) |")
     print("|---|---|---|---|---|---|")
     for w in found.windows:
@@ -114,9 +133,25 @@ def life(style, args) -> None:
         Image.fromarray(np.concatenate(shots, axis=1)).save(args.sheet)
         print(f"wrote {args.sheet} ({len(shots)} frames: one a minute, and the last)")
     print(json.dumps({"style": args.style, "sets": args.sets, "image": args.image.name, "alive": found.alive,
-                      "collapse": found.collapse, "opening": found.opening,
+                      "collapse": found.collapse, "opening": found.opening, "seconds": round(result.seconds, 1),
+                      "keeper_ms": round(cost * 1000, 2),
                       "windows": [[w.start, round(w.structure, 2), round(w.novelty, 2), round(w.drift, 2)]
                                   for w in found.windows]}))
+
+
+def keeper_cost(frame: np.ndarray, fps: float, repeats: int = 200) -> float:
+    """Seconds a frame the keeper adds at its busiest (lifting every frame): seeing a frame and lifting one."""
+    import time
+
+    from dreamvideo.video.life import OPENING, Keeper
+
+    keeper = Keeper(hold=2.0, strength=1.0, fps=fps)
+    for _ in range(round(OPENING * fps)):
+        keeper.see(frame)
+    began = time.perf_counter()
+    for _ in range(repeats):
+        keeper.see(keeper.lift(frame))
+    return (time.perf_counter() - began) / repeats
 
 
 if __name__ == "__main__":

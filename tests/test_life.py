@@ -1,12 +1,15 @@
 """The measure of a zoom's life: it flags a dive that collapses into one zooming texture and passes one that
-keeps making new forms (synthetic dives with known behaviour), and it reads a real zoom's frames."""
+keeps making new forms (synthetic dives with known behaviour). The keeper: it lifts a dive's large forms
+only once they have faded below what it holds, and it is on in the zoom presets."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
-from dreamvideo.video.life import assess, structure, zoom_motion
+from dreamvideo.config import load_style
+from dreamvideo.video.life import OPENING, Keeper, assess, structure, zoom_motion
 from dreamvideo.video.zoom import motion_matrix, move
 
 SIZE, FPS, SCALE = 96, 6.0, 1.4  # a small dive at 1.4x a second
@@ -51,3 +54,29 @@ def test_structure_is_what_survives_the_blur():
     texture = (128 + 100 * np.sin(np.arange(200) * np.pi / 2))[None, :, None].repeat(150, 0).repeat(3, 2)
     halves = np.zeros((150, 200, 3)); halves[:, 100:] = 200
     assert structure(texture.astype(np.uint8)) < 3 and structure(halves.astype(np.uint8)) > 90
+
+
+def test_the_keeper_lifts_faded_forms_and_leaves_held_ones_alone():
+    rng = np.random.default_rng(0)
+    blobs = cv2.GaussianBlur(rng.uniform(0, 255, (64, 96, 3)).astype(np.float32), (0, 0), 6)
+    blobs = np.clip((blobs - blobs.mean()) * 4 + 128, 0, 255).astype(np.uint8)  # large forms
+    faded = ((blobs.astype(np.float32) - 128) * 0.5 + 128).astype(np.uint8)  # the same, half as strong
+    keeper = Keeper(hold=0.95, strength=1.0, fps=FPS)
+    for _ in range(round(OPENING * FPS)):  # the opening sets what is held
+        keeper.see(blobs)
+    keeper.see(blobs)
+    assert keeper.gain() == 0 and keeper.lift(blobs) is blobs  # held: nothing done
+    keeper.see(faded)
+    assert keeper.gain() == pytest.approx(2 ** (1 / FPS) - 1)  # half the forms: full strength (doubled a second)
+    lifted = keeper.lift(faded)
+    assert structure(faded) < structure(lifted) < structure(blobs)
+    assert abs(float(lifted.mean()) - float(faded.mean())) < 1  # the forms, not the brightness
+    keeper.see(((blobs.astype(np.float32) - 128) * 0.88 + 128).astype(np.uint8))  # a little short: a little push
+    assert 0 < keeper.gain() < 2 ** (1 / FPS) - 1
+    assert Keeper(hold=0.0, strength=1.0, fps=FPS).lift(faded) is faded  # off
+
+
+def test_the_keeper_is_on_in_every_zoom_preset():
+    for name in ("zoom-dive", "zoom-drift", "zoom-spiral"):
+        life = load_style(name).zoom.life
+        assert life.hold > 0 and life.strength > 0, name

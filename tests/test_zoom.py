@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import skimage.data
+from PIL import Image
 from typer.testing import CliRunner
 
 from dreamvideo.cli import app
@@ -16,6 +17,7 @@ from media import similarity
 from dreamvideo.video.zoom import ZoomOptions, hold_color, lab_stats, motion_matrix, move, step_motion, zoom_video
 
 runner = CliRunner()
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 SMALL = ["zoom.size=[96,64]", "zoom.iterations=1", "zoom.octaves=1", "octaves=1", "iterations=2"]
 
 
@@ -106,8 +108,9 @@ class Interrupt(Exception):
     pass
 
 
-def test_interrupted_zoom_resumes_to_the_same_result(tmp_path):
-    style = load_style(None, SMALL + ["zoom.rotate=10"])
+@pytest.mark.parametrize("hold", [0.95, 2.0])  # 2: the keeper lifts every frame, its state rebuilt on resume
+def test_interrupted_zoom_resumes_to_the_same_result(tmp_path, hold):
+    style = load_style(None, SMALL + ["zoom.rotate=10", f"zoom.life.hold={hold}"])
     whole = zoom_video(None, tmp_path / "a.mp4", style, ZoomOptions(frames=10, origin="noise", chunk_frames=3))
 
     def stop(done, total):
@@ -121,6 +124,24 @@ def test_interrupted_zoom_resumes_to_the_same_result(tmp_path):
     assert again.resumed_from == 6
     a, b = list(read_frames(tmp_path / "a.mp4", whole.size)), list(read_frames(tmp_path / "b.mp4", again.size))
     assert len(a) == len(b) == 10 and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_the_keeper_leaves_the_opening_alone_and_acts_after_it(tmp_path):
+    """The opening (the photo dissolving into the dream) is the dive as it always was; after it, a keeper
+    that holds more than there is lifts every frame."""
+    from dreamvideo.video.life import OPENING
+
+    fps, frames = 2, round(OPENING * 2) + 6
+    base = SMALL + ["model=tiny", "layers=[block2]", f"zoom.fps={fps}", "output.max_side=64"]
+    runs = {}
+    for hold in (0.0, 2.0):  # as PNGs: the frames exactly as made
+        zoom_video(SAMPLES / "chelsea.jpg", tmp_path / str(hold) / "%03d.png",
+                   load_style(None, base + [f"zoom.life.hold={hold}"]), ZoomOptions(frames=frames))
+        runs[hold] = [np.asarray(Image.open(f)) for f in sorted((tmp_path / str(hold)).glob("*.png"))]
+    assert len(runs[0.0]) == len(runs[2.0]) == frames
+    same = [np.array_equal(a, b) for a, b in zip(runs[0.0], runs[2.0])]
+    opening = round(OPENING * fps)
+    assert all(same[:opening]) and not any(same[opening:]), [i for i, x in enumerate(same) if not x]
 
 
 @pytest.mark.parametrize("args, match", [

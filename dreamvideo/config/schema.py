@@ -99,6 +99,19 @@ class OutputConfig(_Strict):
         return fit_size(width, height, self.max_side, self.width, multiple)
 
 
+class LifeConfig(_Strict):
+    """`zoom.life`: what keeps a long dive making new forms instead of one texture zooming forever (see
+    ``dreamvideo.video.life``): once the dive's large forms fade below ``hold`` of its opening's, their
+    contrast is raised, up to ``strength`` a second, until they are back."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    hold: float = Field(default=0.95, ge=0.0, le=2.0,
+                        description="the share of the opening's large-form structure the dive keeps (0: off)")
+    strength: float = Field(default=3.0, ge=0.0, le=10.0,
+                            description="the most large-form contrast added a second, as a gain (1: doubled)")
+
+
 class ZoomConfig(_Strict):
     """`dreamvideo zoom`: motion per second (so a change of frame rate keeps the speed) and per-frame dreaming.
 
@@ -124,6 +137,7 @@ class ZoomConfig(_Strict):
     color_hold: float = Field(default=0.3, ge=0.0, le=1.0,
                               description="pull colour statistics (LAB mean, spread) towards the first frame's")
     loop_seconds: float = Field(default=1.0, gt=0, le=60, description="crossfade length for --loop")
+    life: LifeConfig = LifeConfig()
 
     @field_validator("center")
     @classmethod

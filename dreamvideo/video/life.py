@@ -10,12 +10,17 @@ into the network can collapse into one texture that zooms forever and never beco
 ``assess`` takes them over windows (medians of ``WINDOW`` seconds) against the opening ``OPENING`` seconds:
 a window keeps ``STRUCTURE_KEPT`` of the opening's structure and ``NOVELTY_KEPT`` of its novelty, or the
 dive is flagged there.
+
+``Keeper`` keeps a dive alive (``zoom.life``): it watches the structure of the frames the dive makes, and
+once the opening is over, whenever it falls below ``hold`` of the opening's, it raises the contrast of the
+moved frame's large forms before the network dreams on it, in proportion to the shortfall, so that there
+are large forms for the network to read as things.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -140,3 +145,44 @@ def zoom_motion(steps: Sequence[np.ndarray]) -> Callable[[int, int], np.ndarray]
         return m[:2]
 
     return motion
+
+
+FULL_AT = 0.1  # the shortfall (a share of the target) at which the keeper pushes at full strength
+
+
+@dataclass
+class Keeper:
+    """``lift`` a moved frame's large forms while the frames ``seen`` so far have lost them. Its state is the
+    structure of the frames seen, so a resumed dive that sees its kept frames again goes on identically."""
+
+    hold: float  # the share of the opening's structure kept (0: never lifts)
+    strength: float  # the most gain a second
+    fps: float
+    opening: list[float] = field(default_factory=list)  # the structure of the opening's frames
+    last: float = float("nan")  # the structure of the last frame seen
+
+    def see(self, frame: np.ndarray) -> None:
+        self.last = structure(frame)
+        if len(self.opening) < round(OPENING * self.fps):
+            self.opening.append(self.last)
+
+    def gain(self) -> float:
+        """The large-form gain for the next frame: 0 while the structure is held."""
+        if self.hold <= 0 or self.strength <= 0 or len(self.opening) < round(OPENING * self.fps):
+            return 0.0  # the opening is the dive as it is (the photo dissolving into the dream): only learnt
+        target = self.hold * float(np.median(self.opening))
+        shortfall = 1.0 - self.last / target if target > 0 else 0.0
+        if shortfall <= 0:
+            return 0.0
+        per_frame = (1.0 + self.strength) ** (1.0 / self.fps) - 1.0
+        return per_frame * min(1.0, shortfall / FULL_AT)
+
+    def lift(self, frame: np.ndarray) -> np.ndarray:
+        """``frame`` (uint8 RGB) with its large forms' contrast raised by ``gain`` (unchanged at 0)."""
+        gain = self.gain()
+        if gain <= 0:
+            return frame
+        f = frame.astype(np.float32)
+        low = cv2.GaussianBlur(f, (0, 0), BLUR * frame.shape[1])
+        low -= low.reshape(-1, 3).mean(0)
+        return np.clip(f + gain * low + 0.5, 0, 255).astype(np.uint8)

@@ -22,6 +22,7 @@ from dreamvideo.media.ffmpeg import VideoWriter, probe_audio
 from dreamvideo.media.images import read_image, resize_image, to_uint8
 from dreamvideo.react import Reaction, on_the_song, style_cues
 from dreamvideo.sections import Dreamers, Looks, mix, moment, song_parts
+from dreamvideo.video.life import Keeper
 from dreamvideo.video.output import (
     FrameOutput,
     PaletteWriter,
@@ -224,15 +225,18 @@ def zoom_video(
     with closing(looks), FrameOutput(output, key, encoder, options.chunk_frames, options.restart,
                                          options.preview, log, encode) as out:
         done, index, frame = out.done, 0, None
+        keeper = Keeper(style.zoom.life.hold, style.zoom.life.strength, float(fps))
         for frame in out.kept(size):
             if index == 0:
                 reference = lab_stats(frame)
+            keeper.see(frame)
             index += 1
         if progress is not None:  # inputs checked, model built: the bar starts here, resumed frames counted
             progress(index, total + fade)
         if index == 0:
             frame = dream(start, 0, first=True)
             reference = lab_stats(frame)
+            keeper.see(frame)
             out.put(0, frame)
             index = 1
             if progress is not None:
@@ -243,10 +247,11 @@ def zoom_video(
             motion = step_motion(style, t, float(fps), size, look.reaction(index - 1))
             moved = move(frame, motion, style.zoom.border)
             if index % style.zoom.cadence == 0:
-                frame = dream(moved, index, first=False)
+                frame = dream(keeper.lift(moved), index, first=False)
             else:
                 frame = moved
             frame = hold_color(frame, reference, style.zoom.color_hold)
+            keeper.see(frame)
             out.put(index, frame)
             index += 1
             if progress is not None:
