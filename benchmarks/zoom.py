@@ -44,12 +44,14 @@ def main() -> None:
     parser.add_argument("--max-side", type=int, default=256)
     parser.add_argument("--life", action="store_true", help="measure a long dive's life (dreamvideo.video.life)")
     parser.add_argument("--seconds", type=float, default=300.0, help="with --life: the dive's length")
-    parser.add_argument("--sheet", type=Path, help="with --life: a contact sheet, one frame a minute (PNG)")
+    parser.add_argument("--sheet", type=Path, help="with --life: a contact sheet, a frame every --every seconds (PNG)")
     parser.add_argument("--audio", type=Path, help="with --life: the song the dive reacts to")
     parser.add_argument("--drums", type=float, help="with --life: a drum loop at this BPM, as long as the dive, "
                                                     "as the song")
     parser.add_argument("--every", type=float, default=60.0, help="with --sheet: seconds between its frames")
     args = parser.parse_args()
+    if args.drums and args.audio:
+        parser.error("give --audio or --drums, not both")
     style = load_style(args.style, [f"output.max_side={args.max_side}", *args.sets])
     if args.life:
         life(style, args)
@@ -83,12 +85,12 @@ def main() -> None:
 
 def life(style, args) -> None:
     """Zoom ``args.seconds`` from the image and print its life per 10 s window (``assess``), as a table and as
-    JSON; ``--sheet`` keeps a frame a minute (and the last) side by side."""
+    JSON; ``--sheet`` keeps a frame every ``--every`` seconds (and the last) side by side."""
     import time
 
     from PIL import Image
 
-    from dreamvideo.react import Reaction, style_cues
+    from dreamvideo.react import Reaction, on_the_song, style_cues
     from dreamvideo.video.life import assess, zoom_motion
     from dreamvideo.video.zoom import step_motion
 
@@ -105,9 +107,10 @@ def life(style, args) -> None:
         fps = float(result.fps)
         total = result.frames
         cues = style_cues(style, audio, fps, total) if audio is not None else None
-        steps = [step_motion(style, i / fps, fps, result.size, Reaction(style.react, cues, i, style.schedule, i / fps))
+        timed = on_the_song(style, audio)  # schedules keyed in bars, in seconds, as the zoom has them
+        steps = [step_motion(timed, i / fps, fps, result.size, Reaction(timed.react, cues, i, timed.schedule, i / fps))
                  for i in range(total)]  # as the zoom moved, pulses and all
-        every = round(args.every * fps)
+        every = max(1, round(args.every * fps))
         shots: list[np.ndarray] = []
 
         def frames():
@@ -131,7 +134,7 @@ def life(style, args) -> None:
               f"{w.novelty / found.opening[1]:.2f} | {w.drift:.1f} |" + ("" if w.alive else " collapsed"))
     if args.sheet:
         Image.fromarray(np.concatenate(shots, axis=1)).save(args.sheet)
-        print(f"wrote {args.sheet} ({len(shots)} frames: one a minute, and the last)")
+        print(f"wrote {args.sheet} ({len(shots)} frames: one every {args.every:g} s, and the last)")
     print(json.dumps({"style": args.style, "sets": args.sets, "image": args.image.name, "alive": found.alive,
                       "collapse": found.collapse, "opening": found.opening, "seconds": round(result.seconds, 1),
                       "keeper_ms": round(cost * 1000, 2),

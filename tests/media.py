@@ -199,6 +199,13 @@ def real_clip(name: str) -> Path:
 def at_a_terminal(cmd: list, **kwargs) -> subprocess.Popen:
     """``cmd`` started as a terminal's foreground job: in a process group of its own (``os.killpg(proc.pid,
     SIGINT)`` is the Ctrl-C) and with Ctrl-C's default action, even where the tests themselves run in the
-    background, which starts every child with SIGINT ignored."""
-    return subprocess.Popen(cmd, start_new_session=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **kwargs)
+    background, which starts every child with SIGINT ignored. (A signal the parent handles is reset to its
+    default in the child, an ignored one stays ignored: so the parent handles it while the child starts.)"""
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen(cmd, start_new_session=True, **kwargs)
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)

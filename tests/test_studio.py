@@ -927,16 +927,21 @@ def test_stems_by_name_a_job_list_opened_and_a_video_without_sound(server, tmp_p
     write_wav(tmp_path / "song.wav", drum_loop(Loop("120", 120, bars=3)).samples)
     write_wav(tmp_path / "vocals.wav", drum_loop(Loop("96", 96, bars=2, kit=1)).samples)
     tune = upload(server, tmp_path / "song.wav")[1]
-    text = SMALL + "react:\n  step_size: {source: loudness, min: 0.01, max: 0.05, audio: vocals.wav}\n"
+    text = SMALL + "react:\n  step_size: {source: loudness, min: 0.01, max: 0.05, audio: lead-vocals.wav}\n"
     status, body = server.post("/api/style", {"yaml": text})
     assert status == 400 and json.loads(body)["error"] == \
-        "react.step_size.audio: no upload is named 'vocals.wav'; drop the file in (1 ·) first"
-    assert upload(server, tmp_path / "vocals.wav")[1]["kind"] == "audio"
+        "react.step_size.audio: no upload is named 'lead-vocals.wav'; drop the file in (1 ·) first"
+    for probe_path in ("../pipelines/classic.yaml", "../../../etc/passwd", "guides/../../etc/hostname"):
+        status, body = server.post("/api/style", {"yaml": text.replace("lead-vocals.wav", probe_path)})
+        assert status == 400 and "no upload is named" in json.loads(body)["error"]  # nothing told of other files
+    assert upload(server, tmp_path / "vocals.wav", "take3.wav")[1]["kind"] == "audio"
+    assert upload(server, tmp_path / "vocals.wav", "lead-vocals.wav")[1]["name"] == "lead-vocals.wav"  # named anew
     styled = json.loads(server.post("/api/style", {"yaml": text})[1])
-    assert "audio: vocals.wav" in styled["yaml"] and styled["music"]["react"]["step_size"]["audio"] == "vocals.wav"
+    assert "audio: lead-vocals.wav" in styled["yaml"]
+    assert styled["music"]["react"]["step_size"]["audio"] == "lead-vocals.wav"
     line = json.loads(server.post("/api/timeline", {"song": tune["id"], "yaml": text})[1])
     [stem] = line["stems"]
-    assert (stem["name"], stem["keys"], len(stem["wave"])) == ("vocals.wav", ["step_size"], 1600)
+    assert (stem["name"], stem["keys"], len(stem["wave"])) == ("lead-vocals.wav", ["step_size"], 1600)
     assert stem["duration"] == pytest.approx(probe_audio(tmp_path / "vocals.wav").duration, abs=0.01)
     assert len(stem["loudness"]) == len(line["loudness"])  # over the song, as the mapping reads it
     follows = np.array(line["curves"]["react step_size"])
@@ -948,7 +953,10 @@ def test_stems_by_name_a_job_list_opened_and_a_video_without_sound(server, tmp_p
     assert status == 200, body
     job = json.loads(body)
     assert (job["input"], job["audio"], job["cycle"], job["command"]) == ("clip.mp4", "song.wav", "pingpong", "render")
-    assert "iterations: 3" in job["yaml"] and "audio: vocals.wav" in job["yaml"]
+    assert "iterations: 3" in job["yaml"] and "audio: lead-vocals.wav" in job["yaml"]
+    status, body = server.post("/api/job", {"text": jobs.replace("style: style.yaml", "style: styles/style.yaml"),
+                                            "styles": {"style.yaml": text}})  # opened by the file's name
+    assert status == 200 and "audio: lead-vocals.wav" in json.loads(body)["yaml"]
     status, body = server.post("/api/job", {"text": jobs, "styles": {}})
     assert status == 400 and json.loads(body)["error"] == \
         "jobs[0].style: 'style.yaml' is not a preset; open it together with the job list"

@@ -119,7 +119,7 @@ def resolve_paths(data: dict[str, Any], base: Path, named: Mapping[str, Path] | 
     file exists: else it is a preset's name); a bare name in ``named`` (the studio's uploads) is that file."""
     data = copy.deepcopy(data)
     for keys, path in style_files(data):
-        if named and path in named:
+        if named and path in named and "/" not in path and "\\" not in path:
             set_dotted(data, keys, str(named[path]))
         elif not (Path(path).is_absolute() or (keys[-1] == "style" and not (base / path).is_file())):
             set_dotted(data, keys, str((base / path).resolve()))
@@ -143,12 +143,13 @@ def resolve_set_paths(sets: dict[str, Any], base: Path) -> dict[str, Any]:
 def style_from_text(text: str, sets: dict[str, Any] | None = None, *, source: str = "the style",
                     base: Path | None = None, allowed: tuple[Path, ...] | None = None,
                     named: Mapping[str, Path] | None = None) -> Style:
-    """The style of YAML ``text`` (its relative files under ``base``, default the presets' folder, or by
-    name in ``named``) with ``sets`` (dotted keys) on top. With ``allowed``, a style naming a file outside
+    """The style of YAML ``text`` with ``sets`` (dotted keys) on top, their relative files under ``base``
+    (default the presets' folder) or by name in ``named``. With ``allowed``, a style naming a file outside
     those folders is refused before anything reads it."""
-    data = resolve_paths(parse_yaml(text or "", source), base or preset_dir(), named)
+    data = parse_yaml(text or "", source)
     for key, value in (sets or {}).items():
         set_dotted(data, key.split("."), value)
+    data = resolve_paths(data, base or preset_dir(), named)
     if allowed is not None:
         folders = tuple(a.resolve() for a in allowed)
         for keys, path in style_files(data):

@@ -107,7 +107,8 @@ class LifeConfig(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     hold: float = Field(default=0.95, ge=0.0, le=2.0,
-                        description="the share of the opening's large-form structure the dive keeps (0: off)")
+                        description="the share of the opening's large-form structure the dive keeps (0: off; "
+                                    "above 1 asks for more than the opening had, and lifts without end)")
     strength: float = Field(default=3.0, ge=0.0, le=10.0,
                             description="the most large-form contrast added a second, as a gain (1: doubled)")
 

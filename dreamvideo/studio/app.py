@@ -183,7 +183,7 @@ async def render(request: Request) -> Response:
     studio, body = _studio(request), await _json(request)
     found = studio.style(body.get("yaml", ""), body.get("set"))
     job = studio.renders.submit(studio.uploads.get(body["upload"]), found, float(body.get("seconds", 4)),
-                                studio.label(found), *_song(studio, body))
+                                studio.label(found), *_song(studio, body), yaml=studio.yaml(found))
     return JSONResponse(job.public(studio.out))
 
 

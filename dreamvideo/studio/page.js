@@ -120,7 +120,8 @@ async function upload(file) {  // a file chosen at once waits for the options (i
 }
 
 function stemNamed(name) {  // whether the YAML's react mappings name this file (by name) as their stem
-  const named = [...$("yaml").value.matchAll(/\baudio:\s*["']?([^"',}\n]+?)["']?\s*(?=[,}\n]|$)/g)].map((m) => m[1]);
+  const text = $("yaml").value.split("\n").map((l) => l.replace(/\s#.*$/, "")).filter((l) => !/^\s*#/.test(l)).join("\n");
+  const named = [...text.matchAll(/\baudio:\s*["']?([^"',}\n]+?)["']?\s*(?=[,}\n]|$)/g)].map((m) => m[1]);
   return named.includes(name);
 }
 
@@ -303,8 +304,8 @@ function scheduleTimeline() { clearTimeout(music.timer); if (state.view === "mus
 
 async function loadTimeline() {
   const song = songUpload();
-  if (!song) { music.line = null; $("play").disabled = true; $("song-info").textContent = "drop a song (or a video with sound) in 1 · and it shows here"; drawTimeline(); return; }
-  const seq = ++music.seq;
+  const seq = ++music.seq;  // (an answer for an earlier song that comes after this is dropped)
+  if (!song) { forgetSong(); $("song-info").textContent = "drop a song (or a video with sound) in 1 · and it shows here"; return; }
   $("song-info").textContent = `listening to ${song.name}…`;
   try {
     const line = await (await call("/api/timeline", { song: song.id, yaml: await current() })).json();
@@ -320,9 +321,14 @@ async function loadTimeline() {
     $("lanes").dataset.version = seq; showError("");
   } catch (e) {
     if (seq !== music.seq) return;
-    music.line = null; $("play").disabled = true; $("song-audio").pause(); $("song-info").textContent = "no timeline"; showError(e.message);
+    forgetSong(); $("song-info").textContent = "no timeline"; showError(e.message); return;
   }
   drawTimeline();
+}
+
+function forgetSong() {  // no song on the timeline: nothing of the last one left playing or drawn
+  music.line = null; $("play").disabled = true; $("song-audio").pause();
+  const canvas = $("lanes"); canvas.width = 200; canvas.height = LANES.song; $("playhead").style.height = "0px";
 }
 
 function showMusic() {  // the style's side of the view: tempo fields, sections, lanes, the lane menu
@@ -464,7 +470,7 @@ function drawTimeline() {
     const [lo, hi] = extent(values), pad = (hi - lo) * 0.1 || Math.abs(hi) * 0.1 || 1;
     g.fillStyle = "#100f16"; g.fillRect(0, lane.top, canvas.width, lane.h); g.fillStyle = "#33313f"; g.fillRect(0, lane.top, canvas.width, 1);
     curve(values, line.fps, lane.top + 4, lane.h - 8, lo - pad, hi + pad, "#f0a050");
-    const source = `${m.source || "?"}${m.audio ? " of " + m.audio : ""}`;
+    const source = `${m.source || "?"}${m.audio ? " of " + String(m.audio).split("/").pop() : ""}`;
     g.fillStyle = "#e8e6f0"; g.fillText(`react ${lane.key}: follows the ${source}  ${lo.toPrecision(3)} .. ${hi.toPrecision(3)}`, 4, lane.top + 13);
   }
   for (const lane of lanes.filter((l) => l.kind === "key")) {
@@ -718,10 +724,11 @@ async function openYaml(files) {  // a style, or a job list (with the style file
     const uploads = await listUploads(), named = (name) => uploads.find((u) => u.name === name);
     const input = named(job.input), song = job.audio ? named(job.audio) : null;
     await setStyle(job.yaml);
-    if (job.cycle) $("cycle").value = job.cycle;
+    $("cycle").value = job.cycle || "loop";
     if (job.seconds) $("seconds").value = job.seconds;
+    $("song").value = song ? song.id : "";  // the list's song, or none: never one chosen before
     if (input) useUpload(input);
-    if (song) useSong(song);
+    if (song) useSong(song); else { showRenderButton(); showJob(); scheduleTimeline(); }
     const missing = [job.input, job.audio].filter((name, i) => name && !(i ? song : input));
     if (missing.length) showError(`${list} names ${missing.join(" and ")}: drop ${missing.length > 1 ? "them" : "it"} in (1 ·) and open the list again`);
   } catch (e) { showError(e.message); }

@@ -40,6 +40,7 @@ class RenderJob:
     label: str = "custom"  # the preset's name, or "custom" and a short hash of the style
     song: Upload | None = None  # the soundtrack and timeline: the whole song, the clip cycled under it
     cycle: str = "loop"
+    yaml: str = ""  # the style as the page writes it (its uploads by name); default: as the style dumps
     status: str = "queued"  # queued, running, done, failed, cancelled
     done: int = 0
     total: int = 0
@@ -62,7 +63,7 @@ class RenderJob:
         return {"id": self.id, "kind": self.kind, "upload": self.upload.name, "upload_id": self.upload.id,
                 "label": self.label, "status": self.status, "done": self.done, "total": self.total,
                 "error": self.error, "queued": self.queued, "started": self.started, "eta": self.eta(),
-                "yaml": style_yaml(self.style),
+                "yaml": self.yaml or style_yaml(self.style),
                 "url": "/files/" + self.output.relative_to(out).as_posix() if self.status == "done" else None}
 
 
@@ -94,7 +95,7 @@ class Renders:
             self._worker.join(timeout)
 
     def submit(self, upload: Upload, style: Style, seconds: float = 4.0, label: str = "custom",
-               song: Upload | None = None, cycle: str = "loop") -> RenderJob:
+               song: Upload | None = None, cycle: str = "loop", yaml: str = "") -> RenderJob:
         """Queue a render of ``upload``: with a ``song``, the music video (the whole song, a clip cycled under
         it, a photo zoomed to its length). The output's name follows the upload, the song and the style, so
         the same request after a crash or a cancel resumes the interrupted render, and after a finished one is
@@ -115,7 +116,7 @@ class Renders:
                 raise QueueFull(f"the render queue is full ({self.limit} waiting); wait for one to finish "
                                 "or cancel one")
             output = self.folder / f"{stem}-{key}.mp4"
-            job = RenderJob(uuid.uuid4().hex[:12], kind, upload, style, seconds, output, label, song, cycle)
+            job = RenderJob(uuid.uuid4().hex[:12], kind, upload, style, seconds, output, label, song, cycle, yaml)
             self.jobs.append(job)
             if job.output.is_file():  # the same upload and style rendered before: that render
                 from dreamvideo.media.ffmpeg import probe

@@ -79,7 +79,7 @@ class Studio:
         from dreamvideo.media.ffmpeg import encode_sound
 
         if upload.kind == "audio":
-            return heard(upload)
+            return upload.path  # (read as a song when it came)
         path = self.previews.folder / f"sound-{upload.id}.m4a"
         if not path.is_file():
             part = path.with_name(f".{path.stem}.{threading.get_ident()}.part.m4a")  # two pages asking at once
@@ -108,14 +108,17 @@ class Studio:
         job, problems = parse_job(raw, f"jobs[{i}]")
         if job is None:
             raise ConfigError("; ".join(problems))
-        presets = self.presets()
-        if job.style is None or job.style in styles or job.style in presets:
-            base = "" if job.style is None else styles.get(job.style, presets.get(job.style, ""))
+        presets, opened = self.presets(), {Path(name).name: text for name, text in styles.items()}
+        if job.style is not None and Path(job.style).name in opened:
+            base = opened[Path(job.style).name]
+        elif job.style is None or job.style in presets:
+            base = presets.get(job.style or "", "")
         else:
             raise ConfigError(f"jobs[{i}].style: {job.style!r} is not a preset; open it together with the job list")
         style = self.style(base, job.set)
         return {"yaml": self.yaml(style), "command": job.command, "input": job.input and job.input.name,
-                "audio": job.audio and job.audio.name, "cycle": job.cycle, "seconds": job.seconds}
+                "audio": job.audio and job.audio.name, "cycle": job.cycle if job.command == "render" else None,
+                "seconds": job.seconds}
 
     def presets(self) -> dict[str, str]:
         """Each shipped preset's YAML text."""
@@ -125,12 +128,16 @@ class Studio:
         """The style of YAML ``text`` with the page's control values (dotted keys) on top. Files may only
         come from the presets' folder or the studio's own; an upload's name (a stem's ``vocals.wav``) is that
         upload, as a file beside a YAML file would be."""
+        from dreamvideo.config import set_dotted
         from dreamvideo.config.load import parse_yaml, style_files
 
         named = self.uploads.by_name()
-        for keys, path in style_files(parse_yaml(text or "", "the style")):
-            if keys[-1] != "style" and not Path(path).is_absolute() and path not in named and \
-                    not (preset_dir() / path).is_file():
+        data = parse_yaml(text or "", "the style")
+        for key, value in (sets or {}).items():
+            set_dotted(data, key.split("."), value)
+        for keys, path in style_files(data):  # (whether a file exists anywhere else is not told)
+            shipped = ".." not in Path(path).parts and (preset_dir() / path).is_file()
+            if keys[-1] != "style" and not Path(path).is_absolute() and path not in named and not shipped:
                 raise ConfigError(f"{'.'.join(keys)}: no upload is named {path!r}; drop the file in (1 ·) first")
         return style_from_text(text, sets, allowed=(preset_dir(), self.out), named=named)
 

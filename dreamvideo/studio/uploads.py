@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ class Upload:
     (``audio``, no size)."""
 
     id: str
-    name: str  # as the browser named it: shown, never used as a path
+    name: str  # as the browser last named it: shown, and a style's bare file name may name it (never a path)
     kind: str
     path: Path
     width: int
@@ -70,9 +71,10 @@ class Uploads:
             if part.stat().st_size == 0:
                 raise MediaError(f"{name!r} is empty; choose a photo or a video")
             sha256 = sha256 or file_sha256(part)
-            known = next((u for u in self.known.values() if u.sha256 == sha256 and u.path.is_file()), None)
-            if known is not None:
-                return known
+            known = next((u for u in list(self.known.values()) if u.sha256 == sha256 and u.path.is_file()), None)
+            if known is not None:  # under the name it came with this time, and the newest of that name
+                os.utime(known.path)
+                return self._keep(replace(known, name=name)) if known.name != name else known
             return self._identify(part.stem.lstrip("."), name, part, sha256)
         finally:
             part.unlink(missing_ok=True)
@@ -107,9 +109,12 @@ class Uploads:
                 upload = Upload(upload_id, name, "video", path, info.width, info.height, info.duration, sha256)
             except MediaError:
                 upload = self._song(upload_id, name, path, sha256)
-        self.known[upload_id] = upload
-        record = {**upload.public(), "file": path.name, "sha256": sha256}
-        (self.folder / f"{upload_id}.json").write_text(json.dumps(record), encoding="utf-8")
+        return self._keep(upload)
+
+    def _keep(self, upload: Upload) -> Upload:
+        self.known[upload.id] = upload
+        record = {**upload.public(), "file": upload.path.name, "sha256": upload.sha256}
+        (self.folder / f"{upload.id}.json").write_text(json.dumps(record), encoding="utf-8")
         return upload
 
     def _song(self, upload_id: str, name: str, path: Path, sha256: str) -> Upload:
@@ -150,9 +155,14 @@ class Uploads:
                 if u.path.is_file()]
 
     def by_name(self) -> dict[str, Path]:
-        """Each upload's file by the name it came with, the newest where two share one."""
-        kept = sorted((u for u in self.known.values() if u.path.is_file()), key=lambda u: u.path.stat().st_mtime)
-        return {u.name: u.path for u in kept}
+        """Each upload's file by the name it last came with, the newest where two share one."""
+        kept = []
+        for upload in list(self.known.values()):  # (uploads may arrive meanwhile)
+            try:
+                kept.append((upload.path.stat().st_mtime, upload.name, upload.path))
+            except OSError:
+                continue
+        return {name: path for _, name, path in sorted(kept)}
 
     def get(self, upload_id: str) -> Upload:
         found = self.known.get(str(upload_id))

@@ -120,9 +120,9 @@ def assess(frames: Iterable[np.ndarray], fps: float, motion: Callable[[int, int]
 
 def summarise(scores: np.ndarray, news: np.ndarray, drifts: np.ndarray, fps: float) -> Life:
     per = max(1, round(WINDOW * fps))
-    opening_frames = max(1, round(OPENING * fps))
-    open_structure = float(np.median(scores[:opening_frames]))
-    measured = news[:opening_frames][~np.isnan(news[:opening_frames])]
+    opening = opening_frames(fps)
+    open_structure = float(np.median(scores[:opening]))
+    measured = news[:opening][~np.isnan(news[:opening])]
     open_novelty = float(np.median(measured)) if len(measured) else float("nan")
     windows = []
     for start in range(0, len(scores), per):
@@ -134,6 +134,11 @@ def summarise(scores: np.ndarray, news: np.ndarray, drifts: np.ndarray, fps: flo
                                                             n >= NOVELTY_KEPT * open_novelty)
         windows.append(Window(start / fps, s, n, float(np.median(drifts[part])), bool(keeps)))
     return Life(fps, scores, news, drifts, windows, (open_structure, open_novelty))
+
+
+def opening_frames(fps: float) -> int:
+    """The frames of the opening ``OPENING`` seconds at ``fps`` (at least one)."""
+    return max(1, round(OPENING * fps))
 
 
 def zoom_motion(steps: Sequence[np.ndarray]) -> Callable[[int, int], np.ndarray]:
@@ -155,26 +160,27 @@ class Keeper:
     """``lift`` a moved frame's large forms while the frames ``seen`` so far have lost them. Its state is the
     structure of the frames seen, so a resumed dive that sees its kept frames again goes on identically."""
 
-    hold: float  # the share of the opening's structure kept (0: never lifts)
+    hold: float  # the share of the opening's structure kept (0: never lifts; above 1, more than it had)
     strength: float  # the most gain a second
     fps: float
+    cadence: int = 1  # a lift every ``cadence`` frames (the frames the dive dreams)
     opening: list[float] = field(default_factory=list)  # the structure of the opening's frames
     last: float = float("nan")  # the structure of the last frame seen
 
     def see(self, frame: np.ndarray) -> None:
         self.last = structure(frame)
-        if len(self.opening) < round(OPENING * self.fps):
+        if len(self.opening) < opening_frames(self.fps):
             self.opening.append(self.last)
 
     def gain(self) -> float:
         """The large-form gain for the next frame: 0 while the structure is held."""
-        if self.hold <= 0 or self.strength <= 0 or len(self.opening) < round(OPENING * self.fps):
+        if self.hold <= 0 or self.strength <= 0 or len(self.opening) < opening_frames(self.fps):
             return 0.0  # the opening is the dive as it is (the photo dissolving into the dream): only learnt
         target = self.hold * float(np.median(self.opening))
         shortfall = 1.0 - self.last / target if target > 0 else 0.0
         if shortfall <= 0:
             return 0.0
-        per_frame = (1.0 + self.strength) ** (1.0 / self.fps) - 1.0
+        per_frame = (1.0 + self.strength) ** (self.cadence / self.fps) - 1.0  # `strength` a second, all told
         return per_frame * min(1.0, shortfall / FULL_AT)
 
     def lift(self, frame: np.ndarray) -> np.ndarray:

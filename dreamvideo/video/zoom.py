@@ -225,7 +225,7 @@ def zoom_video(
     with closing(looks), FrameOutput(output, key, encoder, options.chunk_frames, options.restart,
                                          options.preview, log, encode) as out:
         done, index, frame = out.done, 0, None
-        keeper = Keeper(style.zoom.life.hold, style.zoom.life.strength, float(fps))
+        keeper = Keeper(style.zoom.life.hold, style.zoom.life.strength, float(fps), style.zoom.cadence)
         for frame in out.kept(size):
             if index == 0:
                 reference = lab_stats(frame)
