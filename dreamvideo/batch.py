@@ -7,17 +7,19 @@ import json
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from dreamvideo.cluster import check_executor, ray_tasks
+from dreamvideo.cluster import CPUS_PER_TASK, at_work, check_executor, ray_tasks, retried
 from dreamvideo.config import Style, load_style, read_yaml, resolve_set_paths
 from dreamvideo.errors import ConfigError, DreamVideoError, MediaError, did_you_mean
 from dreamvideo.media.ffmpeg import probe_audio
 from dreamvideo.media.images import WRITABLE, check_image, check_output
+from dreamvideo.travel import Destination, Packer, Parcel, Returned, deliver, destination, opened, returned
 from dreamvideo.video.output import check_video_output
 from dreamvideo.video.state import state_dir
 
@@ -161,13 +163,15 @@ def _check(job: Job, where: str, base: Path) -> list[str]:
     return problems
 
 
-def run_job(index: int, job: Job, base: str | None = None) -> JobResult:
-    """Run one job; never raises for the job's own failures (they are in the result)."""
+def run_job(index: int, job: Job, base: str | None = None, style: Style | None = None,
+            progress: Callable[[int, int], None] | None = None) -> JobResult:
+    """Run one job (``style``: its style, else read from the list's folder ``base``); never raises for the
+    job's own failures (they are in the result)."""
     began = time.perf_counter()
     if job.output.exists() and not state_dir(job.output).exists():
         return JobResult(index, str(job.output), "skipped", 0.0, "already done")
     try:
-        style = job_style(job, base)
+        style = style or job_style(job, base)
         job.output.parent.mkdir(parents=True, exist_ok=True)  # the list was checked: the folder can be made
         # the pipelines (and torch) load here, once the whole list is known to be valid
         source = cast(Path, job.input)  # render and dream: load_jobs checked that there is one
@@ -175,21 +179,26 @@ def run_job(index: int, job: Job, base: str | None = None) -> JobResult:
             from dreamvideo.video.render import RenderOptions, render_video
 
             render_video(source, job.output, style,
-                         RenderOptions(duration=job.seconds, max_frames=job.frames, audio=job.audio, cycle=job.cycle))
+                         RenderOptions(duration=job.seconds, max_frames=job.frames, audio=job.audio, cycle=job.cycle),
+                         progress=progress)
         elif job.command == "zoom":
             from dreamvideo.video.zoom import ZoomOptions, zoom_video
 
             zoom_video(job.input if job.start_from == "image" else None, job.output, style,
                        ZoomOptions(frames=job.frames, seconds=job.seconds, audio=job.audio, origin=job.start_from,
-                                   max_pixels=job.max_pixels))
+                                   max_pixels=job.max_pixels), progress=progress)
         else:
             from dreamvideo.dreamer import Dreamer
             from dreamvideo.look import dream_photo
             from dreamvideo.media.images import read_image, write_image
 
             check_output(job.output, inputs=(source,))
+            if progress is not None:
+                progress(0, 1)
             write_image(job.output, dream_photo(Dreamer(style), read_image(source, job.max_pixels),
                                                  max_pixels=job.max_pixels))
+            if progress is not None:
+                progress(1, 1)
     except DreamVideoError as exc:
         return JobResult(index, str(job.output), "failed", time.perf_counter() - began, str(exc))
     except Exception as exc:  # a bug in one job must not take the batch down; keep where it happened
@@ -200,13 +209,18 @@ def run_job(index: int, job: Job, base: str | None = None) -> JobResult:
 
 
 OnResult = Callable[[JobResult], None]
+OnProgress = Callable[[int, int, str], None]  # frames done, frames in all, the nodes at work
 
 
 def run_jobs(jobs: list[Job], base: str | None = None, executor: str = "local", address: str | None = None,
-             on_result: OnResult | None = None) -> list[JobResult]:
-    """Run ``jobs`` one after another here (``local``) or as Ray tasks (``ray``, on ``address``)."""
+             on_result: OnResult | None = None, on_progress: OnProgress | None = None,
+             cpus: int = CPUS_PER_TASK) -> list[JobResult]:
+    """Run ``jobs`` one after another here (``local``) or as Ray tasks (``ray``, on ``address``, ``cpus``
+    cores each)."""
     check_executor(executor)
-    return run_local(jobs, base, on_result) if executor == "local" else run_ray(jobs, base, address, on_result)
+    if executor == "local":
+        return run_local(jobs, base, on_result)
+    return run_ray(jobs, base, address, on_result, on_progress, cpus)
 
 
 def run_local(jobs: list[Job], base: str | None = None, on_result: OnResult | None = None) -> list[JobResult]:
@@ -218,22 +232,64 @@ def run_local(jobs: list[Job], base: str | None = None, on_result: OnResult | No
     return results
 
 
+def run_shipped(index: int, job: Job, style: Style, parcel: Parcel, dest: Destination, *,
+                progress: Callable[[int, int], None]) -> tuple[JobResult, Returned | None]:
+    """A job on a Ray worker: its files unpacked here (or found where they are), its output sent back."""
+    with opened(parcel) as here:
+        job = job.model_copy(update={"input": here.path(job.input), "audio": here.path(job.audio)})
+        style = here.style(style)
+        results: list[JobResult] = []
+        back = returned(dest, lambda path: results.append(
+            run_job(index, job.model_copy(update={"output": path}), style=style, progress=progress)), here.folder)
+        result = replace(results[0], output=dest.path)
+        return result, back if result.status == "done" else None
+
+
 def run_ray(jobs: list[Job], base: str | None = None, address: str | None = None,
-            on_result: OnResult | None = None) -> list[JobResult]:
-    """Each job is a Ray task (a GPU each on a cluster with GPUs); results come back as they finish."""
+            on_result: OnResult | None = None, on_progress: OnProgress | None = None,
+            cpus: int = CPUS_PER_TASK) -> list[JobResult]:
+    """Each job is a Ray task (a GPU each on a cluster with GPUs) that needs no file of this machine's but
+    through Ray: its inputs travel in the object store, its output comes back and is written here. A task
+    whose worker or node dies runs again elsewhere; results come back as they finish."""
     results: dict[int, JobResult] = {}
-    with ray_tasks(address) as submit:
+
+    def finish(result: JobResult) -> None:
+        results[result.index] = result
+        if on_result is not None:
+            on_result(result)
+
+    todo = []
+    for i, job in enumerate(jobs):  # finished outputs are known here, before anything travels
+        if job.output.exists() and not state_dir(job.output).exists():
+            finish(JobResult(i, str(job.output), "skipped", 0.0, "already done"))
+        else:
+            todo.append(i)
+    if not todo:
+        return [results[i] for i in range(len(jobs))]
+    with ray_tasks(address, cpus) as tasks, ExitStack() as stack:
         import ray
 
-        pending = {submit(run_job, i, job, base): i for i, job in enumerate(jobs)}
+        packer = Packer()
+        pending = {}
+        for i in todo:
+            job, style = jobs[i], job_style(jobs[i], base)
+            dest = stack.enter_context(destination(job.output))
+            parcel = packer.parcel([job.input, job.audio], [style])
+            pending[tasks.submit(str(i), run_shipped, i, job, style, parcel, dest)] = i
         while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
+            done, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+            board = tasks.board()
+            if on_progress is not None and board:
+                on_progress(*at_work(board))
             for ref in done:
                 i = pending.pop(ref)
                 try:
-                    results[i] = ray.get(ref)
-                except Exception as exc:  # the worker died (out of memory, node lost)
-                    results[i] = JobResult(i, str(jobs[i].output), "failed", 0.0, f"Ray task failed: {exc}"[:500])
-                if on_result is not None:
-                    on_result(results[i])
+                    result, back = ray.get(ref)
+                    if back is not None:
+                        deliver(back, jobs[i].output)
+                except Exception as exc:  # retried and lost each time (or an output that could not be written)
+                    result = JobResult(i, str(jobs[i].output), "failed", 0.0,
+                                       f"Ray task failed: {str(exc).splitlines()[0]}"[:500])
+                again = retried(board.get(str(i)) or tasks.board().get(str(i), {}))
+                finish(replace(result, message="; ".join(m for m in (result.message, again) if m)))
     return [results[i] for i in range(len(jobs))]

@@ -7,8 +7,10 @@ import os
 import socket
 import sys
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +35,6 @@ def pick_executor(executor: str | None, address: str | None) -> str:
     return name
 
 
-def _call(fn: Callable[..., Any], threads: int, *args: Any) -> Any:
-    import torch
-
-    torch.set_num_threads(threads)  # Ray workers start with one thread; the same count gives the same numbers
-    return fn(*args)
-
-
 CONNECT_SECONDS = 15.0  # the longest a cluster gets to answer (Ray alone retries for 20 s and more)
 CLIENT_ATTEMPTS = 3  # ray:// connections: a busy head may fail to start the client's server in time
 FIX = ("start its head with `ray start --head` and pass the address it prints (HOST:6379, or ray://HOST:10001 "
@@ -60,8 +55,7 @@ def split_address(address: str) -> tuple[str, int, bool]:
 
 def token_auth() -> bool:
     """Whether the driver authenticates with a token: RAY_AUTH_MODE=token, or, where it is unset, a token in
-    RAY_AUTH_TOKEN or ~/.ray/auth_token (Ray 2.60 starts clusters with token authentication on, and a
-    driver given an address uses it only when told to)."""
+    RAY_AUTH_TOKEN or ~/.ray/auth_token (a driver given an address uses a token only when told to)."""
     mode = os.environ.get("RAY_AUTH_MODE")
     if mode is not None:
         return mode == "token"
@@ -131,33 +125,176 @@ def connect(address: str | None) -> None:
                           f"{auth_fix(with_token)}")
 
 
+def tokens_by_default() -> bool:
+    """Whether `ray start --head` turns token authentication on by itself: from Ray 2.61 (before, only
+    clusters that `ray.init()` starts on one machine have it, from 2.59)."""
+    from importlib.metadata import version
+
+    major, minor = (int(part) for part in version("ray").split(".")[:2])
+    return (major, minor) >= (2, 61)
+
+
 def auth_fix(with_token: bool) -> str:
-    token = ("the cluster may use another token: copy its ~/.ray/auth_token here or set RAY_AUTH_TOKEN" if with_token
-             else "if the cluster uses token authentication (Ray 2.60's default), export RAY_AUTH_MODE=token "
-                  "with the cluster's token in ~/.ray/auth_token or RAY_AUTH_TOKEN")
-    return f"{token}; or check that the address is the one `ray start` printed"
+    if with_token:
+        token = "the cluster may use another token: copy its ~/.ray/auth_token here or set RAY_AUTH_TOKEN"
+    else:
+        started = ("`ray start --head` turns it on by default" if tokens_by_default() else
+                   "a head started with RAY_AUTH_MODE=token uses it")
+        token = (f"if the cluster uses token authentication ({started}), export RAY_AUTH_MODE=token with the "
+                 "cluster's token in ~/.ray/auth_token or RAY_AUTH_TOKEN")
+    return f"{token}; or check that the address is the one `ray start` printed (Ray's own messages: {ray_log()})"
+
+
+RETRIES = 3  # how often a task whose worker or node died is run again elsewhere (Ray's system-failure retries)
+CPUS_PER_TASK = 1  # the cores a task claims, and the torch threads it runs with
+
+
+def _call(fn: Callable[..., Any], threads: int, board: Any, key: str, *args: Any) -> Any:
+    import ray
+    import torch
+
+    torch.set_num_threads(threads)  # the cores the task claimed: as many threads, no more
+    attempt = uuid.uuid4().hex[:8]
+    context = ray.get_runtime_context()
+    node = f"{ray.util.get_node_ip_address()}/{context.get_node_id()[:6]}"
+
+    def progress(done: int, total: int) -> None:
+        board.report.remote(key, attempt, node, done, total)
+
+    try:  # the attempt is on the board before any work: a retry is known even if this one dies at once
+        ray.get(board.report.remote(key, attempt, node, 0, 0), timeout=30)
+    except Exception:  # the board is a convenience: the work goes on without it
+        pass
+    return fn(*args, progress=progress)
+
+
+class Board:
+    """The cluster's progress, kept by an actor on the driver's node: each task's frames done and total, by
+    key, and each attempt's node (a task that was started more than once was retried)."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[str, dict[str, Any]] = {}
+
+    def report(self, key: str, attempt: str, node: str, done: int, total: int) -> None:
+        task = self.tasks.setdefault(key, {"attempts": {}, "done": 0, "total": 0})
+        task["attempts"].setdefault(attempt, node)
+        if attempt == list(task["attempts"])[-1]:  # a lost attempt's late reports do not count
+            task["done"], task["total"] = done, max(total, task["total"])
+
+    def read(self) -> dict[str, dict[str, Any]]:
+        return self.tasks
+
+
+@dataclass
+class Tasks:
+    """``submit(key, fn, *args)``: ``fn(*args, progress=...)`` as a Ray task (a GPU where the cluster has
+    them, ``cpus`` cores, retried elsewhere when its worker or node dies); ``board()``: what the tasks
+    reported, by key."""
+
+    submit: Callable[..., Any]
+    read: Callable[[], dict[str, dict[str, Any]]]
+
+    def board(self) -> dict[str, dict[str, Any]]:
+        """What the tasks reported ({} where the board cannot be read: it costs only the progress bar)."""
+        try:
+            return self.read()
+        except Exception:
+            return {}
+
+
+def at_work(board: dict[str, dict[str, Any]]) -> tuple[int, int, str]:
+    """Frames done and in all over the tasks on ``board``, and the nodes of those still running."""
+    nodes = {list(t["attempts"].values())[-1] for t in board.values() if t["attempts"] and t["done"] < t["total"]}
+    return sum(t["done"] for t in board.values()), sum(t["total"] for t in board.values()), ", ".join(sorted(nodes))
+
+
+def retried(task: dict[str, Any]) -> str:
+    """'' for a task that ran once, else where its attempts ran ("retried: A, then B")."""
+    nodes = list(task.get("attempts", {}).values())
+    return "" if len(nodes) < 2 else "retried: " + ", then ".join(nodes)
+
+
+def ray_log() -> Path:
+    """Where Ray's own messages go while dreamvideo uses a cluster (its core writes them to the process's stderr)."""
+    import tempfile
+
+    return Path(tempfile.gettempdir()) / f"dreamvideo-ray-{os.getpid()}.log"
 
 
 @contextmanager
-def ray_tasks(address: str | None = None) -> Iterator[Callable[..., Any]]:
-    """Yields ``submit(fn, *args) -> ObjectRef``: ``fn(*args)`` as a Ray task that claims a GPU where the
-    cluster has them. Starts a local Ray instance unless ``address`` names a cluster (or one is running)."""
+def ray_quiet() -> Iterator[None]:
+    """The process's stderr (file descriptor 2, where Ray's core writes) goes to ``ray_log()``; Python's
+    ``sys.stderr``, where dreamvideo writes its own lines, stays on the terminal."""
+    try:
+        sys.stderr.flush()
+        ours = sys.stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):  # a captured stream (tests): fd 2 alone is redirected
+        ours = False
+    saved = os.dup(2)
+    with open(ray_log(), "ab") as log:
+        os.dup2(log.fileno(), 2)
+    stream = sys.stderr
+    if ours:
+        sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1, encoding=stream.encoding, errors="backslashreplace")
+    # the driver's thread that prints the cluster's error messages ("(raylet) Task ... failed", a node marked
+    # dead) writes them to sys.stdout as it finds it; they go to the log instead
+    worker = sys.modules.get("ray._private.worker")
+    printer = getattr(worker, "print_to_stdstream", None)
+
+    def to_log(data: dict[str, Any], ignore_prefix: bool = False) -> None:
+        with open(ray_log(), "a") as log:
+            log.writelines(f"({data.get('pid', '')}) {line}\n" for line in data.get("lines", []))
+
+    if printer is not None:
+        worker.print_to_stdstream = to_log  # type: ignore[union-attr]
+    failed = True
+    try:
+        yield
+        failed = False
+    finally:
+        if printer is not None:
+            worker.print_to_stdstream = printer  # type: ignore[union-attr]
+        if ours:
+            sys.stderr.close()
+            sys.stderr = stream
+        os.dup2(saved, 2)
+        os.close(saved)
+        if not failed:
+            ray_log().unlink(missing_ok=True)
+
+
+@contextmanager
+def ray_tasks(address: str | None = None, cpus: int = CPUS_PER_TASK) -> Iterator[Tasks]:
+    """Ray tasks on the cluster at ``address`` (None: a Ray instance started on this machine, unless one is
+    running). Ray's own log lines never reach the terminal; failures are one ConfigError line."""
     import importlib.util
 
     if importlib.util.find_spec("ray") is None:
         raise ConfigError("--executor ray needs Ray: pip install \"dreamvideo[ray]\"")
-    import torch
+    if cpus < 1:
+        raise ConfigError(f"--cpus-per-task {cpus}: a task needs at least one core")
+    import ray  # before stderr is redirected: Ray's Python loggers keep the stream they were set up with
 
-    started = "ray" not in sys.modules or not sys.modules["ray"].is_initialized()
-    if started:
-        connect(address)
+    started = not ray.is_initialized()
+    with ray_quiet():
+        if started:
+            connect(address)
+        with _tasks(started, cpus) as tasks:
+            yield tasks
+
+
+@contextmanager
+def _tasks(started: bool, cpus: int) -> Iterator[Tasks]:
     import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     try:
         gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
-        task = ray.remote(num_gpus=gpus, num_cpus=1, max_retries=0)(_call)
-        threads = torch.get_num_threads()
-        yield lambda fn, *args: task.remote(fn, threads, *args)
+        task = ray.remote(num_gpus=gpus, num_cpus=cpus, max_retries=RETRIES, retry_exceptions=False)(_call)
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
+        board: Any = ray.remote(num_cpus=0, max_restarts=0)(Board).options(scheduling_strategy=here).remote()
+        yield Tasks(lambda key, fn, *args: task.remote(fn, cpus, board, key, *args),
+                    lambda: ray.get(board.read.remote(), timeout=60))
     finally:
         if started:
             ray.shutdown()

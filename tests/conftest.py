@@ -1,6 +1,13 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+# torch's OpenMP threads wait for work by spinning. On a machine whose cores are busy with other work, as CI's
+# are, spinning threads take the core from the one thread that has work, and the suite ran 3-4 times slower.
+# The suite checks results, not speed: its threads (and its commands') sleep while they wait. Set before
+# anything imports torch.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 import pytest
@@ -68,3 +75,15 @@ def dreamed(monkeypatch) -> list[int]:
 
     monkeypatch.setattr(Look, "dream", spy)
     return seen
+
+
+@pytest.fixture
+def one_thread():
+    """torch on one thread, as a Ray task that claims one core dreams: the same thread count gives the same
+    numbers, so local runs made under it equal the cluster's."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

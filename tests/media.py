@@ -209,3 +209,33 @@ def at_a_terminal(cmd: list, **kwargs) -> subprocess.Popen:
     finally:
         if ignored:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def pair_errors(source: list[np.ndarray], dreamed: list[np.ndarray]) -> list[float | None]:
+    """The warp error of each consecutive pair of ``dreamed`` (index t: frames t-1 and t; None for t = 0 and at
+    cuts): frame t-1 moved along the source's own motion onto frame t, mean squared over where that motion
+    holds. The motion is Farneback's, measured on the source independently of the render's flow; a cut is
+    a pair of which less than a third can be followed, or whose source frames differ after the move."""
+    from dreamvideo.flow import reliable, warp
+
+    errors: list[float | None] = [None]
+    for t in range(1, len(source)):
+        g0, g1 = to_gray(source[t - 1]), to_gray(source[t])
+        backward = cv2.calcOpticalFlowFarneback(g1, g0, None, 0.5, 5, 15, 10, 7, 1.5, 0)
+        forward = cv2.calcOpticalFlowFarneback(g0, g1, None, 0.5, 5, 15, 10, 7, 1.5, 0)
+        ok = reliable(backward, forward)
+        moved = warp(source[t - 1].astype(np.float32) / 255, backward) - source[t].astype(np.float32) / 255
+        if ok.mean() < 1 / 3 or float((moved[ok] ** 2).mean()) > 0.02:
+            errors.append(None)
+            continue
+        a, b = dreamed[t - 1].astype(np.float32) / 255, dreamed[t].astype(np.float32) / 255
+        errors.append(float(((warp(a, backward) - b)[ok] ** 2).mean()))
+    return errors
+
+
+def seam_ratios(errors: list[float | None], seams: list[int], also: list[int] = ()) -> list[float]:
+    """Each seam's warp error (the pair whose second frame is a piece's first) over the median of the other
+    pairs' (cuts, and the pairs in ``also``, left out)."""
+    others = [e for t, e in enumerate(errors) if e is not None and t not in seams and t not in also]
+    median = float(np.median(others))
+    return [float(errors[t]) / median for t in seams if errors[t] is not None]

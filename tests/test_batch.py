@@ -151,7 +151,7 @@ def two_shots(tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("executor", ["local", pytest.param("ray", marks=pytest.mark.ray)])
-def test_split_render_equals_the_sequential_render(two_shots, tmp_path, executor):
+def test_split_render_equals_the_sequential_render(two_shots, tmp_path, executor, one_thread):
     from dreamvideo.config import load_style
     from dreamvideo.media.ffmpeg import probe
     from dreamvideo.video.render import RenderOptions, render_video
@@ -164,7 +164,7 @@ def test_split_render_equals_the_sequential_render(two_shots, tmp_path, executor
     whole = render_video(two_shots, tmp_path / "whole.mp4", style)
     logs = []
     split = render_split(two_shots, tmp_path / "split.mp4", style, executor=executor, log=logs.append)
-    assert "2 segment(s)" in logs[0]
+    assert "2 piece(s)" in logs[0]
     a, b = list(read_frames(tmp_path / "whole.mp4", whole.size)), list(read_frames(tmp_path / "split.mp4", split.size))
     assert len(a) == len(b) == 11 and all(np.array_equal(x, y) for x, y in zip(a, b))
     assert probe(tmp_path / "split.mp4").audio_codec == "aac"
@@ -190,3 +190,71 @@ def test_jobs_take_masks_colours_and_web_outputs_with_paths_beside_the_list(tmp_
     change = np.abs(out - source).sum(axis=2)
     assert change[subject == 255].max() == 0 and change[subject == 0].mean() > 20  # the background dreams, she stays
     assert Image.open(tmp_path / "web" / "z.gif").n_frames == 3
+
+
+def test_a_parcel_carries_every_file_a_style_names_and_rewrites_its_paths(tmp_path, monkeypatch):
+    """What travels with a job, with the object store stood in for by bytes: the job's files, the style's
+    mask and guide, a region's own style file and the mask *it* names; on the other side every path points
+    into the worker's folder, and the region's style loads from there."""
+    import shutil
+
+    import dreamvideo.travel as travel
+    from dreamvideo.config import load_style
+
+    monkeypatch.setattr(travel, "send", lambda path: travel.Sent(str(path), Path(path).stat().st_size, "",
+                                                                 (Path(path).read_bytes(),)))
+
+    def receive(sent, folder):  # a worker that sees none of the driver's files
+        target = folder / uuid.uuid4().hex[:8] / Path(sent.path).name
+        target.parent.mkdir(parents=True)
+        target.write_bytes(b"".join(sent.chunks))
+        return target
+
+    import uuid
+
+    monkeypatch.setattr(travel, "receive", receive)
+    laptop = tmp_path / "laptop"
+    laptop.mkdir()
+    for name in ("chelsea.jpg", "coffee.jpg", "rocket.jpg", "astronaut_mask.png"):
+        shutil.copy(SAMPLES / name, laptop / name)
+    (laptop / "sky.yaml").write_text("layers: [blocks.2]\nguide: {image: rocket.jpg}\n")
+    (laptop / "look.yaml").write_text("mask: astronaut_mask.png\nguide: {image: coffee.jpg, layer: blocks.4}\n"
+                                      "regions: [{mask: astronaut_mask.png, style: sky.yaml}]\n")
+    style = load_style(str(laptop / "look.yaml"))
+    parcel = travel.Packer().parcel([laptop / "chelsea.jpg", None], [style])
+    assert set(parcel.files) == {str(laptop / n) for n in ("chelsea.jpg", "coffee.jpg", "rocket.jpg",
+                                                           "astronaut_mask.png")}
+    assert set(parcel.styles) == {str(laptop / "sky.yaml")}
+    shutil.rmtree(laptop)  # the worker's side: nothing of the laptop's is there
+    with travel.opened(parcel) as here:
+        moved = here.style(style)
+        assert here.file(laptop / "chelsea.jpg").read_bytes() == (SAMPLES / "chelsea.jpg").read_bytes()
+        assert moved.mask.read_bytes() == (SAMPLES / "astronaut_mask.png").read_bytes()
+        assert moved.guide.image.read_bytes() == (SAMPLES / "coffee.jpg").read_bytes()
+        region = load_style(moved.regions[0].style)  # the region's style file, written here with its paths moved
+        assert region.guide.image.read_bytes() == (SAMPLES / "rocket.jpg").read_bytes()
+        assert all(here.folder in p.parents for p in (moved.mask, moved.guide.image, region.guide.image))
+
+
+def test_long_shots_are_cut_into_pieces_that_start_early_and_fade_in():
+    from dreamvideo.video.split import Piece, joined, pieces
+
+    plan = pieces([100], 250, 25.0, max_segment=2.0, pre_roll=1.0)  # shots of 100 and 150 frames, 50 at most
+    assert [(p.start, p.stop) for p in plan] == [(0, 50), (50, 100), (100, 150), (150, 200), (200, 250)]
+    assert [(p.preroll, p.overlap) for p in plan] == [(0, 0), (25, 12), (0, 0), (25, 12), (25, 12)]
+    assert plan[1].frames == (38, 100)  # the overlap is in the piece's file, before its own frames
+    near = pieces([], 60, 25.0, max_segment=1.0, pre_roll=4.0)  # a pre-roll never reaches before its shot
+    assert [(p.preroll, p.overlap) for p in near] == [(0, 0), (20, 10), (40, 20)]  # 3 pieces of 20 frames
+    with pytest.raises(Exception, match="max-segment"):
+        pieces([], 10, 25.0, max_segment=0)
+
+
+def test_the_join_fades_each_piece_in_over_its_overlap(tmp_path, monkeypatch):
+    import dreamvideo.video.split as split
+
+    files = {"a": [np.full((2, 2, 3), 0, np.uint8)] * 4, "b": [np.full((2, 2, 3), 90, np.uint8)] * 4}
+    monkeypatch.setattr(split, "read_frames", lambda path, size: (f for f in files[Path(path).name]))
+    plan = [split.Piece(0, 4), split.Piece(4, 6, preroll=4, overlap=2)]
+    frames = [int(f[0, 0, 0]) for f in split.joined([tmp_path / "a", tmp_path / "b"], plan, (2, 2))]
+    # 4 + 2 frames: the last two of the first piece become 1/3 and 2/3 of the second's, then the second's own
+    assert frames == [0, 0, 30, 60, 90, 90]

@@ -212,10 +212,11 @@ def test_every_render_flag_reaches_the_library(tmp_path, monkeypatch):
             options.max_pixels) == (1.5, 2, 9, True, 4, song, 1000)
     assert kwargs["progress"] is None and callable(kwargs["log"])
     result = run("render", SAMPLES / "clip.mp4", "-o", tmp_path / "s.mp4", "--split", "--executor", "ray",
-                 "--address", "ray://head:10001", "-q")
+                 "--address", "ray://head:10001", "--max-segment", 12, "--pre-roll", 0.5, "--cpus-per-task", 2, "-q")
     assert result.exit_code == 0, result.output
-    (source, output, style, options, executor, address), _ = seen_split.calls[0]
+    (source, output, style, options, executor, address), split_options = seen_split.calls[0]
     assert (output, executor, address) == (tmp_path / "s.mp4", "ray", "ray://head:10001")
+    assert (split_options["max_segment"], split_options["pre_roll"], split_options["cpus"]) == (12, 0.5, 2)
     assert run("render", SAMPLES / "clip.mp4", "-o", tmp_path / "s.mp4", "--split", "--address", "h:6379",
                "-q").exit_code == 0
     assert seen_split.calls[1][0][4:] == ("ray", "h:6379")  # an address implies Ray
@@ -288,10 +289,11 @@ def test_every_zoom_dream_batch_and_visualize_flag_reaches_the_library(tmp_path,
     monkeypatch.setattr(batch, "run_jobs", seen_jobs)
     jobs = tmp_path / "jobs.yaml"
     jobs.write_text(f"jobs: [{{command: dream, input: {SAMPLES / 'coffee.jpg'}, output: x.png}}]\n")
-    assert run("batch", jobs, "--executor", "ray", "--address", "ray://head:10001").exit_code == 0
-    (job_list, base, executor, address, _), _ = seen_jobs.calls[0]
-    assert ([j.output.name for j in job_list], base, executor, address) == (["x.png"], str(tmp_path), "ray",
-                                                                             "ray://head:10001")
+    assert run("batch", jobs, "--executor", "ray", "--address", "ray://head:10001", "--cpus-per-task", 3
+               ).exit_code == 0
+    (job_list, base, executor, address, _, _, cpus), _ = seen_jobs.calls[0]
+    assert ([j.output.name for j in job_list], base, executor, address, cpus) == (
+        ["x.png"], str(tmp_path), "ray", "ray://head:10001", 3)
 
     import torch
 

@@ -68,7 +68,7 @@ def jobs_file(folder: Path) -> Path:
     return path
 
 
-def test_a_batch_and_a_split_render_by_address_equal_local_runs(head, tmp_path, clean_auth, monkeypatch):
+def test_a_batch_and_a_split_render_by_address_equal_local_runs(head, tmp_path, clean_auth, monkeypatch, one_thread):
     import dreamvideo.batch as batch
 
     assert runner.invoke(app, ["batch", str(jobs_file(tmp_path / "local"))]).exit_code == 0

@@ -10,6 +10,7 @@ from typer.core import TyperGroup
 
 from dreamvideo.cli.options import (
     ConfigOpt,
+    CpusOpt,
     DreamFlags,
     MaxPixelsOpt,
     MaxSideOpt,
@@ -22,6 +23,7 @@ from dreamvideo.cli.options import (
     progress_bar,
 )
 from dreamvideo.errors import ConfigError, DreamVideoError
+from dreamvideo.video import MAX_SEGMENT, PRE_ROLL
 
 
 class _Group(TyperGroup):
@@ -128,12 +130,19 @@ def render(
     preview: Annotated[int, typer.Option(
         min=0, help="Write every N-th dreamed frame as a small PNG (OUT_preview/).")] = 0,
     split: Annotated[bool, typer.Option(
-        "--split", help="Render the shots between scene cuts as separate segments (in parallel with --executor "
-        "ray).")] = False,
+        "--split", help="Render in pieces: at scene cuts, and inside shots longer than --max-segment (in parallel "
+        "with --executor ray).")] = False,
+    max_segment: Annotated[float, typer.Option(
+        min=0.001, help="With --split: the longest piece of a shot, in seconds; each piece inside a shot costs "
+        "--pre-roll more.")] = MAX_SEGMENT,
+    pre_roll: Annotated[float, typer.Option(
+        min=0, help="With --split: seconds dreamed before a piece that starts inside a shot (the first half "
+        "dropped, the second cross-faded), so the pieces join without a jump.")] = PRE_ROLL,
     executor: Annotated[str | None, typer.Option(
         help="With --split: local or ray (default: ray with --address, else local).")] = None,
     address: Annotated[str | None, typer.Option(
         help="With --split: a Ray cluster's address (implies --executor ray).")] = None,
+    cpus_per_task: CpusOpt = 1,
     max_pixels: MaxPixelsOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -153,7 +162,10 @@ def render(
         from dreamvideo.cluster import pick_executor
         from dreamvideo.video.split import render_split
 
-        result = render_split(video, output, style, options, pick_executor(executor, address), address, log=_say)
+        with progress_bar(f"rendering {video.name}", quiet, unit="frames") as progress:
+            result = render_split(video, output, style, options, pick_executor(executor, address), address,
+                                  log=_say, max_segment=max_segment, pre_roll=pre_roll, cpus=cpus_per_task,
+                                  progress=progress)
     else:
         with progress_bar(f"rendering {video.name}", quiet, unit="frames") as progress:
             result = render_video(video, output, style, options, progress=progress, log=_say)
@@ -261,7 +273,9 @@ def batch(
         help="local (one job after another) or ray (default: ray with --address, else local).")] = None,
     address: Annotated[str | None, typer.Option(
         help="A Ray cluster's address (implies --executor ray; without it, Ray starts here).")] = None,
+    cpus_per_task: CpusOpt = 1,
     max_pixels: MaxPixelsOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Run many render, zoom and dream jobs; skip finished ones, resume half-done ones, report a summary."""
     from rich.console import Console
@@ -276,7 +290,9 @@ def batch(
 
     from dreamvideo.cluster import pick_executor
 
-    results = run_jobs(jobs, str(jobs_file.resolve().parent), pick_executor(executor, address), address, say)
+    with progress_bar("frames on the cluster", quiet, unit="frames") as progress:
+        results = run_jobs(jobs, str(jobs_file.resolve().parent), pick_executor(executor, address), address, say,
+                           progress, cpus_per_task)
     table = Table("job", "command", "output", "status", "seconds", "message", box=None)
     for r, job in zip(results, jobs):
         colour = {"done": "green", "skipped": "cyan", "failed": "red"}[r.status]

@@ -39,6 +39,8 @@ MaxSideOpt = Annotated[int | None, typer.Option(help="Shrink the picture so its 
 WidthOpt = Annotated[int | None, typer.Option(help="Resize the picture to this width.")]
 GuideOpt = Annotated[Path | None, typer.Option(help="Dream towards the features of this image (or video).")]
 VideoOutHelp = "The video to write: .mp4, .mov, .gif, .webp, or a PNG sequence such as frames/%05d.png"
+CpusOpt = Annotated[int, typer.Option(
+    min=1, help="With Ray: the cores each task claims, and the threads it dreams with.")]
 MaxPixelsOpt = Annotated[int | None, typer.Option(
     min=1, help="Refuse images of more pixels than this (default 150,000,000: a guard against decompression bombs).")]
 
@@ -103,7 +105,8 @@ def dream_flags(command: Callable[..., None]) -> Callable[..., None]:
 
 @contextmanager
 def progress_bar(label: str, quiet: bool = False, unit: str = "steps"):
-    """A rich progress bar (done/total, rate, elapsed, ETA); yields a ``progress(done, total)`` callback.
+    """A rich progress bar (done/total, rate, elapsed, ETA); yields a ``progress(done, total, where=None)``
+    callback (``where``: what the label adds, such as the nodes at work).
 
     The bar appears with the first report, so a command that fails while it checks its inputs prints its
     error alone, not under an empty bar.
@@ -126,14 +129,15 @@ def progress_bar(label: str, quiet: bool = False, unit: str = "steps"):
     bar = Progress(*columns, transient=False, console=None)
     task = None
 
-    def update(done: int, total: int) -> None:
+    def update(done: int, total: int, where: str | None = None) -> None:
         nonlocal task
         if task is None:
             bar.start()
             task = bar.add_task(label, total=total, rate="")
         speed = bar.tasks[task].speed
         rate = f"{speed:.2f} {unit}/s" if speed else ""
-        bar.update(task, completed=done, total=total, rate=rate)
+        bar.update(task, completed=done, total=total, rate=rate,
+                   description=f"{label} ({where})" if where else label)
 
     try:
         yield update

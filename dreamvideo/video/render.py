@@ -69,15 +69,18 @@ def render_video(source: str | Path, output: str | Path, style: Style, options: 
 
 
 def render_segment(source: str | Path, output: str | Path, style: Style, frames: tuple[int, int],
-                   options: RenderOptions = RenderOptions(), *, dreamer: Dreamer | None = None) -> VideoResult:
+                   options: RenderOptions = RenderOptions(), *, dreamer: Dreamer | None = None, preroll: int = 0,
+                   progress: Callable[[int, int], None] | None = None) -> VideoResult:
     """Frames [a, b) of ``source``'s render range, dreamed into a lossless, silent ``output`` (.mkv): a
-    piece of a split render, which starts a chain at ``a`` (a scene cut) and resumes like a render."""
-    return _render(Path(source), Path(output), style, options, frames, dreamer, None, lambda message: None)
+    piece of a split render, which resumes like a render. Its chain starts ``preroll`` frames before ``a``
+    (0 at a scene cut), so that it has settled by its first kept frame; those frames are dreamed, not kept."""
+    return _render(Path(source), Path(output), style, options, frames, dreamer, progress, lambda message: None,
+                   preroll)
 
 
 def _render(source: Path, output: Path, style: Style, options: RenderOptions, segment: tuple[int, int] | None,
             dreamer: Dreamer | None, progress: Callable[[int, int], None] | None,
-            log: Callable[[str], None]) -> VideoResult:
+            log: Callable[[str], None], preroll: int = 0) -> VideoResult:
     began = time.perf_counter()
     if segment is not None:
         check_output(output, SEGMENT_OUT, inputs=(source,))
@@ -104,7 +107,8 @@ def _render(source: Path, output: Path, style: Style, options: RenderOptions, se
         style=style.model_dump(mode="json"), source=[str(source.resolve()), source.stat().st_size,
                                                      source.stat().st_mtime_ns],
         start=options.start, duration=options.duration, max_frames=options.max_frames, fps=str(fps), size=size,
-        audio=str(options.audio) if options.audio else None, frames=segment, cycle=options.cycle)
+        audio=str(options.audio) if options.audio else None, frames=segment, cycle=options.cycle,
+        **({"preroll": preroll} if preroll else {}))
     dreamers = Dreamers(dreamer or Dreamer(style))
     sound = soundtrack(source, info, options)
     no_sound = f"{str(source)!r} has no sound; pass one with --audio FILE"
@@ -122,7 +126,6 @@ def _render(source: Path, output: Path, style: Style, options: RenderOptions, se
     plan = song_parts(style, song, no_sound)
     looks = Looks(plan, look_of(style, cues), lambda other: look_of(other, style_cues(
         other, song, fps, first + expected, sound.start if sound else 0.0, no_sound)))
-    chain = SectionChain(Chain(looks[0], first=first), looks, float(fps), song_start)
 
     def encoder(part: Path) -> VideoWriter | PaletteWriter:
         if segment is not None:  # a lossless piece of a split render: no sound, no metadata, assembled later
@@ -138,7 +141,9 @@ def _render(source: Path, output: Path, style: Style, options: RenderOptions, se
             progress(index, max(expected, index))
         # frames are decoded from the start of the range and dropped up to the resume point (frame-exact)
         stop = last if segment is not None else options.max_frames
-        skip = first + max(0, done - 1)
+        warm = 0 if done else min(preroll, first)  # a piece's pre-roll: dreamed, then dropped
+        skip = first - warm + max(0, done - 1)
+        chain = SectionChain(Chain(looks[0], first=first - warm), looks, float(fps), song_start)
         if options.cycle is not None:  # frame i shows the song's moment start + i / fps
             reader = cycled_frames(source, info, size, fps, options.cycle, round(options.start * fps) + skip,
                                    expected - max(0, done - 1))
@@ -150,6 +155,9 @@ def _render(source: Path, output: Path, style: Style, options: RenderOptions, se
             for position, (frame, motion) in enumerate(stream):
                 if done and position == 0:  # the source frame before the resume point: the chain goes on from it
                     chain.restore(first + index, frame, kept, out.resumed)
+                    continue
+                if position < warm:
+                    chain.step(frame, motion)
                     continue
                 out.put(index, chain.step(frame, motion), meta=chain.state())
                 index += 1
