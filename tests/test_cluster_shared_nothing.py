@@ -168,6 +168,17 @@ def job_list(folder: Path, render: dict | None = None) -> Path:
     return folder / "jobs.yaml"
 
 
+def came_back_equal(run: subprocess.Popen, here: Path, there: Path) -> tuple[str, str]:
+    """The cluster's batch finished, said nothing of Ray's, and its outputs equal the local run's; its output."""
+    out, err = run.communicate(timeout=DEADLINE)
+    assert run.returncode == 0, err[-3000:]
+    assert no_ray_lines(out + err), out + err
+    mine, theirs = here.parent / "out", there.parent / "out"
+    assert (mine / "dream.png").read_bytes() == (theirs / "dream.png").read_bytes()
+    assert same_video(mine / "render.mp4", theirs / "render.mp4") and same_video(mine / "zoom.mp4", theirs / "zoom.mp4")
+    return out, err
+
+
 def no_ray_lines(text: str) -> bool:
     return not any(mark in line for line in text.splitlines() for mark in RAY_LINES)
 
@@ -179,12 +190,8 @@ def test_a_batch_with_nothing_shared_comes_back_equal_to_a_local_run(cluster, fo
     local("batch", str(here), cwd=here.parent)
     run = cluster.dreamvideo("batch", str(there), address=cluster.gcs if form == "gcs" else
                              f"ray://127.0.0.1:{cluster.client}")
-    out, err = run.communicate(timeout=DEADLINE)
-    assert run.returncode == 0, err[-3000:]
-    assert no_ray_lines(out + err), out + err
-    mine, theirs = here.parent / "out", there.parent / "out"
-    assert (mine / "dream.png").read_bytes() == (theirs / "dream.png").read_bytes()
-    assert same_video(mine / "render.mp4", theirs / "render.mp4") and same_video(mine / "zoom.mp4", theirs / "zoom.mp4")
+    out, err = came_back_equal(run, here, there)
+    theirs = there.parent / "out"
     assert probe(theirs / "render.mp4").audio_codec == "aac"  # the song travelled, and came back muxed
     assert sorted(p.name for p in theirs.iterdir()) == ["dream.png", "render.mp4", "zoom.mp4"]  # nothing half-made
     assert not list(there.parent.glob(".dreamvideo-probe-*"))
@@ -239,10 +246,5 @@ def test_a_worker_node_lost_mid_batch_changes_nothing(cluster):
     victim = until(lambda: busy() or (run.poll() is not None and "finished"), "busy worker")
     assert victim != "finished", run.communicate()[1][-3000:]
     cluster.kill(victim)
-    out, err = run.communicate(timeout=DEADLINE)
-    assert run.returncode == 0, err[-3000:]
-    assert no_ray_lines(out + err), out + err
-    mine, theirs = here.parent / "out", there.parent / "out"
-    assert (mine / "dream.png").read_bytes() == (theirs / "dream.png").read_bytes()
-    assert same_video(mine / "render.mp4", theirs / "render.mp4") and same_video(mine / "zoom.mp4", theirs / "zoom.mp4")
+    out, err = came_back_equal(run, here, there)
     assert "retried" in out, out + err  # the summary says which job ran again, and where

@@ -20,7 +20,7 @@ from dreamvideo.cluster import CPUS_PER_TASK, at_work, check_executor, retried
 from dreamvideo.coherence import motions
 from dreamvideo.config import Style
 from dreamvideo.dreamer import Dreamer
-from dreamvideo.errors import ConfigError
+from dreamvideo.errors import ConfigError, DreamVideoError, MediaError
 from dreamvideo.media.ffmpeg import VideoInfo, probe, read_frames
 from dreamvideo.travel import Destination, Parcel, Returned, deliver, destination, opened, returned
 from dreamvideo.video import CROSSFADE, MAX_SEGMENT, PRE_ROLL
@@ -201,7 +201,16 @@ def _on_ray(source: Path, style: Style, options: RenderOptions, todo: list[tuple
                 progress(finished + frames, total, nodes)
             for ref in done:
                 path, piece = pending.pop(ref)
-                deliver(ray.get(ref), path)  # a piece lost on every try stops the render: its finished pieces stay
+                try:
+                    back = ray.get(ref)
+                except Exception as exc:  # lost on every try, or the piece's own error: the finished pieces stay
+                    cause = getattr(exc, "cause", None)
+                    if isinstance(cause, DreamVideoError):
+                        raise cause from None
+                    raise MediaError(f"frames {piece.start}-{piece.stop - 1} could not be rendered on the cluster "
+                                     f"({str(exc).strip().splitlines()[-1][:200]}); the finished pieces are kept: "
+                                     "run the same command again") from None
+                deliver(back, path)
                 again = retried(board.get(piece.name, {}))
                 if again:
                     lines.append(f"frames {piece.start}-{piece.stop - 1} {again}")
