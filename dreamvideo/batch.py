@@ -14,7 +14,7 @@ from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from dreamvideo.cluster import CPUS_PER_TASK, at_work, check_executor, ray_tasks, retried
+from dreamvideo.cluster import CPUS_PER_TASK, check_executor, ray_tasks, retried
 from dreamvideo.config import Style, load_style, read_yaml, resolve_set_paths
 from dreamvideo.errors import ConfigError, DreamVideoError, MediaError, did_you_mean
 from dreamvideo.media.ffmpeg import probe_audio
@@ -276,20 +276,15 @@ def run_ray(jobs: list[Job], base: str | None = None, address: str | None = None
             dest = stack.enter_context(destination(job.output))
             parcel = packer.parcel([job.input, job.audio], [style])
             pending[tasks.submit(str(i), run_shipped, i, job, style, parcel, dest)] = i
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
-            board = tasks.board()
-            if on_progress is not None and board:
-                on_progress(*at_work(board))
-            for ref in done:
-                i = pending.pop(ref)
-                try:
-                    result, back = ray.get(ref)
-                    if back is not None:
-                        deliver(back, jobs[i].output)
-                except Exception as exc:  # retried and lost each time (or an output that could not be written)
-                    result = JobResult(i, str(jobs[i].output), "failed", 0.0,
-                                       f"Ray task failed: {str(exc).splitlines()[0]}"[:500])
-                again = retried(board.get(str(i)) or tasks.board().get(str(i), {}))
-                finish(replace(result, message="; ".join(m for m in (result.message, again) if m)))
+        for ref, board in tasks.finished(list(pending), on_progress):
+            i = pending[ref]
+            try:
+                result, back = ray.get(ref)
+                if back is not None:
+                    deliver(back, jobs[i].output)
+            except Exception as exc:  # retried and lost each time (or an output that could not be written)
+                result = JobResult(i, str(jobs[i].output), "failed", 0.0,
+                                   f"Ray task failed: {str(exc).splitlines()[0]}"[:500])
+            again = retried(board.get(str(i)) or tasks.board().get(str(i), {}))
+            finish(replace(result, message="; ".join(m for m in (result.message, again) if m)))
     return [results[i] for i in range(len(jobs))]

@@ -201,6 +201,21 @@ class Tasks:
         except Exception:
             return {}
 
+    def finished(self, refs: list[Any], progress: Callable[[int, int, str], None] | None = None
+                 ) -> Iterator[tuple[Any, dict[str, dict[str, Any]]]]:
+        """Each of ``refs`` as its task finishes, with the board as read then; meanwhile ``progress(frames
+        done, frames in all, nodes at work)`` every half second."""
+        import ray
+
+        left = list(refs)
+        while left:
+            done, left = ray.wait(left, num_returns=1, timeout=0.5)
+            board = self.board()
+            if progress is not None and board:
+                progress(*at_work(board))
+            for ref in done:
+                yield ref, board
+
 
 def at_work(board: dict[str, dict[str, Any]]) -> tuple[int, int, str]:
     """Frames done and in all over the tasks on ``board``, and the nodes of those still running."""

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from dreamvideo.cluster import CPUS_PER_TASK, at_work, check_executor, retried
+from dreamvideo.cluster import CPUS_PER_TASK, check_executor, retried
 from dreamvideo.coherence import motions
 from dreamvideo.config import Style
 from dreamvideo.dreamer import Dreamer
@@ -193,25 +193,23 @@ def _on_ray(source: Path, style: Style, options: RenderOptions, todo: list[tuple
             dest = stack.enter_context(destination(path))
             pending[tasks.submit(piece.name, render_piece, str(source), style, piece, options, parcel, dest)] = \
                 (path, piece)
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
-            board = tasks.board()
-            if progress is not None and board:
-                frames, _, nodes = at_work(board)
+        def report(frames: int, _: int, nodes: str) -> None:  # the pieces done before this run counted
+            if progress is not None:
                 progress(finished + frames, total, nodes)
-            for ref in done:
-                path, piece = pending.pop(ref)
-                try:
-                    back = ray.get(ref)
-                except Exception as exc:  # lost on every try, or the piece's own error: the finished pieces stay
-                    cause = getattr(exc, "cause", None)
-                    if isinstance(cause, DreamVideoError):
-                        raise cause from None
-                    raise MediaError(f"frames {piece.start}-{piece.stop - 1} could not be rendered on the cluster "
-                                     f"({str(exc).strip().splitlines()[-1][:200]}); the finished pieces are kept: "
-                                     "run the same command again") from None
-                deliver(back, path)
-                again = retried(board.get(piece.name, {}))
-                if again:
-                    lines.append(f"frames {piece.start}-{piece.stop - 1} {again}")
+
+        for ref, board in tasks.finished(list(pending), report):
+            path, piece = pending[ref]
+            try:
+                back = ray.get(ref)
+            except Exception as exc:  # lost on every try, or the piece's own error: the finished pieces stay
+                cause = getattr(exc, "cause", None)
+                if isinstance(cause, DreamVideoError):
+                    raise cause from None
+                raise MediaError(f"frames {piece.start}-{piece.stop - 1} could not be rendered on the cluster "
+                                 f"({str(exc).strip().splitlines()[-1][:200]}); the finished pieces are kept: "
+                                 "run the same command again") from None
+            deliver(back, path)
+            again = retried(board.get(piece.name) or tasks.board().get(piece.name, {}))
+            if again:
+                lines.append(f"frames {piece.start}-{piece.stop - 1} {again}")
     return lines
